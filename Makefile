@@ -1,0 +1,55 @@
+# The two commands: `make run` serves the model, `make test` proves it works.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run test lint unit integration train evaluate samples clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(RUNTIME_STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
+
+install-dev: $(DEV_STAMP)  ## add the test, lint and evaluation tools to .venv
+
+run: $(RUNTIME_STAMP)  ## serve on 0.0.0.0:$PORT (default 5000) with gunicorn
+	$(BIN)/gunicorn --config gunicorn.conf.py 'app:create_app()'
+
+test: lint  ## lint, then every test (unit and integration)
+	$(BIN)/python -m pytest
+
+lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
+	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+unit: $(DEV_STAMP)  ## the fast tests only (no server process)
+	$(BIN)/python -m pytest -m "not integration"
+
+integration: $(DEV_STAMP)  ## the tests that start a real gunicorn server
+	$(BIN)/python -m pytest -m integration
+
+train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 (+ .sha256) from the IDX files in $FASHION_MNIST_DIR
+	$(BIN)/python training/train.py
+
+evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite assets/MODEL_CARD.md
+	$(BIN)/python training/evaluate.py
+
+samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
+	$(BIN)/python training/export_samples.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

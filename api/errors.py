@@ -1,0 +1,56 @@
+"""Every error, from any route, answers JSON {"status": "error", "message": ...} with its 4xx/5xx code."""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from flask import Flask, jsonify
+from flask_restx import Api, fields
+from maxfw.core import MAX_API
+from werkzeug.exceptions import HTTPException
+
+from core.images import InvalidImageError
+
+logger = logging.getLogger(__name__)
+
+error_response = MAX_API.model("Error", {
+    "status": fields.String(required=True, enum=["error"], example="error"),
+    "message": fields.String(required=True, description="What was wrong with the request",
+                             example="The uploaded file is not a readable image."),
+})
+
+
+def http_error_message(error: HTTPException) -> str:
+    """flask-restx's request parser puts per-argument messages in error.data; name each argument."""
+    details = (getattr(error, "data", None) or {}).get("errors")
+    if isinstance(details, dict) and details:
+        return "; ".join(f"{name}: {text}" for name, text in details.items())
+    return error.description or HTTPStatus(error.code).phrase
+
+
+def error_body_and_status(error: Exception) -> tuple[dict, int]:
+    if isinstance(error, InvalidImageError):
+        return {"status": "error", "message": str(error)}, HTTPStatus.BAD_REQUEST
+    if isinstance(error, HTTPException):
+        return {"status": "error", "message": http_error_message(error)}, error.code
+    logger.exception("unexpected error while serving a request")
+    return {"status": "error", "message": "Internal server error."}, HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+def _restx_error_handler(error: Exception):
+    body, status = error_body_and_status(error)
+    # flask-restx answers with error.data when the exception has one, whatever the handler returns.
+    error.data = body
+    return body, status
+
+
+def _flask_error_handler(error: Exception):
+    body, status = error_body_and_status(error)
+    return jsonify(body), status
+
+
+def register_error_handlers(app: Flask, api: Api) -> None:
+    """Routes owned by flask-restx go through the Api's handlers; the rest (404s, static) through Flask's."""
+    api.errorhandler(Exception)(_restx_error_handler)
+    app.register_error_handler(HTTPException, _flask_error_handler)
+    app.register_error_handler(Exception, _flask_error_handler)

@@ -1,0 +1,20 @@
+"""GET /model/metadata: MAX's model description, plus what was measured about the served file."""
+from flask_restx import fields
+from maxfw.core import MAX_API, METADATA_SCHEMA, MetadataAPI
+
+from api import served_model
+
+metadata_response = MAX_API.clone("FashionMNISTModelMetadata", METADATA_SCHEMA, {
+    "test_accuracy": fields.Float(description="Top-1 accuracy on the official 10 000-image test set, "
+                                              "measured by training/evaluate.py (null if not measured)",
+                                  example=0.93),
+    "sha256": fields.String(required=True, description="sha256 of the served model file"),
+})
+
+
+class ModelMetadataAPI(MetadataAPI):
+    @MAX_API.doc("metadata")
+    @MAX_API.marshal_with(metadata_response)
+    def get(self):
+        """What the model is, where it comes from, and how accurate it measured"""
+        return served_model().metadata

@@ -1,0 +1,52 @@
+"""Entry point: builds the MAX app and its routes around one loaded model.
+
+Serve it with gunicorn (`make run`, or `python app.py`, which starts the same gunicorn):
+TensorFlow is not fork-safe, so each gunicorn worker calls create_app() after the fork.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from flask import Flask
+from maxfw.core import MAXApp
+
+import config
+from api import MODEL_EXTENSION
+from api.errors import register_error_handlers
+from api.labels import ModelLabelsAPI
+from api.metadata import ModelMetadataAPI
+from api.predict import ModelPredictAPI
+from core.model import ModelWrapper
+
+logger = logging.getLogger(__name__)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=config.LOG_LEVEL.upper(),
+                        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+
+
+def create_app(model: ModelWrapper | None = None) -> Flask:
+    """Load (and verify) the model first: a process that cannot serve it must not start."""
+    configure_logging()
+    model = model or ModelWrapper()
+    max_app = MAXApp(config.API_TITLE, config.API_DESC, config.API_VERSION)
+    max_app.app.extensions[MODEL_EXTENSION] = model
+    max_app.add_api(ModelMetadataAPI, "/metadata")
+    max_app.add_api(ModelLabelsAPI, "/labels")
+    max_app.add_api(ModelPredictAPI, "/predict")
+    register_error_handlers(max_app.app, max_app.api)
+    return max_app.app
+
+
+def main() -> None:
+    """`python app.py`: the same gunicorn server as `make run`, never Flask's development server."""
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = ["gunicorn", "--config", str(config.REPO_ROOT / "gunicorn.conf.py"), "app:create_app()"]
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Every setting of the service, each overridable by an environment variable of the same name.
+
+maxfw's MAXApp loads this module into Flask's config, so the upper-case Flask keys below reach Flask.
+"""
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+
+def _env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+# --- API description (Swagger) ---
+API_TITLE = "MAX Fashion-MNIST Classifier"
+API_DESC = ("Classify a picture of a clothing item into one of the ten Fashion-MNIST classes, "
+            "with probabilities.")
+API_VERSION = "1.0.0"
+
+# --- HTTP server ---
+HOST = _env_str("HOST", "0.0.0.0")  # noqa: S104 - a container service listens on every interface
+PORT = _env_int("PORT", 5000)
+WORKERS = _env_int("WORKERS", 1)
+THREADS = _env_int("THREADS", 4)
+TIMEOUT = _env_int("TIMEOUT", 60)
+GRACEFUL_TIMEOUT = _env_int("GRACEFUL_TIMEOUT", 30)
+LOG_LEVEL = _env_str("LOG_LEVEL", "info")
+ACCESS_LOG = _env_bool("ACCESS_LOG", False)
+
+# --- Flask / flask-restx ---
+MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
+RESTX_MASK_SWAGGER = False
+SWAGGER_UI_DOC_EXPANSION = "list"
+ERROR_404_HELP = False
+RESTX_ERROR_404_HELP = False
+
+# --- Model ---
+MODEL_PATH = Path(_env_str("MODEL_PATH", str(REPO_ROOT / "assets" / "fashion_mnist.h5")))
+MODEL_SHA256_PATH = Path(_env_str("MODEL_SHA256_PATH", f"{MODEL_PATH}.sha256"))
+MODEL_METRICS_PATH = Path(_env_str("MODEL_METRICS_PATH", str(REPO_ROOT / "assets" / "model_metrics.json")))
+MODEL_ID = "max-fashion-mnist"
+MODEL_NAME = "Fashion-MNIST clothing classifier"
+MODEL_DESCRIPTION = ("A convolutional neural network trained on Fashion-MNIST (Zalando) that classifies "
+                     "a clothing image into T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, "
+                     "Sneaker, Bag or Ankle boot.")
+MODEL_TYPE = "Image Classification"
+MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
+MODEL_LICENSE = "Apache-2.0"
+TF_INTRA_OP_THREADS = _env_int("TF_INTRA_OP_THREADS", 0)  # 0: TensorFlow chooses
+TF_INTER_OP_THREADS = _env_int("TF_INTER_OP_THREADS", 0)
+
+# --- Prediction ---
+DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)
+MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 40_000_000)  # Pillow's decompression-bomb limit
+
+# --- Training data (the standard IDX files) ---
+FASHION_MNIST_DIR = _env_str("FASHION_MNIST_DIR", str(REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"))

@@ -1,0 +1,1 @@
+"""Model loading, pre-processing, inference and post-processing. No Flask here."""

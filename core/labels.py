@@ -1,0 +1,12 @@
+"""The ten Fashion-MNIST classes, in the dataset's own label order."""
+
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+
+
+def labels_as_records() -> list[dict]:
+    """The labels as the API lists them: [{"id": 0, "name": "T-shirt/top"}, ...]."""
+    return [{"id": index, "name": name} for index, name in enumerate(CLASS_NAMES)]

@@ -1,0 +1,113 @@
+"""The served model: verified, loaded once, traced once, then called for every request.
+
+Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from maxfw.model import MAXModelWrapper
+
+import config
+from core.checksum import verify_checksum
+from core.images import MODEL_SIDE, image_to_model_array
+from core.labels import CLASS_NAMES, NUM_CLASSES
+from core.metrics import read_model_metrics
+
+logger = logging.getLogger(__name__)
+
+_thread_pools_configured = threading.Lock()
+
+
+def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
+    """TensorFlow's thread pools can only be sized before its runtime starts; later calls are no-ops."""
+    import tensorflow as tf
+
+    with _thread_pools_configured:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        except RuntimeError:
+            logger.debug("TensorFlow runtime already started; thread pools left as they are")
+
+
+def to_model_batch(images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 → (N, 28, 28, 1) float32 in [0, 1], the scaling used in training."""
+    return (np.asarray(images, dtype=np.float32) / 255.0).reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
+
+
+def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
+    """The k most likely classes of one image, most likely first, in the API's record shape."""
+    order = np.argsort(-probabilities, kind="stable")[:top_k]
+    return [{"prediction": int(i), "label_id": int(i), "label": CLASS_NAMES[i],
+             "probability": float(probabilities[i])} for i in order]
+
+
+class ModelWrapper(MAXModelWrapper):
+    """Loads the Keras model after checking its sha256, and serves it through a traced tf.function."""
+
+    MODEL_META_DATA: ClassVar[dict[str, str]] = {
+        "id": config.MODEL_ID,
+        "name": config.MODEL_NAME,
+        "description": config.MODEL_DESCRIPTION,
+        "type": config.MODEL_TYPE,
+        "source": config.MODEL_SOURCE,
+        "license": config.MODEL_LICENSE,
+    }
+
+    def __init__(self, path: Path = config.MODEL_PATH, checksum_path: Path = config.MODEL_SHA256_PATH,
+                 metrics_path: Path = config.MODEL_METRICS_PATH) -> None:
+        super().__init__(path)
+        started = time.perf_counter()
+        self.sha256 = verify_checksum(Path(path), Path(checksum_path))
+        configure_tensorflow_threads(config.TF_INTRA_OP_THREADS, config.TF_INTER_OP_THREADS)
+        self._infer = self._load_traced_model(Path(path))
+        self._infer(np.zeros((1, MODEL_SIDE, MODEL_SIDE, 1), dtype=np.float32))  # warm-up: trace now
+        self.metrics = read_model_metrics(Path(metrics_path), self.sha256)
+        self.load_seconds = time.perf_counter() - started
+        logger.info("model %s loaded and warmed up in %.2f s (sha256 %s)", path, self.load_seconds, self.sha256)
+
+    @staticmethod
+    def _load_traced_model(path: Path):
+        """One graph for any batch size: the fixed signature stops a retrace per batch shape."""
+        import keras
+        import tensorflow as tf
+
+        model = keras.models.load_model(path, compile=False)
+        if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+            raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
+        signature = [tf.TensorSpec([None, MODEL_SIDE, MODEL_SIDE, 1], tf.float32, name="image")]
+
+        @tf.function(input_signature=signature)
+        def infer(batch):
+            return model(batch, training=False)
+
+        return infer
+
+    @property
+    def metadata(self) -> dict:
+        """MAX metadata plus what was measured about this exact model file."""
+        return {**self.MODEL_META_DATA, "sha256": self.sha256,
+                "test_accuracy": self.metrics.get("test_accuracy")}
+
+    def _pre_process(self, x: bytes) -> np.ndarray:
+        return to_model_batch(image_to_model_array(x))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_batch(x)
+
+    def _post_process(self, x: np.ndarray) -> np.ndarray:
+        return x[0]
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities."""
+        return self._infer(np.asarray(batch, dtype=np.float32)).numpy()
+
+    def classify(self, image_bytes: bytes, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
+        """An encoded image file → its top_k predictions; raises InvalidImageError for a non-image."""
+        return top_k_predictions(self.predict(image_bytes), top_k)

@@ -1,0 +1,35 @@
+"""Small helpers that make image files in memory for the tests."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+
+
+def encode(image: Image.Image, image_format: str = "PNG", **save_options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **save_options)
+    return buffer.getvalue()
+
+
+def png_of(array: np.ndarray) -> bytes:
+    return encode(Image.fromarray(np.asarray(array, dtype=np.uint8), mode="L"))
+
+
+def sample_files() -> list[Path]:
+    """The one-per-class 28×28 PNGs in samples/, named by class (e.g. ankle-boot.png)."""
+    return sorted(p for p in SAMPLES_DIR.glob("*.png"))
+
+
+def class_name_of(sample: Path) -> str:
+    """samples/t-shirt-top.png → 't-shirt-top', comparable with slug(label)."""
+    return sample.stem.removesuffix("-photo")
+
+
+def slug(label: str) -> str:
+    """'T-shirt/top' → 't-shirt-top', the samples' naming."""
+    return "".join(c if c.isalnum() else "-" for c in label.lower())

@@ -1,0 +1,151 @@
+"""The HTTP contract, through Flask's test client: shapes, Swagger, and every error answer."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import config
+from core.labels import CLASS_NAMES
+from tests.imaging import SAMPLES_DIR, encode, png_of
+
+ANKLE_BOOT = SAMPLES_DIR / "ankle-boot.png"
+
+
+def post_image(client, data: bytes, filename: str = "upload.png", field: str = "image", **form):
+    body = {field: (io.BytesIO(data), filename), **form}
+    return client.post("/model/predict", data=body, content_type="multipart/form-data")
+
+
+def assert_error(response, status: int, message_part: str) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["status"] == "error"
+    assert message_part.lower() in body["message"].lower()
+
+
+def test_metadata_describes_the_model(client, model):
+    body = client.get("/model/metadata").get_json()
+    assert set(body) == {"id", "name", "description", "type", "source", "license", "test_accuracy", "sha256"}
+    assert body["id"] == "max-fashion-mnist"
+    assert body["license"] == "Apache-2.0"
+    assert body["sha256"] == model.sha256 and len(body["sha256"]) == 64
+    assert 0.92 <= body["test_accuracy"] <= 1.0
+
+
+def test_labels_are_the_ten_classes_in_dataset_order(client):
+    body = client.get("/model/labels").get_json()
+    assert body == {"count": 10, "labels": [{"id": i, "name": name} for i, name in enumerate(CLASS_NAMES)]}
+    assert body["labels"][0]["name"] == "T-shirt/top" and body["labels"][9]["name"] == "Ankle boot"
+
+
+def test_predict_returns_top_three_sorted_with_argmax_first(client):
+    response = post_image(client, ANKLE_BOOT.read_bytes(), "ankle-boot.png")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    predictions = body["predictions"]
+    assert len(predictions) == config.DEFAULT_TOP_K
+    assert predictions[0] == {"prediction": 9, "label_id": 9, "label": "Ankle boot",
+                              "probability": pytest.approx(predictions[0]["probability"])}
+    probabilities = [p["probability"] for p in predictions]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(p["prediction"] == p["label_id"] and p["label"] == CLASS_NAMES[p["label_id"]] for p in predictions)
+
+
+@pytest.mark.parametrize("top_k", [1, 10])
+def test_top_k_from_form_or_query(client, top_k):
+    from_form = post_image(client, ANKLE_BOOT.read_bytes(), top_k=str(top_k)).get_json()["predictions"]
+    upload = {"image": (io.BytesIO(ANKLE_BOOT.read_bytes()), "a.png")}
+    response = client.post(f"/model/predict?top_k={top_k}", data=upload, content_type="multipart/form-data")
+    from_query = response.get_json()["predictions"]
+    assert len(from_form) == len(from_query) == top_k
+    if top_k == 10:
+        assert sorted(p["label_id"] for p in from_form) == list(range(10))
+        assert sum(p["probability"] for p in from_form) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_jpeg_photo_like_upload_is_classified(client):
+    boot = np.asarray(Image.open(ANKLE_BOOT))
+    photo = Image.fromarray(255 - boot).resize((280, 280), Image.Resampling.LANCZOS).convert("RGB")
+    body = post_image(client, encode(photo, "JPEG", quality=90), "boot.jpg").get_json()
+    assert body["predictions"][0]["label"] == "Ankle boot"
+
+
+@pytest.mark.parametrize("top_k", ["0", "11", "-1", "three", "2.5"])
+def test_top_k_out_of_range_is_400(client, top_k):
+    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), top_k=top_k), 400, "top_k")
+
+
+def test_missing_image_field_is_400(client):
+    assert_error(client.post("/model/predict", data={}, content_type="multipart/form-data"), 400, "image")
+
+
+def test_wrong_field_name_is_400(client):
+    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), field="file"), 400, "image")
+
+
+def test_json_body_instead_of_multipart_is_400(client):
+    assert_error(client.post("/model/predict", json={"image": "abc"}), 400, "image")
+
+
+@pytest.mark.parametrize("data, filename", [
+    ((SAMPLES_DIR / "README.md").read_bytes() if (SAMPLES_DIR / "README.md").exists() else b"# text", "README.md"),
+    (b"<html><body>not an image</body></html>", "page.png"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'/>", "shape.svg"),
+    (b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF", "document.pdf"),
+    (b"PK\x03\x04" + b"\x00" * 100, "archive.png"),
+])
+def test_non_image_file_is_400(client, data, filename):
+    assert_error(post_image(client, data, filename), 400, "not a readable image")
+
+
+def test_empty_file_is_400(client):
+    assert_error(post_image(client, b""), 400, "empty")
+
+
+def test_truncated_jpeg_is_400(client):
+    data = encode(Image.fromarray(np.random.default_rng(3).integers(0, 255, (64, 64, 3), dtype=np.uint8)), "JPEG")
+    assert_error(post_image(client, data[: len(data) // 3], "cut.jpg"), 400, "not a readable image")
+
+
+def test_decompression_bomb_is_400(client):
+    bomb = encode(Image.new("1", (30000, 30000)))
+    assert_error(post_image(client, bomb, "bomb.png"), 400, "too many pixels")
+
+
+def test_upload_over_max_content_length_is_413(client):
+    too_big = b"\0" * (config.MAX_CONTENT_LENGTH + 1)
+    assert_error(post_image(client, too_big, "big.png"), 413, "exceeds")
+
+
+def test_server_keeps_serving_after_errors(client):
+    post_image(client, b"garbage")
+    post_image(client, encode(Image.new("1", (30000, 30000))))
+    response = post_image(client, png_of(np.asarray(Image.open(ANKLE_BOOT))))
+    assert response.status_code == 200
+    assert response.get_json()["predictions"][0]["label"] == "Ankle boot"
+
+
+def test_unknown_route_is_json_404(client):
+    assert_error(client.get("/model/nothing-here"), 404, "not found")
+
+
+def test_swagger_ui_is_served_at_root(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "swagger-ui" in page and config.API_TITLE in page
+
+
+def test_openapi_document_describes_every_operation(client):
+    spec = client.get("/swagger.json").get_json()
+    assert spec["info"]["title"] == config.API_TITLE
+    assert set(spec["paths"]) == {"/model/metadata", "/model/labels", "/model/predict"}
+    predict = spec["paths"]["/model/predict"]["post"]
+    parameters = {p["name"]: p for p in predict["parameters"]}
+    assert parameters["image"]["type"] == "file" and parameters["image"]["required"] is True
+    assert (parameters["top_k"]["minimum"], parameters["top_k"]["maximum"]) == (1, 10)
+    assert {"200", "400", "413"} <= set(predict["responses"])
+    assert {"PredictResponse", "Prediction", "Error", "LabelsResponse"} <= set(spec["definitions"])
+    assert "X-Fields" not in str(spec), "the field mask header is off (RESTX_MASK_SWAGGER = False)"

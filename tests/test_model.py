@@ -1,0 +1,71 @@
+"""The shipped model, through the serving code path (core.model.ModelWrapper)."""
+import numpy as np
+import pytest
+
+from core.labels import CLASS_NAMES, NUM_CLASSES
+from core.model import to_model_batch, top_k_predictions
+from tests.imaging import class_name_of, sample_files, slug
+
+ACCURACY_SUBSET = 2000  # the first images of the official test set: fixed, so the figure is repeatable
+MIN_SUBSET_ACCURACY = 0.90
+
+
+def test_every_class_has_a_sample():
+    assert sorted(class_name_of(p) for p in sample_files()) == sorted(slug(name) for name in CLASS_NAMES)
+
+
+@pytest.mark.parametrize("sample", sample_files(), ids=lambda p: p.name)
+def test_sample_is_predicted_as_its_class(model, sample):
+    best = model.classify(sample.read_bytes(), top_k=1)[0]
+    assert slug(best["label"]) == class_name_of(sample)
+
+
+def test_probabilities_form_a_distribution(model):
+    batch = to_model_batch(np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8))
+    probabilities = model.predict_batch(batch)
+    assert probabilities.shape == (5, NUM_CLASSES)
+    assert np.all(probabilities >= 0)
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_batch_prediction_matches_one_by_one(model):
+    batch = to_model_batch(np.random.default_rng(2).integers(0, 256, (4, 28, 28), dtype=np.uint8))
+    together = model.predict_batch(batch)
+    alone = np.concatenate([model.predict_batch(batch[i:i + 1]) for i in range(4)])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_top_k_is_sorted_and_argmax_first():
+    probabilities = np.array([0.05, 0.6, 0.0, 0.1, 0.25, 0, 0, 0, 0, 0], dtype=np.float32)
+    top = top_k_predictions(probabilities, 3)
+    assert [p["label_id"] for p in top] == [1, 4, 3]
+    assert top[0] == {"prediction": 1, "label_id": 1, "label": "Trouser", "probability": pytest.approx(0.6)}
+
+
+def test_metadata_reports_the_measured_accuracy_of_this_file(model):
+    metadata = model.metadata
+    assert metadata["sha256"] == model.sha256
+    assert metadata["test_accuracy"] is not None and metadata["test_accuracy"] >= 0.92
+
+
+def test_accuracy_on_a_fixed_test_subset(model):
+    """The shipped model still classifies the official test images as well as the model card says."""
+    from training.dataset import DatasetNotFoundError, load_split
+
+    try:
+        images, labels = load_split("test")
+    except DatasetNotFoundError as error:
+        pytest.skip(f"Fashion-MNIST test files not available: {error}")
+    predicted = model.predict_batch(to_model_batch(images[:ACCURACY_SUBSET])).argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels[:ACCURACY_SUBSET]))
+    assert accuracy >= MIN_SUBSET_ACCURACY, f"accuracy {accuracy:.4f} on the first {ACCURACY_SUBSET} test images"
+
+
+def test_metrics_of_another_model_file_are_ignored(tmp_path):
+    from core.metrics import read_model_metrics
+
+    metrics_file = tmp_path / "metrics.json"
+    metrics_file.write_text('{"sha256": "aaa", "test_accuracy": 0.99}')
+    assert read_model_metrics(metrics_file, "bbb") == {}
+    assert read_model_metrics(metrics_file, "aaa")["test_accuracy"] == 0.99
+    assert read_model_metrics(tmp_path / "absent.json", "aaa") == {}

@@ -1,0 +1,1 @@
+"""How the model in assets/ was made: data loading, training and evaluation."""
