@@ -40,8 +40,7 @@ ACCESS_LOG = _env_bool("ACCESS_LOG", False)
 MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
 RESTX_MASK_SWAGGER = False
 SWAGGER_UI_DOC_EXPANSION = "list"
-ERROR_404_HELP = False
-RESTX_ERROR_404_HELP = False
+RESTX_ERROR_404_HELP = False  # no "did you mean" suggestions in 404 messages
 
 # --- Model ---
 MODEL_PATH = Path(_env_str("MODEL_PATH", str(REPO_ROOT / "assets" / "fashion_mnist.h5")))
@@ -57,6 +56,9 @@ MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 MODEL_LICENSE = "Apache-2.0"
 TF_INTRA_OP_THREADS = _env_int("TF_INTRA_OP_THREADS", 0)  # 0: TensorFlow chooses
 TF_INTER_OP_THREADS = _env_int("TF_INTER_OP_THREADS", 0)
+# TensorFlow reads this from the environment when it is first imported, which happens after this module.
+TF_CPP_MIN_LOG_LEVEL = _env_str("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_MIN_LOG_LEVEL
 
 # --- Prediction ---
 DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)

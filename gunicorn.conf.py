@@ -15,3 +15,5 @@ accesslog = "-" if service.ACCESS_LOG else None
 errorlog = "-"
 chdir = str(service.REPO_ROOT)  # maxfw's MAXApp reads config.py from the working directory
 preload_app = False
+# gunicorn's control socket lives under $HOME, which a container's non-root user may not have; nothing uses it.
+control_socket_disable = True

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
@@ -92,18 +93,27 @@ def compile_model(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model
     return model
 
 
+def save_for_serving(checkpoint: Path, output: Path) -> str:
+    """The best epoch's weights without the optimizer's state: a third of the size, same predictions."""
+    best = keras.models.load_model(checkpoint, compile=False)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    best.save(output, include_optimizer=False)
+    return write_checksum(output, output.with_name(output.name + ".sha256"))
+
+
 def train(args: argparse.Namespace) -> dict:
     keras.utils.set_random_seed(args.seed)
     train_ds, val_ds, train_count = make_datasets(args)
     steps_per_epoch = -(-train_count // args.batch_size)
     model = compile_model(args, steps_per_epoch)
     logger.info("training %s (%d parameters) for %d epochs", model.name, model.count_params(), args.epochs)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    best_checkpoint = keras.callbacks.ModelCheckpoint(
-        str(args.output), monitor="val_accuracy", mode="max", save_best_only=True)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=[best_checkpoint],
-                        verbose=1 if sys.stdout.isatty() else 2)
-    digest = write_checksum(args.output, args.output.with_name(args.output.name + ".sha256"))
+    with tempfile.TemporaryDirectory() as workdir:
+        checkpoint = Path(workdir) / "best.h5"
+        best_checkpoint = keras.callbacks.ModelCheckpoint(
+            str(checkpoint), monitor="val_accuracy", mode="max", save_best_only=True)
+        history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, callbacks=[best_checkpoint],
+                            verbose=1 if sys.stdout.isatty() else 2)
+        digest = save_for_serving(checkpoint, args.output)
     best_val = max(history.history["val_accuracy"])
     logger.info("best validation accuracy %.4f; wrote %s (sha256 %s)", best_val, args.output, digest)
     if args.history:

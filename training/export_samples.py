@@ -1,0 +1,140 @@
+"""Write samples/: one real Fashion-MNIST test image per class, plus two photo-like variants.
+
+Usage: python training/export_samples.py [--data-dir D] [--output-dir samples]
+
+Each class's image is the FIRST test-set image with that label (lowest index), never one chosen by
+looking at the model's answers, so the samples show the model as it is. The 28×28 PNGs hold the exact
+dataset pixels. The two *-photo.jpg files are the same test images made to look like a product photo
+(dark garment on white, 280×280 RGB JPEG) so the API's pre-processing (core/images.py) can be tried.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
+import numpy as np
+from PIL import Image
+
+import config
+from core.labels import CLASS_NAMES
+from training.dataset import load_split
+
+logger = logging.getLogger("training.export_samples")
+
+DEFAULT_OUTPUT_DIR = config.REPO_ROOT / "samples"
+PHOTO_CLASSES = ("Ankle boot", "Trouser")
+PHOTO_SIDE = 280
+JPEG_QUALITY = 90
+COMMAND = "python training/export_samples.py"
+
+
+def slug(name: str) -> str:
+    """'T-shirt/top' → 't-shirt-top', 'Ankle boot' → 'ankle-boot': safe, predictable file names."""
+    return re.sub(r"[^a-z0-9]", "-", name.lower())
+
+
+def first_index_per_class(labels: np.ndarray, n_classes: int = len(CLASS_NAMES)) -> list[int]:
+    """Lowest test-set index of each class, in class order; raises if a class is absent."""
+    labels = np.asarray(labels)
+    indices = []
+    for class_id in range(n_classes):
+        hits = np.flatnonzero(labels == class_id)
+        if hits.size == 0:
+            raise ValueError(f"no image of class {class_id} ({CLASS_NAMES[class_id]}) in the split")
+        indices.append(int(hits[0]))
+    return indices
+
+
+def photo_like(image: np.ndarray, side: int = PHOTO_SIDE) -> Image.Image:
+    """Inverted (dark garment on white), LANCZOS-upscaled to side×side, RGB: what a user might upload."""
+    inverted = Image.fromarray(255 - np.asarray(image, dtype=np.uint8))
+    return inverted.resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
+
+
+def render_readme(rows: list[dict], photos: list[dict]) -> str:
+    """samples/README.md: what each file is and where it came from, so nobody mistakes them for picks."""
+    lines = [
+        "# Sample images",
+        "",
+        f"Made by `{COMMAND}` from the official Fashion-MNIST **test** set (`t10k-images-idx3-ubyte.gz`; "
+        "Xiao, Rasul & Vollgraf 2017, © Zalando SE, MIT license).",
+        "",
+        "Each class's file is the **first** test image with that label (lowest index). They were not chosen by "
+        "looking at the model's predictions, so a sample may well be misclassified.",
+        "",
+        "## Dataset images (28×28 grayscale PNG, exact pixels)",
+        "",
+        "| File | Test-set index | Class (id) |",
+        "|---|---:|---|",
+        *[f"| `{r['file']}` | {r['index']} | {r['label']} ({r['id']}) |" for r in rows],
+        "",
+        "## Photo-like variants",
+        "",
+        f"The same test image inverted (dark garment on a white background), upscaled to {PHOTO_SIDE}×{PHOTO_SIDE} "
+        f"with Lanczos resampling, converted to RGB and saved as JPEG quality {JPEG_QUALITY}. They exercise the "
+        "service's pre-processing (grayscale, background inversion, resize to 28×28), as a real photo would.",
+        "",
+        "| File | Test-set index | Class (id) |",
+        "|---|---:|---|",
+        *[f"| `{p['file']}` | {p['index']} | {p['label']} ({p['id']}) |" for p in photos],
+        "",
+        "Try one against a running service:",
+        "",
+        "```sh",
+        "curl -F image=@samples/ankle-boot-photo.jpg http://localhost:5000/model/predict",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> list[Path]:
+    """Write the ten PNGs, the photo-like JPEGs and README.md; returns the paths written."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    rows: list[dict] = []
+    for class_id, index in enumerate(first_index_per_class(labels)):
+        name = CLASS_NAMES[class_id]
+        path = output_dir / f"{slug(name)}.png"
+        Image.fromarray(np.asarray(images[index], dtype=np.uint8)).save(path, format="PNG")
+        rows.append({"file": path.name, "index": index, "label": name, "id": class_id})
+        written.append(path)
+    photos: list[dict] = []
+    for name in PHOTO_CLASSES:
+        row = next(r for r in rows if r["label"] == name)
+        path = output_dir / f"{slug(name)}-photo.jpg"
+        photo_like(images[row["index"]]).save(path, format="JPEG", quality=JPEG_QUALITY)
+        photos.append({**row, "file": path.name})
+        written.append(path)
+    readme = output_dir / "README.md"
+    readme.write_text(render_readme(rows, photos))
+    written.append(readme)
+    return written
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None,
+                        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
+                             "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """Load the test split and write the samples."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    images, labels = load_split("test", args.data_dir)
+    written = export_samples(images, labels, args.output_dir)
+    logger.info("wrote %d files to %s: %s", len(written), args.output_dir, ", ".join(p.name for p in written))
+    return written
+
+
+if __name__ == "__main__":
+    main()
