@@ -17,9 +17,12 @@ from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
 from api.predict import ModelPredictAPI
+from core.checksum import ModelChecksumError
 from core.model import ModelWrapper
 
 logger = logging.getLogger(__name__)
+
+WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that cannot boot: the master stops, no respawn loop
 
 
 def configure_logging() -> None:
@@ -27,10 +30,19 @@ def configure_logging() -> None:
                         format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
 
+def load_verified_model() -> ModelWrapper:
+    """A model that fails its checksum stops the server with one clear log line, not a traceback."""
+    try:
+        return ModelWrapper()
+    except ModelChecksumError as error:
+        logger.critical("cannot start: %s", error)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
+
+
 def create_app(model: ModelWrapper | None = None) -> Flask:
     """Load (and verify) the model first: a process that cannot serve it must not start."""
     configure_logging()
-    model = model or ModelWrapper()
+    model = model or load_verified_model()
     max_app = MAXApp(config.API_TITLE, config.API_DESC, config.API_VERSION)
     max_app.app.extensions[MODEL_EXTENSION] = model
     max_app.add_api(ModelMetadataAPI, "/metadata")

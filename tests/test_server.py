@@ -97,6 +97,7 @@ def test_server_refuses_to_start_on_checksum_mismatch(tmp_path):
         stop_server(process)
         pytest.fail("the server kept running with a model that does not match its checksum")
     log = log_path.read_text()
-    assert returncode != 0
-    assert "refusing to serve a model that is not the one shipped" in log
+    assert returncode == 3, "gunicorn's 'worker failed to boot' exit code"
+    assert "cannot start: model file" in log and "refusing to serve a model that is not the one shipped" in log
     assert "0" * 64 in log
+    assert "Traceback" not in log, "one clear line, not a stack trace"
