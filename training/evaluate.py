@@ -30,6 +30,7 @@ import numpy as np
 
 import config
 from core.labels import CLASS_NAMES, NUM_CLASSES
+from training.dataset import add_data_dir_argument
 
 logger = logging.getLogger("training.evaluate")
 
@@ -370,9 +371,7 @@ def metrics_to_json(metrics: dict) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
-                             "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    add_data_dir_argument(parser)
     parser.add_argument("--model", type=Path, default=config.MODEL_PATH, help="the .h5 model to evaluate")
     parser.add_argument("--checksum", type=Path, default=None,
                         help="its sha256 file (default: the model path + '.sha256')")

@@ -22,16 +22,14 @@ import config
 from core.checksum import write_checksum
 from core.labels import NUM_CLASSES
 from training.architecture import build_cnn
-from training.dataset import load_split
+from training.dataset import add_data_dir_argument, load_split
 
 logger = logging.getLogger("training.train")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
-                             "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    add_data_dir_argument(parser)
     parser.add_argument("--output", type=Path, default=config.MODEL_PATH, help="where to write the .h5 model")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=128)
