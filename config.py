@@ -62,6 +62,9 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_MIN_LOG_LEVEL
 
 # --- Prediction ---
 DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)
+# Test-time augmentation: average the prediction of the image and its left-right mirror. Costs a second
+# forward pass per image; its measured accuracy and latency are in assets/MODEL_CARD.md.
+TTA_FLIP = _env_bool("TTA_FLIP", False)
 MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 40_000_000)  # Pillow's decompression-bomb limit
 
 # --- Training data (the standard IDX files) ---

@@ -61,20 +61,25 @@ class ModelWrapper(MAXModelWrapper):
     }
 
     def __init__(self, path: Path = config.MODEL_PATH, checksum_path: Path = config.MODEL_SHA256_PATH,
-                 metrics_path: Path = config.MODEL_METRICS_PATH) -> None:
+                 metrics_path: Path = config.MODEL_METRICS_PATH, flip_averaging: bool = config.TTA_FLIP) -> None:
         super().__init__(path)
+        self.flip_averaging = flip_averaging
         started = time.perf_counter()
         self.sha256 = verify_checksum(Path(path), Path(checksum_path))
         configure_tensorflow_threads(config.TF_INTRA_OP_THREADS, config.TF_INTER_OP_THREADS)
-        self._infer = self._load_traced_model(Path(path))
+        self._infer = self._load_traced_model(Path(path), flip_averaging)
         self._infer(np.zeros((1, MODEL_SIDE, MODEL_SIDE, 1), dtype=np.float32))  # warm-up: trace now
         self.metrics = read_model_metrics(Path(metrics_path), self.sha256)
         self.load_seconds = time.perf_counter() - started
         logger.info("model %s loaded and warmed up in %.2f s (sha256 %s)", path, self.load_seconds, self.sha256)
 
     @staticmethod
-    def _load_traced_model(path: Path):
-        """One graph for any batch size: the fixed signature stops a retrace per batch shape."""
+    def _load_traced_model(path: Path, flip_averaging: bool):
+        """One graph for any batch size: the fixed signature stops a retrace per batch shape.
+
+        With flip_averaging, the graph also runs the left-right mirror of each image and averages the two
+        (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
+        """
         import keras
         import tensorflow as tf
 
@@ -85,15 +90,18 @@ class ModelWrapper(MAXModelWrapper):
 
         @tf.function(input_signature=signature)
         def infer(batch):
-            return model(batch, training=False)
+            probabilities = model(batch, training=False)
+            if flip_averaging:
+                probabilities = (probabilities + model(tf.reverse(batch, axis=[2]), training=False)) / 2.0
+            return probabilities
 
         return infer
 
     @property
     def metadata(self) -> dict:
         """MAX metadata plus what was measured about this exact model file."""
-        return {**self.MODEL_META_DATA, "sha256": self.sha256,
-                "test_accuracy": self.metrics.get("test_accuracy")}
+        accuracy_key = "test_accuracy_flip_averaging" if self.flip_averaging else "test_accuracy"
+        return {**self.MODEL_META_DATA, "sha256": self.sha256, "test_accuracy": self.metrics.get(accuracy_key)}
 
     def _pre_process(self, x: bytes) -> np.ndarray:
         return to_model_batch(image_to_model_array(x))

@@ -13,14 +13,18 @@ from PIL import Image
 from core.labels import CLASS_NAMES
 from training.evaluate import (
     accuracy,
+    architecture_summary,
     build_metrics,
+    compute_targets,
     confusion_matrix,
+    expected_calibration_error,
     largest_confusions,
     macro_f1,
     metrics_to_json,
     per_class_scores,
     plot_confusion_matrix,
     render_model_card,
+    summary_lines,
 )
 from training.export_samples import export_samples, first_index_per_class, slug
 
@@ -153,13 +157,185 @@ def test_model_card_reports_the_figures() -> None:
     assert "Xiao" in card and "MIT" in card
 
 
+# train.py's flag defaults as vars(parse_args([])) gives them (minus paths): widths is a tuple, flip a bool.
+TRAINING = {"arch": "vgg", "widths": (32, 64), "blocks_per_stage": 1, "dense_units": 256, "dropout": 0.25,
+            "epochs": 15, "batch_size": 128, "learning_rate": 0.002, "warmup_epochs": 0.0, "weight_decay": 0.0001,
+            "label_smoothing": 0.05, "max_shift": 2, "flip": True, "max_rotation": 0.0, "max_zoom": 0.0,
+            "contrast": 0.0, "brightness": 0.0, "erasing": 0.0, "val_size": 5000, "seed": 42}
+
+
 def test_model_card_describes_the_training_settings_it_is_given() -> None:
-    training = {"epochs": 15, "batch_size": 128, "learning_rate": 0.002, "weight_decay": 0.0001,
-                "label_smoothing": 0.05, "width": 32, "dense_units": 256, "dropout": 0.25, "max_shift": 2,
-                "val_size": 5000, "seed": 42}
-    card = render_model_card(_fake_metrics(), training)
+    card = render_model_card(_fake_metrics(), TRAINING)
     assert "AdamW" in card and "label smoothing 0.05" in card and "5 000 images" in card and "Seed: 42" in card
-    assert "64 filters" in card and "Dense 256" in card and "Dropout 0.5" in card
+    assert "32 filters" in card and "64 filters" in card and "Dense 256" in card and "Dropout 0.5" in card
+    assert "Flatten (3136)" in card  # 7 × 7 × 64 after two max-pools
+    assert "cosine decay to 0 over 15 epochs" in card and "warm-up" not in card
+    assert "±2 px" in card and "left-right flip (never up-down)" in card
+    for absent in ("rotation", "zoom", "contrast", "brightness", "erasing"):
+        assert absent not in card
+
+
+def test_model_card_lists_only_the_augmentations_that_are_on() -> None:
+    training = {**TRAINING, "flip": False, "max_rotation": 10.0, "max_zoom": 0.1, "contrast": 0.2,
+                "brightness": 0.1, "erasing": 0.5, "warmup_epochs": 1.0, "epochs": 60}
+    card = render_model_card(_fake_metrics(), training)
+    assert "left-right flip" not in card
+    assert "rotation of up to ±10°" in card and "zoom of up to ±10 %" in card
+    assert "random contrast (factor 0.2)" in card and "random brightness (up to ±0.1" in card
+    assert "random erasing with probability 0.5" in card
+    assert "linear warm-up from 0.0002 over 1 epochs, then cosine decay to 0, 60 epochs in all" in card
+
+
+def test_architecture_summary_follows_the_vgg_flags() -> None:
+    summary = architecture_summary({**TRAINING, "widths": (32, 64, 128), "dense_units": 128})
+    assert summary.startswith("VGG-style: 3 double-conv blocks of widths 32, 64, 128 with batch norm and "
+                              "max-pooling, dense head of 128 units")
+    card = render_model_card(_fake_metrics(), {**TRAINING, "widths": (32, 64, 128), "dense_units": 128})
+    assert "Block 3: 2 × [Conv 3×3, 128 filters" in card and "Flatten (1152)" in card  # 3 × 3 × 128
+
+
+def test_architecture_summary_follows_the_resnet_flags() -> None:
+    training = {**TRAINING, "arch": "resnet", "widths": (32, 64, 128), "blocks_per_stage": 2, "dense_units": 0,
+                "dropout": 0.2}
+    summary = architecture_summary(training)
+    assert summary.startswith("small ResNet: stages of widths 32, 64, 128, 2 residual blocks each, "
+                              "global average pooling, no hidden dense layer")
+    card = render_model_card(_fake_metrics(), training)
+    assert "VGG" not in card and "Stem: Conv 3×3, 32 filters" in card
+    assert "Stage 3 (7×7): 2 × residual block [Conv 3×3, 128 filters" in card
+    assert "global average pooling (128) → Dropout 0.2 → Dense 10 softmax" in card
+    assert "1 residual block each" in architecture_summary({**training, "blocks_per_stage": 1})
+
+
+def test_architecture_summary_without_training_settings_points_at_the_code() -> None:
+    assert "training/architecture.py" in architecture_summary(None)
+
+
+# ----------------------------------------------------------------------------- calibration
+
+def test_ece_of_perfectly_calibrated_predictions_is_zero() -> None:
+    # ten answers at 80 % confidence, eight of them right
+    probabilities = np.tile([0.8, 0.2], (10, 1))
+    labels = [0] * 8 + [1] * 2
+    assert expected_calibration_error(probabilities, labels) == pytest.approx(0.0)
+
+
+def test_ece_of_certain_predictions_right_half_the_time_is_one_half() -> None:
+    probabilities = np.tile([1.0, 0.0, 0.0], (4, 1))
+    assert expected_calibration_error(probabilities, [0, 0, 1, 2]) == pytest.approx(0.5)
+
+
+def test_ece_weights_each_bin_by_its_share_of_the_images() -> None:
+    # bin (0.6, 0.8]: 2 answers at 0.7, both right -> gap 0.3; bin (0.8, 1.0]: 2 answers at 0.9, one right -> 0.4
+    probabilities = np.array([[0.7, 0.3], [0.7, 0.3], [0.1, 0.9], [0.1, 0.9]])
+    labels = [0, 0, 1, 0]
+    assert expected_calibration_error(probabilities, labels, bins=5) == pytest.approx(0.5 * 0.3 + 0.5 * 0.4)
+    # a single bin pools everything: mean confidence 0.8, accuracy 0.75
+    assert expected_calibration_error(probabilities, labels, bins=1) == pytest.approx(0.05)
+
+
+def test_ece_puts_a_confidence_on_a_bin_edge_into_the_lower_bin() -> None:
+    # bins=2: 0.5 (right) falls in (0, 0.5] -> gap 0.5; 0.6 (wrong) in (0.5, 1] -> gap 0.6; half the images each
+    probabilities = np.array([[0.5, 0.5], [0.6, 0.4]])
+    assert expected_calibration_error(probabilities, [0, 1], bins=2) == pytest.approx(0.5 * 0.5 + 0.5 * 0.6)
+
+
+def test_ece_of_nothing_is_zero_and_bad_shapes_are_rejected() -> None:
+    assert expected_calibration_error(np.zeros((0, 3)), []) == 0.0
+    with pytest.raises(ValueError):
+        expected_calibration_error(np.full((3, 2), 0.5), [0, 1])
+    with pytest.raises(ValueError):
+        expected_calibration_error(np.full((2, 2), 0.5), [0, 1], bins=0)
+
+
+# ----------------------------------------------------------------------------- targets
+
+LATENCY = {"batch_1": 1.234, "batch_1_p90": 1.5, "batch_64_per_image": 0.1234, "batch_64_per_image_p90": 0.14,
+           "intra_op_threads": 0, "inter_op_threads": 0, "cpu_count": 2}
+TTA_LATENCY = {**LATENCY, "batch_1": 2.468, "batch_1_p90": 2.9, "batch_64_per_image": 0.2468,
+               "batch_64_per_image_p90": 0.28}
+
+
+def test_targets_all_pass() -> None:
+    targets = compute_targets(0.9612, 1_200_000, LATENCY)
+    assert set(targets) == {"test_accuracy", "parameters", "latency_batch_1_ms", "latency_batch_64_ms_per_image"}
+    assert all(t["pass"] for t in targets.values())
+    assert targets["test_accuracy"] == {"limit": 0.955, "comparison": ">=", "measured": 0.9612, "pass": True}
+    assert targets["latency_batch_64_ms_per_image"]["measured"] == 0.1234
+
+
+def test_targets_fail_on_the_wrong_side_and_pass_on_the_limit() -> None:
+    slow = {**LATENCY, "batch_1": 2.5, "batch_64_per_image": 0.31}
+    targets = compute_targets(0.9393, 2_000_001, slow)
+    assert not any(t["pass"] for t in targets.values())
+    exact = compute_targets(0.955, 2_000_000, {**LATENCY, "batch_1": 2.0, "batch_64_per_image": 0.3})
+    assert all(t["pass"] for t in exact.values())
+
+
+def test_targets_not_measured_fail() -> None:
+    targets = compute_targets(0.96, 1_000_000, None)
+    assert targets["latency_batch_1_ms"] == {"limit": 2.0, "comparison": "<=", "measured": None, "pass": False}
+    assert targets["test_accuracy"]["pass"] and targets["parameters"]["pass"]
+
+
+# ----------------------------------------------------------------------------- card with measurements
+
+def _measured_metrics() -> dict:
+    metrics = _fake_metrics()
+    metrics.update({"expected_calibration_error": 0.0123, "latency_ms": LATENCY,
+                    "test_accuracy_flip_averaging": 0.9881, "expected_calibration_error_flip_averaging": 0.0101,
+                    "latency_ms_flip_averaging": TTA_LATENCY, "tensorflow_version": "2.21.0"})
+    metrics["targets"] = compute_targets(metrics["test_accuracy"], metrics["parameters"], LATENCY)
+    return metrics
+
+
+def test_measured_metrics_round_trip_through_json() -> None:
+    metrics = _measured_metrics()
+    assert json.loads(metrics_to_json(metrics)) == metrics
+
+
+def test_model_card_has_the_calibration_speed_tta_and_target_sections() -> None:
+    card = render_model_card(_measured_metrics(), TRAINING)
+    for section in ("## Calibration", "## Speed on the CPU", "## Test-time augmentation", "## Targets"):
+        assert section in card
+    assert "0.0123" in card and "0.0101" in card and "15 equal-width bins" in card
+    assert "| default | 1.234 (p90 1.500) | 0.123 (p90 0.140) |" in card
+    assert "| flip averaging (`TTA_FLIP=true`) | 2.468 (p90 2.900) | 0.247 (p90 0.280) |" in card
+    assert "2 CPUs" in card and "TensorFlow 2.21.0" in card and "TensorFlow's choice (0)" in card
+    assert "`python training/evaluate.py`" in card
+    assert "Off by default" in card
+    assert "| Top-1 test accuracy | 98.60 % | 98.81 % | +0.21 points |" in card
+    assert "| Batch 1, ms per call | 1.234 | 2.468 | ×2.00 |" in card
+    assert "| Top-1 test accuracy | ≥ 95.50 % | 98.60 % | PASS |" in card
+    assert "| Parameters | ≤ 2 000 000 | 871 978 | PASS |" in card
+    assert "| Latency at batch 1, ms per call | ≤ 2.000 ms | 1.234 ms | PASS |" in card
+    assert "| Latency at batch 64, ms per image | ≤ 0.300 ms | 0.123 ms | PASS |" in card
+
+
+def test_model_card_reports_a_failed_target() -> None:
+    metrics = _measured_metrics()
+    metrics["targets"] = compute_targets(0.9393, metrics["parameters"], {**LATENCY, "batch_1": 3.1})
+    card = render_model_card(metrics, TRAINING)
+    assert "| Top-1 test accuracy | ≥ 95.50 % | 93.93 % | FAIL |" in card
+    assert "| Latency at batch 1, ms per call | ≤ 2.000 ms | 3.100 ms | FAIL |" in card
+
+
+def test_model_card_without_measurements_invents_no_figures() -> None:
+    card = render_model_card(_fake_metrics(), TRAINING)
+    for section in ("## Calibration", "## Speed on the CPU", "## Test-time augmentation", "## Targets"):
+        assert section in card
+    assert card.count("Not measured") == 4 and " ms" not in card and "PASS" not in card
+
+
+def test_summary_lists_the_figures_and_a_verdict_per_target() -> None:
+    metrics = _measured_metrics()
+    metrics["targets"] = compute_targets(0.9393, metrics["parameters"], LATENCY)
+    text = "\n".join(summary_lines(metrics))
+    assert "test accuracy 0.9860" in text and "ECE 0.0123" in text and "871 978 parameters" in text
+    assert "batch 1 1.234 ms/call" in text and "batch 64 0.123 ms/image" in text
+    assert "flip averaging (TTA_FLIP=true): accuracy 0.9881" in text and "(×2.00)" in text
+    assert "target Top-1 test accuracy >= 95.50 %: measured 93.93 % -> FAIL" in text
+    assert text.count("-> PASS") == 3
 
 
 def test_confusion_png_is_written(tmp_path: Path) -> None:
