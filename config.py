@@ -16,6 +16,10 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
 def _env_bool(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
 
@@ -66,6 +70,24 @@ DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)
 # forward pass per image; its measured accuracy and latency are in assets/MODEL_CARD.md.
 TTA_FLIP = _env_bool("TTA_FLIP", False)
 MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 40_000_000)  # Pillow's decompression-bomb limit
+
+# --- Pre-processing of photos (core/images.py, core/foreground.py) ---
+# Photos are shrunk to this longest side before the garment is looked for: the mask needs no more detail,
+# and a 12-megapixel upload then costs about what a 256-pixel one does.
+PREPROCESS_WORK_SIDE = _env_int("PREPROCESS_WORK_SIDE", 256)
+# The foreground mask is grouped into connected parts on a grid of at most this many cells a side.
+PREPROCESS_MASK_GRID = _env_int("PREPROCESS_MASK_GRID", 64)
+# Blur radius (pixels at the working size) that hides fine background texture and noise before thresholding.
+PREPROCESS_BLUR_RADIUS = _env_float("PREPROCESS_BLUR_RADIUS", 2.0)
+# A pixel is garment when it differs from the fitted background by more than this fraction of full scale...
+PREPROCESS_MIN_CONTRAST = _env_float("PREPROCESS_MIN_CONTRAST", 0.08)
+# ...and by more than this many robust standard deviations of the border (the background's own texture).
+PREPROCESS_NOISE_SIGMAS = _env_float("PREPROCESS_NOISE_SIGMAS", 4.0)
+# Parts of the mask at least this fraction of the largest one's size count as garment too (sandal straps).
+PREPROCESS_MIN_PART_FRACTION = _env_float("PREPROCESS_MIN_PART_FRACTION", 0.25)
+# Margin added around the garment's bounding box, as a fraction of its longer side. Fashion-MNIST's own
+# objects touch the 28-pixel frame on their long side (98 % of test images), hence 0.
+PREPROCESS_CROP_MARGIN = _env_float("PREPROCESS_CROP_MARGIN", 0.0)
 
 # --- Training data (the standard IDX files) ---
 FASHION_MNIST_DIR = _env_str("FASHION_MNIST_DIR", str(REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"))

@@ -1,4 +1,6 @@
 """POST /model/predict: one uploaded image file in, its most likely classes out."""
+import base64
+
 from flask_restx import fields, inputs, reqparse
 from maxfw.core import MAX_API, PredictAPI
 from werkzeug.datastructures import FileStorage
@@ -6,7 +8,10 @@ from werkzeug.datastructures import FileStorage
 import config
 from api import served_model
 from api.errors import error_response
+from core.images import image_to_model_array, model_input_png
 from core.labels import NUM_CLASSES
+
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 
 predict_request = reqparse.RequestParser()
 predict_request.add_argument(
@@ -15,6 +20,9 @@ predict_request.add_argument(
 predict_request.add_argument(
     "top_k", type=inputs.int_range(1, NUM_CLASSES), location=("form", "args"), default=config.DEFAULT_TOP_K,
     help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {config.DEFAULT_TOP_K}).")
+predict_request.add_argument(
+    "debug", type=inputs.boolean, location=("form", "args"), default=False,
+    help="Also return the 28x28 image the model was shown (model_input, a PNG data URL).")
 
 prediction = MAX_API.model("Prediction", {
     "prediction": fields.Integer(required=True, description="Class id (kept for the seed's clients)", example=9),
@@ -27,7 +35,16 @@ predict_response = MAX_API.model("PredictResponse", {
     "status": fields.String(required=True, enum=["ok"], example="ok"),
     "predictions": fields.List(fields.Nested(prediction), required=True,
                                description="Most likely first; predictions[0] is the model's answer"),
+    "model_input": fields.String(
+        required=False, description="Only with debug=true: the 28x28 grayscale image the model was shown, "
+                                    "after pre-processing, as a PNG data URL",
+        example="data:image/png;base64,iVBORw0KGgo..."),
 })
+
+
+def png_data_url(png: bytes) -> str:
+    """A data URL shows in a browser or an <img> tag as it is."""
+    return PNG_DATA_URL_PREFIX + base64.b64encode(png).decode("ascii")
 
 
 class ModelPredictAPI(PredictAPI):
@@ -35,9 +52,12 @@ class ModelPredictAPI(PredictAPI):
     @MAX_API.expect(predict_request)
     @MAX_API.response(400, "Missing or unreadable image, or top_k out of range", error_response)
     @MAX_API.response(413, "Upload larger than MAX_CONTENT_LENGTH", error_response)
-    @MAX_API.marshal_with(predict_response)
+    @MAX_API.marshal_with(predict_response, skip_none=True)
     def post(self):
         """Classify an image of a clothing item"""
         args = predict_request.parse_args()
-        predictions = served_model().classify(args["image"].read(), top_k=args["top_k"])
-        return {"status": "ok", "predictions": predictions}
+        model_input = image_to_model_array(args["image"].read())
+        body = {"status": "ok", "predictions": served_model().classify_array(model_input, top_k=args["top_k"])}
+        if args["debug"]:
+            body["model_input"] = png_data_url(model_input_png(model_input))
+        return body

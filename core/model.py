@@ -119,3 +119,8 @@ class ModelWrapper(MAXModelWrapper):
     def classify(self, image_bytes: bytes, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
         """An encoded image file → its top_k predictions; raises InvalidImageError for a non-image."""
         return top_k_predictions(self.predict(image_bytes), top_k)
+
+    def classify_array(self, model_input: np.ndarray, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
+        """An already pre-processed (28, 28) uint8 image → its top_k predictions (the API's debug path
+        shows this same array, so it is computed once)."""
+        return top_k_predictions(self._post_process(self._predict(to_model_batch(model_input))), top_k)

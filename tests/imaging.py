@@ -22,12 +22,17 @@ def png_of(array: np.ndarray) -> bytes:
 
 def sample_files() -> list[Path]:
     """The one-per-class 28×28 PNGs in samples/, named by class (e.g. ankle-boot.png)."""
-    return sorted(p for p in SAMPLES_DIR.glob("*.png"))
+    return sorted(p for p in SAMPLES_DIR.glob("*.png") if "-photo" not in p.stem)
+
+
+def photo_sample_files() -> list[Path]:
+    """The photo-like samples (e.g. sneaker-photo.jpg, dress-photo.png, bag-photo-rotated.jpg)."""
+    return sorted(p for p in SAMPLES_DIR.iterdir() if "-photo" in p.stem)
 
 
 def class_name_of(sample: Path) -> str:
-    """samples/t-shirt-top.png → 't-shirt-top', comparable with slug(label)."""
-    return sample.stem.removesuffix("-photo")
+    """samples/t-shirt-top.png, samples/bag-photo-rotated.jpg → 't-shirt-top', 'bag': comparable with slug(label)."""
+    return sample.stem.split("-photo")[0]
 
 
 def slug(label: str) -> str:

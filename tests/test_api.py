@@ -1,4 +1,5 @@
 """The HTTP contract, through Flask's test client: shapes, Swagger, and every error answer."""
+import base64
 import io
 
 import numpy as np
@@ -6,8 +7,9 @@ import pytest
 from PIL import Image
 
 import config
+from core.images import image_to_model_array
 from core.labels import CLASS_NAMES
-from tests.imaging import SAMPLES_DIR, encode, png_of
+from tests.imaging import SAMPLES_DIR, encode, photo_sample_files, png_of
 
 ANKLE_BOOT = SAMPLES_DIR / "ankle-boot.png"
 
@@ -70,6 +72,43 @@ def test_jpeg_photo_like_upload_is_classified(client):
     photo = Image.fromarray(255 - boot).resize((280, 280), Image.Resampling.LANCZOS).convert("RGB")
     body = post_image(client, encode(photo, "JPEG", quality=90), "boot.jpg").get_json()
     assert body["predictions"][0]["label"] == "Ankle boot"
+
+
+def decode_model_input(data_url: str) -> np.ndarray:
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix)
+    image = Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix):], validate=True)))
+    assert image.format == "PNG" and image.mode == "L"
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("sample", [*photo_sample_files()[:2], ANKLE_BOOT], ids=lambda p: p.name)
+@pytest.mark.parametrize("where", ["form", "query"])
+def test_debug_returns_the_image_the_model_saw(client, sample, where):
+    data = sample.read_bytes()
+    if where == "form":
+        response = post_image(client, data, sample.name, debug="true")
+    else:
+        upload = {"image": (io.BytesIO(data), sample.name)}
+        response = client.post("/model/predict?debug=true", data=upload, content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    shown = decode_model_input(body["model_input"])
+    assert shown.shape == (28, 28)
+    assert np.array_equal(shown, image_to_model_array(data))
+    without_debug = post_image(client, data, sample.name).get_json()
+    assert without_debug["predictions"] == body["predictions"], "debug changes nothing else"
+
+
+@pytest.mark.parametrize("debug", [None, "false", "0"])
+def test_no_model_input_without_debug(client, debug):
+    form = {} if debug is None else {"debug": debug}
+    body = post_image(client, ANKLE_BOOT.read_bytes(), **form).get_json()
+    assert body["status"] == "ok" and "model_input" not in body
+
+
+def test_debug_that_is_not_a_boolean_is_400(client):
+    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), debug="maybe"), 400, "debug")
 
 
 @pytest.mark.parametrize("top_k", ["0", "11", "-1", "three", "2.5"])
@@ -146,6 +185,9 @@ def test_openapi_document_describes_every_operation(client):
     parameters = {p["name"]: p for p in predict["parameters"]}
     assert parameters["image"]["type"] == "file" and parameters["image"]["required"] is True
     assert (parameters["top_k"]["minimum"], parameters["top_k"]["maximum"]) == (1, 10)
+    assert parameters["debug"]["type"] == "boolean" and parameters["debug"]["default"] is False
+    model_input = spec["definitions"]["PredictResponse"]["properties"]["model_input"]
+    assert model_input["type"] == "string" and "model_input" not in spec["definitions"]["PredictResponse"]["required"]
     assert {"200", "400", "413"} <= set(predict["responses"])
     assert {"PredictResponse", "Prediction", "Error", "LabelsResponse"} <= set(spec["definitions"])
     assert "X-Fields" not in str(spec), "the field mask header is off (RESTX_MASK_SWAGGER = False)"

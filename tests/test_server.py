@@ -7,7 +7,7 @@ import requests
 import config
 from core.labels import CLASS_NAMES
 from tests.conftest import free_port, start_server, stop_server
-from tests.imaging import class_name_of, sample_files, slug
+from tests.imaging import class_name_of, photo_sample_files, sample_files, slug
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 30
@@ -25,8 +25,7 @@ def assert_still_serving(base_url: str) -> None:
     assert response.json()["predictions"][0]["label"] == "Ankle boot"
 
 
-@pytest.mark.parametrize("sample", sample_files() + sorted(s for s in sample_files()[0].parent.glob("*.jpg")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", sample_files() + photo_sample_files(), ids=lambda p: p.name)
 def test_each_sample_is_predicted_as_its_class(live_server, sample):
     response = predict(live_server, sample.read_bytes(), sample.name)
     assert response.status_code == 200

@@ -1,11 +1,13 @@
-"""Write samples/: one real Fashion-MNIST test image per class, plus two photo-like variants.
+"""Write samples/: one real Fashion-MNIST test image per class, plus photo-like variants.
 
 Usage: python training/export_samples.py [--data-dir D] [--output-dir samples]
 
 Each class's image is the FIRST test-set image with that label (lowest index), never one chosen by
 looking at the model's answers, so the samples show the model as it is. The 28×28 PNGs hold the exact
-dataset pixels. The two *-photo.jpg files are the same test images made to look like a product photo
-(dark garment on white, 280×280 RGB JPEG) so the API's pre-processing (core/images.py) can be tried.
+dataset pixels. The two simple *-photo.jpg files are the same test images made to look like a product photo
+(dark garment on white, 280×280 RGB JPEG); the real-looking ones (training/make_photo_like.py's PHOTO_SAMPLES)
+add a textured, unevenly lit grey background with margins, a cut-out PNG with alpha and an EXIF-rotated JPEG,
+so the API's pre-processing (core/images.py) can be tried on what users upload.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from PIL import Image
 import config
 from core.labels import CLASS_NAMES
 from training.dataset import load_split
+from training.make_photo_like import PHOTO_SAMPLES, make_samples
 
 logger = logging.getLogger("training.export_samples")
 
@@ -56,7 +59,7 @@ def photo_like(image: np.ndarray, side: int = PHOTO_SIDE) -> Image.Image:
     return inverted.resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
 
 
-def render_readme(rows: list[dict], photos: list[dict]) -> str:
+def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]) -> str:
     """samples/README.md: what each file is and where it came from, so nobody mistakes them for picks."""
     lines = [
         "# Sample images",
@@ -83,10 +86,26 @@ def render_readme(rows: list[dict], photos: list[dict]) -> str:
         "|---|---:|---|",
         *[f"| `{p['file']}` | {p['index']} | {p['label']} ({p['id']}) |" for p in photos],
         "",
-        "Try one against a running service:",
+        "## Real-looking photos",
+        "",
+        "Made by `python training/make_photo_like.py --samples samples` (also written by "
+        "`python training/export_samples.py`): the same first test image of the class as a dark garment on a "
+        "light-grey, softly textured, unevenly lit sheet, with margins, a slight colour tint and sensor noise, "
+        "600–1000 px, shot straight (no tilt). "
+        "`dress-photo.png` is an RGBA cut-out (transparent background, black under the transparency); "
+        "`bag-photo-rotated.jpg` is stored sideways with EXIF orientation 6, so it only looks right once the "
+        "orientation is applied. The same generator, with random tilts of up to ±10°, makes the photo-like "
+        "evaluation set (see `training/evaluate_photos.py`).",
+        "",
+        "| File | Test-set index | Class (id) |",
+        "|---|---:|---|",
+        *[f"| `{p['file']}` | {p['index']} | {p['label']} ({p['id']}) |" for p in real_looking],
+        "",
+        "Try one against a running service (`debug=true` also returns the 28×28 image the model saw):",
         "",
         "```sh",
         "curl -F image=@samples/ankle-boot-photo.jpg http://localhost:5000/model/predict",
+        "curl -F image=@samples/bag-photo-rotated.jpg -F debug=true http://localhost:5000/model/predict",
         "```",
         "",
     ]
@@ -111,8 +130,13 @@ def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> 
         photo_like(images[row["index"]]).save(path, format="JPEG", quality=JPEG_QUALITY)
         photos.append({**row, "file": path.name})
         written.append(path)
+    real_looking: list[dict] = []
+    for path, (name, _style) in zip(make_samples(images, labels, output_dir), PHOTO_SAMPLES.values(), strict=True):
+        row = next(r for r in rows if r["label"] == name)
+        real_looking.append({**row, "file": path.name})
+        written.append(path)
     readme = output_dir / "README.md"
-    readme.write_text(render_readme(rows, photos))
+    readme.write_text(render_readme(rows, photos, real_looking))
     written.append(readme)
     return written
 
