@@ -139,7 +139,8 @@ def label_components(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """8-connected component labels (0 = empty) and each label's size (index 0 unused).
 
     A breadth-first fill over a set of plain-int cells: the grid has a few thousand cells at most, and set
-    look-ups avoid numpy's slow per-element indexing.
+    look-ups avoid numpy's slow per-element indexing. scipy.ndimage.label does the same, but scipy would be
+    a large runtime dependency (and another pin to keep) for a grid of at most 64×64 cells.
     """
     unvisited = set(map(tuple, np.argwhere(grid).tolist()))
     labels = np.zeros(grid.shape, dtype=np.int32)
