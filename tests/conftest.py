@@ -1,19 +1,11 @@
 """Shared fixtures: one model and one app per test session (maxfw's routes are process-global)."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SERVER_START_TIMEOUT_S = 120
+from tests.live_server import free_port, start_server, stop_server, wait_until_serving
 
 
 @pytest.fixture(scope="session")
@@ -35,43 +27,6 @@ def app(model):
 @pytest.fixture()
 def client(app):
     return app.test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """The same gunicorn command as `make run`, on a port of its own, logging to a file (a pipe can fill)."""
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "THREADS": "4",
-           **(extra_env or {})}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    return subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
-                            cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-
-
-def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            requests.get(f"{base_url}/model/metadata", timeout=2).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise RuntimeError(f"server did not answer within {SERVER_START_TIMEOUT_S} s")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import requests
 
 import config
 from core.labels import CLASS_NAMES
-from tests.conftest import free_port, start_server, stop_server
 from tests.imaging import class_name_of, photo_sample_files, sample_files, slug
+from tests.live_server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 30

@@ -43,7 +43,7 @@ def served(url: str | None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    from tests.conftest import free_port, start_server, stop_server, wait_until_serving
+    from tests.live_server import free_port, start_server, stop_server, wait_until_serving
 
     with tempfile.TemporaryDirectory() as scratch:
         log_path = Path(scratch) / "gunicorn.log"

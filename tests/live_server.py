@@ -1,0 +1,52 @@
+"""Start and stop the real gunicorn server on a free localhost port: used by the integration tests and by
+training/evaluate_photos.py, so both talk to the service exactly as `make run` serves it."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SERVER_START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The same gunicorn command as `make run`, on a port of its own, logging to a file (a pipe can fill)."""
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "THREADS": "4",
+           **(extra_env or {})}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
+                            cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+
+
+def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            requests.get(f"{base_url}/model/metadata", timeout=2).raise_for_status()
+            return
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise RuntimeError(f"server did not answer within {SERVER_START_TIMEOUT_S} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
