@@ -23,6 +23,7 @@ from training.evaluate import (
     metrics_to_json,
     per_class_scores,
     plot_confusion_matrix,
+    read_photo_like_metrics,
     render_model_card,
     summary_lines,
 )
@@ -296,7 +297,8 @@ def test_measured_metrics_round_trip_through_json() -> None:
 
 def test_model_card_has_the_calibration_speed_tta_and_target_sections() -> None:
     card = render_model_card(_measured_metrics(), TRAINING)
-    for section in ("## Calibration", "## Speed on the CPU", "## Test-time augmentation", "## Targets"):
+    for section in ("## Photo-like images", "## Calibration", "## Speed on the CPU", "## Test-time augmentation",
+                    "## Targets"):
         assert section in card
     assert "0.0123" in card and "0.0101" in card and "15 equal-width bins" in card
     assert "| default | 1.234 (p90 1.500) | 0.123 (p90 0.140) |" in card
@@ -322,9 +324,10 @@ def test_model_card_reports_a_failed_target() -> None:
 
 def test_model_card_without_measurements_invents_no_figures() -> None:
     card = render_model_card(_fake_metrics(), TRAINING)
-    for section in ("## Calibration", "## Speed on the CPU", "## Test-time augmentation", "## Targets"):
+    for section in ("## Photo-like images", "## Calibration", "## Speed on the CPU", "## Test-time augmentation",
+                    "## Targets"):
         assert section in card
-    assert card.count("Not measured") == 4 and " ms" not in card and "PASS" not in card
+    assert card.count("Not measured") == 5 and " ms" not in card and "PASS" not in card
 
 
 def test_summary_lists_the_figures_and_a_verdict_per_target() -> None:
@@ -369,3 +372,28 @@ def test_export_samples_keeps_exact_pixels(tmp_path: Path) -> None:
     with Image.open(tmp_path / "trouser-photo.jpg") as photo:
         assert photo.format == "JPEG" and photo.mode == "RGB" and photo.size == (280, 280)
     assert "| `dress.png` | 0 | Dress (3) |" in (tmp_path / "README.md").read_text()
+
+
+def _photo_like_report(sha256: str) -> dict:
+    per_class = {name: 0.9 for name in CLASS_NAMES}
+    return {"accuracy": 0.9412, "count": 2000, "correct": 1882, "per_class_accuracy": per_class,
+            "photo_set": {"command": "python training/make_photo_like.py --count 2000 --seed 0"},
+            "model_sha256": sha256}
+
+
+def test_photo_like_figures_are_read_only_for_the_same_model_file(tmp_path) -> None:
+    report = tmp_path / "photo_like_metrics.json"
+    report.write_text(json.dumps(_photo_like_report("ab" * 32)))
+    assert read_photo_like_metrics(report, "ab" * 32)["accuracy"] == 0.9412
+    assert read_photo_like_metrics(report, "cd" * 32) is None
+    assert read_photo_like_metrics(tmp_path / "absent.json", "ab" * 32) is None
+
+
+def test_model_card_reports_photo_like_accuracy_when_measured() -> None:
+    metrics = _fake_metrics()
+    assert "Not measured for this model file" in render_model_card(metrics)
+    metrics["photo_like"] = _photo_like_report(metrics["sha256"])
+    card = render_model_card(metrics)
+    assert "## Photo-like images" in card
+    assert "94.12 % (1882 of 2 000 images)" in card
+    assert "make_photo_like.py --count 2000 --seed 0" in card

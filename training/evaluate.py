@@ -45,6 +45,7 @@ logger = logging.getLogger("training.evaluate")
 METRICS_FILE = "model_metrics.json"
 CONFUSION_PNG = "confusion_matrix.png"
 MODEL_CARD_FILE = "MODEL_CARD.md"
+PHOTO_LIKE_FILE = "photo_like_metrics.json"  # written by training/evaluate_photos.py
 DEFAULT_BATCH_SIZE = 500
 DECIMALS = 4
 TOP_CONFUSIONS = 6
@@ -333,6 +334,34 @@ def _threads_text(count: int | None) -> str:
     return "TensorFlow's choice (0)" if not count else str(count)
 
 
+def read_photo_like_metrics(path: Path, model_sha256: str) -> dict | None:
+    """training/evaluate_photos.py's figures, only when they were measured on this very model file."""
+    try:
+        photo = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return photo if photo.get("model_sha256") == model_sha256 else None
+
+
+def _photo_like_lines(metrics: dict) -> list[str]:
+    photo = metrics.get("photo_like")
+    if not photo:
+        return ["Not measured for this model file: run `python training/make_photo_like.py` and "
+                "`python training/evaluate_photos.py`, then this script again."]
+    per_class = photo.get("per_class_accuracy", {})
+    return [
+        f"- **Top-1 accuracy through the HTTP API**: {_pct(photo['accuracy'])} "
+        f"({photo['correct']} of {_thousands(photo['count'])} images)",
+        f"- Set: `{photo['photo_set']['command']}` (test images made photo-like: dark on light grey, "
+        "200–1000 px, random margins, ±10° tilt, textured background, tint, noise, JPEG quality 60–95, some "
+        "RGBA PNGs and EXIF-rotated JPEGs); measured with `python training/evaluate_photos.py`.",
+        "",
+        "| " + " | ".join(per_class) + " |",
+        "|" + "---:|" * len(per_class),
+        "| " + " | ".join(f"{value:.3f}" for value in per_class.values()) + " |",
+    ]
+
+
 def _calibration_lines(metrics: dict) -> list[str]:
     ece = metrics.get("expected_calibration_error")
     if ece is None:
@@ -470,10 +499,9 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         + ", ".join(names) + ".",
         "- Inputs that look like Fashion-MNIST (28×28 grayscale, centred item, dark background) give the "
         "accuracy reported below.",
-        "- Other pictures (photos, product shots) are accepted: the service decodes them, converts to grayscale, "
-        "inverts a light background and fits the image into 28×28 (`core/images.py`). This simple "
-        "pre-processing does not crop, segment or denoise, so accuracy on real photos is lower than on the "
-        "test set and is not measured here.",
+        "- Other pictures (photos, product shots) are accepted: the service separates the garment from its "
+        "background, crops it and makes it look like a Fashion-MNIST image (`core/images.py`, "
+        "`core/foreground.py`); see Photo-like images for the accuracy that keeps.",
         "- Demonstrations, teaching, and as a template for a MAX-style model service.",
         "",
         "## Out-of-scope use",
@@ -506,6 +534,10 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         "![confusion matrix](confusion_matrix.png)",
         "",
         "Rows are the true class, columns the predicted class.",
+        "",
+        "## Photo-like images",
+        "",
+        *_photo_like_lines(metrics),
         "",
         "## Calibration",
         "",
@@ -774,6 +806,9 @@ def main(argv: list[str] | None = None) -> dict:
         "expected_calibration_error_flip_averaging": tta_ece, "latency_ms_flip_averaging": tta_latency,
         "tensorflow_version": tensorflow_version()})
     metrics["targets"] = compute_targets(metrics["test_accuracy"], metrics["parameters"], latency)
+    photo_like = read_photo_like_metrics(args.output_dir / PHOTO_LIKE_FILE, sha256)
+    if photo_like:
+        metrics["photo_like"] = photo_like
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(metrics_to_json(metrics))
