@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+from tests.live_server import running_server
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +32,5 @@ def client(app):
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[str]:
     """A real gunicorn server process on localhost; yields its base URL."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "gunicorn.log"
-    process = start_server(port, log_path)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base_url, log_path)
+    with running_server(tmp_path_factory.mktemp("server") / "gunicorn.log") as base_url:
         yield base_url
-    finally:
-        stop_server(process)

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -50,3 +52,16 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def running_server(log_path: Path) -> Iterator[str]:
+    """A gunicorn server on a free port for the duration of the block; yields its base URL."""
+    port = free_port()
+    process = start_server(port, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base_url, log_path)
+        yield base_url
+    finally:
+        stop_server(process)

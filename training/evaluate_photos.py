@@ -43,18 +43,10 @@ def served(url: str | None) -> Iterator[str]:
     if url:
         yield url.rstrip("/")
         return
-    from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+    from tests.live_server import running_server
 
-    with tempfile.TemporaryDirectory() as scratch:
-        log_path = Path(scratch) / "gunicorn.log"
-        port = free_port()
-        process = start_server(port, log_path)
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_serving(process, base_url, log_path)
-            yield base_url
-        finally:
-            stop_server(process)
+    with tempfile.TemporaryDirectory() as scratch, running_server(Path(scratch) / "gunicorn.log") as base_url:
+        yield base_url
 
 
 def read_labels(photos_dir: Path) -> list[dict]:
