@@ -16,7 +16,7 @@ PNG_DATA_URL_PREFIX = "data:image/png;base64,"
 predict_request = reqparse.RequestParser()
 predict_request.add_argument(
     "image", type=FileStorage, location="files", required=True,
-    help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF).")
+    help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF, ICO).")
 predict_request.add_argument(
     "top_k", type=inputs.int_range(1, NUM_CLASSES), location=("form", "args"), default=config.DEFAULT_TOP_K,
     help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {config.DEFAULT_TOP_K}).")

@@ -57,7 +57,7 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
         raise InvalidImageError(too_large_message()) from error
     except Exception as error:
         raise InvalidImageError(
-            "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP or TIFF file.") from error
+            "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP, TIFF or ICO file.") from error
     return image
 
 

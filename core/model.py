@@ -118,7 +118,7 @@ class ModelWrapper(MAXModelWrapper):
 
     def classify(self, image_bytes: bytes, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
         """An encoded image file → its top_k predictions; raises InvalidImageError for a non-image."""
-        return top_k_predictions(self.predict(image_bytes), top_k)
+        return self.classify_array(image_to_model_array(image_bytes), top_k)
 
     def classify_array(self, model_input: np.ndarray, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
         """An already pre-processed (28, 28) uint8 image → its top_k predictions (the API's debug path
