@@ -4,9 +4,10 @@ Fashion-MNIST images are a light garment on a black background, made from produc
 the background, resizing the longest edge to 28 pixels, centring, negating and making them grayscale
 (Xiao et al. 2017, section 2). Uploads are decoded (any format and mode Pillow reads), oriented,
 flattened onto white, made grayscale and then put through those same steps: the garment is found
-(core/foreground.py), its contrast against the background becomes its brightness, its bounding box is
-scaled so the longest edge is 28 pixels and centred on black. An image that is already 28×28 is only
-inverted when its background is light, so every Fashion-MNIST image passes through unchanged.
+(core/foreground.py), its contrast against the background becomes its brightness, a small tilt is undone
+(core/deskew.py), its bounding box is scaled so the longest edge is 28 pixels and centred on black. An
+image that is already 28×28 is only inverted when its background is light, so every Fashion-MNIST image
+passes through unchanged.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 import config
+from core.deskew import estimate_tilt, rotate
 from core.foreground import Box, contrast_map, find_garment, has_light_border, noise_floor
 
 logger = logging.getLogger(__name__)
@@ -139,12 +141,17 @@ def stretch_to_full_range(values: np.ndarray) -> np.ndarray:
 
 
 def normalise_photo(gray: np.ndarray) -> np.ndarray:
-    """Any-size grayscale photo → 28×28: the garment's contrast, cropped to it, longest edge 28, centred."""
+    """Any-size grayscale photo → 28×28: the garment's contrast, turned upright, cropped to it, longest edge
+    28, centred."""
     gray = shrink(gray, config.PREPROCESS_WORK_SIDE)
     contrast = contrast_map(gray)
     contrast = np.clip(contrast - noise_floor(contrast), 0.0, None)
     box = find_garment(contrast)
-    logger.debug("garment box %s in a %s working image", box, gray.shape)
+    tilt = estimate_tilt(crop(contrast, box))
+    if tilt:
+        contrast = rotate(contrast, tilt)
+        box = find_garment(contrast)
+    logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
     return stretch_to_full_range(fit_longest_edge(crop(contrast, box)))
 
 
