@@ -5,6 +5,7 @@ TensorFlow is not fork-safe, so each gunicorn worker calls create_app() after th
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 
@@ -42,7 +43,9 @@ def load_verified_model() -> ModelWrapper:
 def create_app(model: ModelWrapper | None = None) -> Flask:
     """Load (and verify) the model first: a process that cannot serve it must not start."""
     configure_logging()
-    model = model or load_verified_model()
+    if model is None:
+        model = load_verified_model()
+        atexit.register(model.close)  # a stopping worker serves the requests already queued
     max_app = MAXApp(config.API_TITLE, config.API_DESC, config.API_VERSION)
     max_app.app.extensions[MODEL_EXTENSION] = model
     max_app.add_api(ModelMetadataAPI, "/metadata")

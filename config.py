@@ -58,11 +58,20 @@ MODEL_DESCRIPTION = ("A convolutional neural network trained on Fashion-MNIST (Z
 MODEL_TYPE = "Image Classification"
 MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 MODEL_LICENSE = "Apache-2.0"
-TF_INTRA_OP_THREADS = _env_int("TF_INTRA_OP_THREADS", 0)  # 0: TensorFlow chooses
-TF_INTER_OP_THREADS = _env_int("TF_INTER_OP_THREADS", 0)
+# TensorFlow's thread pools per worker: the CPU's cores shared out between the workers, so that workers
+# do not oversubscribe the cores (0: TensorFlow chooses, i.e. every core in every worker).
+TF_INTRA_OP_THREADS = _env_int("TF_INTRA_OP_THREADS", max(1, (os.cpu_count() or 1) // max(1, WORKERS)))
+# A sequential CNN has no independent ops to run side by side.
+TF_INTER_OP_THREADS = _env_int("TF_INTER_OP_THREADS", 1)
 # TensorFlow reads this from the environment when it is first imported, which happens after this module.
 TF_CPP_MIN_LOG_LEVEL = _env_str("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_MIN_LOG_LEVEL
+
+# --- Micro-batching (core/batching.py): concurrent requests in a worker share one forward pass ---
+# A batch runs when it holds this many images (1 turns micro-batching off)...
+MAX_BATCH_SIZE = _env_int("MAX_BATCH_SIZE", 16)
+# ...or this long after its first image was queued. A lone request on a quiet server is never held.
+MAX_BATCH_DELAY_MS = _env_float("MAX_BATCH_DELAY_MS", 2.0)
 
 # --- Prediction ---
 DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)

@@ -14,12 +14,15 @@ import numpy as np
 from maxfw.model import MAXModelWrapper
 
 import config
+from core.batching import MicroBatcher
 from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, image_to_model_array
 from core.labels import CLASS_NAMES, NUM_CLASSES
 from core.metrics import read_model_metrics
 
 logger = logging.getLogger(__name__)
+
+MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
 
 _thread_pools_configured = threading.Lock()
 
@@ -61,15 +64,19 @@ class ModelWrapper(MAXModelWrapper):
     }
 
     def __init__(self, path: Path = config.MODEL_PATH, checksum_path: Path = config.MODEL_SHA256_PATH,
-                 metrics_path: Path = config.MODEL_METRICS_PATH, flip_averaging: bool = config.TTA_FLIP) -> None:
+                 metrics_path: Path = config.MODEL_METRICS_PATH, flip_averaging: bool = config.TTA_FLIP,
+                 max_batch_size: int = config.MAX_BATCH_SIZE,
+                 max_batch_delay_ms: float = config.MAX_BATCH_DELAY_MS) -> None:
         super().__init__(path)
         self.flip_averaging = flip_averaging
         started = time.perf_counter()
         self.sha256 = verify_checksum(Path(path), Path(checksum_path))
         configure_tensorflow_threads(config.TF_INTRA_OP_THREADS, config.TF_INTER_OP_THREADS)
         self._infer = self._load_traced_model(Path(path), flip_averaging)
-        self._infer(np.zeros((1, MODEL_SIDE, MODEL_SIDE, 1), dtype=np.float32))  # warm-up: trace now
+        self._infer(np.zeros((1, *MODEL_INPUT_SHAPE), dtype=np.float32))  # warm-up: trace now
         self.metrics = read_model_metrics(Path(metrics_path), self.sha256)
+        self.batcher = (MicroBatcher(self.predict_batch, max_batch_size, max_batch_delay_ms, MODEL_INPUT_SHAPE)
+                        if max_batch_size > 1 else None)
         self.load_seconds = time.perf_counter() - started
         logger.info("model %s loaded and warmed up in %.2f s (sha256 %s)", path, self.load_seconds, self.sha256)
 
@@ -86,7 +93,7 @@ class ModelWrapper(MAXModelWrapper):
         model = keras.models.load_model(path, compile=False)
         if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
             raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
-        signature = [tf.TensorSpec([None, MODEL_SIDE, MODEL_SIDE, 1], tf.float32, name="image")]
+        signature = [tf.TensorSpec([None, *MODEL_INPUT_SHAPE], tf.float32, name="image")]
 
         @tf.function(input_signature=signature)
         def infer(batch):
@@ -107,7 +114,10 @@ class ModelWrapper(MAXModelWrapper):
         return to_model_batch(image_to_model_array(x))
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        return self.predict_batch(x)
+        """Through the micro-batcher when it is on: concurrent requests then share a forward pass."""
+        if self.batcher is None:
+            return self.predict_batch(x)
+        return self.batcher.run(x, timeout=config.TIMEOUT)
 
     def _post_process(self, x: np.ndarray) -> np.ndarray:
         return x[0]
@@ -115,6 +125,11 @@ class ModelWrapper(MAXModelWrapper):
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities."""
         return self._infer(np.asarray(batch, dtype=np.float32)).numpy()
+
+    def close(self) -> None:
+        """Serve what the micro-batcher already holds, then stop its thread (at worker exit)."""
+        if self.batcher is not None:
+            self.batcher.close(timeout=config.GRACEFUL_TIMEOUT)
 
     def classify(self, image_bytes: bytes, top_k: int = config.DEFAULT_TOP_K) -> list[dict]:
         """An encoded image file → its top_k predictions; raises InvalidImageError for a non-image."""
