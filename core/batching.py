@@ -93,6 +93,11 @@ class MicroBatcher:
     def closed(self) -> bool:
         return self._closed.is_set()
 
+    @property
+    def running(self) -> bool:
+        """Whether the batching thread is alive (it stops once close() has served the queue)."""
+        return self._thread.is_alive()
+
     def _serve_forever(self) -> None:
         stopping = False
         while not stopping:
