@@ -37,6 +37,10 @@ WORKERS = _env_int("WORKERS", 1)
 THREADS = _env_int("THREADS", 4)
 TIMEOUT = _env_int("TIMEOUT", 60)
 GRACEFUL_TIMEOUT = _env_int("GRACEFUL_TIMEOUT", 30)
+# A worker is replaced (after finishing its requests) once it has served about this many requests: a guard
+# against slow leaks in native libraries. The jitter spreads the restarts of several workers apart.
+MAX_REQUESTS = _env_int("MAX_REQUESTS", 200_000)
+MAX_REQUESTS_JITTER = _env_int("MAX_REQUESTS_JITTER", 20_000)
 LOG_LEVEL = _env_str("LOG_LEVEL", "info")
 ACCESS_LOG = _env_bool("ACCESS_LOG", False)
 
