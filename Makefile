@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint unit integration train evaluate samples clean
+.PHONY: help install install-dev run test lint unit integration train evaluate samples bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite as
 
 samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
 	$(BIN)/python training/export_samples.py
+
+bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (benchmarks/results/)
+	$(BIN)/python benchmarks/bench.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

@@ -33,8 +33,8 @@ API_VERSION = "1.0.0"
 # --- HTTP server ---
 HOST = _env_str("HOST", "0.0.0.0")  # noqa: S104 - a container service listens on every interface
 PORT = _env_int("PORT", 5000)
-WORKERS = _env_int("WORKERS", 1)
-THREADS = _env_int("THREADS", 4)
+WORKERS = _env_int("WORKERS", 2)  # one per core: Python request handling holds the GIL, so one worker uses ~1 core
+THREADS = _env_int("THREADS", 8)  # per worker: requests waiting on the model share a batch
 TIMEOUT = _env_int("TIMEOUT", 60)
 GRACEFUL_TIMEOUT = _env_int("GRACEFUL_TIMEOUT", 30)
 # A worker is replaced (after finishing its requests) once it has served about this many requests: a guard
@@ -75,7 +75,7 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_MIN_LOG_LEVEL
 # A batch runs when it holds this many images (1 turns micro-batching off)...
 MAX_BATCH_SIZE = _env_int("MAX_BATCH_SIZE", 16)
 # ...or this long after its first image was queued. A lone request on a quiet server is never held.
-MAX_BATCH_DELAY_MS = _env_float("MAX_BATCH_DELAY_MS", 2.0)
+MAX_BATCH_DELAY_MS = _env_float("MAX_BATCH_DELAY_MS", 1.0)
 
 # --- Prediction ---
 DEFAULT_TOP_K = _env_int("DEFAULT_TOP_K", 3)
