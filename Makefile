@@ -17,8 +17,9 @@ $(RUNTIME_STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	sh scripts/install-browser.sh
 	touch $@
 
 install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
@@ -56,3 +57,12 @@ bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (b
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+.PHONY: classify install-browser
+
+IMAGES ?= samples
+classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process: make classify IMAGES='dir *.jpg' ARGS='--format jsonl'
+	$(BIN)/python -m core.cli classify $(IMAGES) $(ARGS)
+
+install-browser:  ## Debian's chromium for the browser tests, if missing (run as root)
+	sh scripts/install-browser.sh

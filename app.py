@@ -14,6 +14,7 @@ from maxfw.core import MAXApp
 
 import config
 from api import MODEL_EXTENSION
+from api.demo import register_demo
 from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
@@ -52,6 +53,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     max_app.add_api(ModelLabelsAPI, "/labels")
     max_app.add_api(ModelPredictAPI, "/predict")
     register_error_handlers(max_app.app, max_app.api)
+    register_demo(max_app.app)
     return max_app.app
 
 
