@@ -19,6 +19,7 @@ from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
 from api.predict import ModelPredictAPI
+from api.v2.routes import v2 as v2_namespace
 from core.checksum import ModelChecksumError
 from core.model import ModelWrapper
 
@@ -52,6 +53,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     max_app.add_api(ModelMetadataAPI, "/metadata")
     max_app.add_api(ModelLabelsAPI, "/labels")
     max_app.add_api(ModelPredictAPI, "/predict")
+    max_app.api.add_namespace(v2_namespace)
     register_error_handlers(max_app.app, max_app.api)
     register_demo(max_app.app)
     return max_app.app

@@ -48,6 +48,7 @@ ACCESS_LOG = _env_bool("ACCESS_LOG", False)
 MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 10 * 1024 * 1024)
 RESTX_MASK_SWAGGER = False
 SWAGGER_UI_DOC_EXPANSION = "list"
+ERROR_INCLUDE_MESSAGE = False  # our error bodies carry their own message (V2's is "error", not "message")
 RESTX_ERROR_404_HELP = False  # no "did you mean" suggestions in 404 messages
 
 # --- Model ---
@@ -70,6 +71,11 @@ TF_INTER_OP_THREADS = _env_int("TF_INTER_OP_THREADS", 1)
 # TensorFlow reads this from the environment when it is first imported, which happens after this module.
 TF_CPP_MIN_LOG_LEVEL = _env_str("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = TF_CPP_MIN_LOG_LEVEL
+
+# --- Open Inference Protocol (KServe V2) routes under /v2 ---
+V2_MODEL_NAME = _env_str("V2_MODEL_NAME", "fashion-mnist")
+V2_MODEL_VERSION = "1"
+V2_PLATFORM = "tensorflow_keras"
 
 # --- Micro-batching (core/batching.py): concurrent requests in a worker share one forward pass ---
 # A batch runs when it holds this many images (1 turns micro-batching off)...

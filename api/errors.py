@@ -1,4 +1,4 @@
-"""Every error, from any route, answers JSON {"status": "error", "message": ...} with its 4xx/5xx code."""
+"""Every error, from any route, answers JSON ({"status": "error", "message": ...}; V2: {"error": ...})."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +9,8 @@ from flask_restx import Api, fields
 from maxfw.core import MAX_API
 from werkzeug.exceptions import HTTPException
 
+from api.v2.codec import ProtocolError
+from core.batching import BatcherClosedError
 from core.images import InvalidImageError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,11 @@ def http_error_message(error: HTTPException) -> str:
 
 
 def error_body_and_status(error: Exception) -> tuple[dict, int]:
+    """MAX's {"status", "message"} everywhere, except the V2 protocol's own {"error"} on its routes."""
+    if isinstance(error, ProtocolError):
+        return {"error": error.message}, error.status
+    if isinstance(error, BatcherClosedError):
+        return {"status": "error", "message": "The server is shutting down."}, HTTPStatus.SERVICE_UNAVAILABLE
     if isinstance(error, InvalidImageError):
         return {"status": "error", "message": str(error)}, HTTPStatus.BAD_REQUEST
     if isinstance(error, HTTPException):

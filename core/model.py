@@ -128,6 +128,15 @@ class ModelWrapper(MAXModelWrapper):
         """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities."""
         return self._infer(np.asarray(batch, dtype=np.float32)).numpy()
 
+    @property
+    def ready(self) -> bool:
+        """Taking requests: loaded and warmed up (done in __init__), and not shutting down."""
+        return self.batcher is None or not self.batcher.closed
+
+    def predict_images(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) probabilities, through the micro-batcher when on."""
+        return self._predict(batch)
+
     def close(self) -> None:
         """Serve what the micro-batcher already holds, then stop its thread (at worker exit)."""
         if self.batcher is not None:

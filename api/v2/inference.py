@@ -1,0 +1,92 @@
+"""From V2 input tensors to the model's batch, and from its probabilities to the V2 output tensors."""
+from __future__ import annotations
+
+import numpy as np
+
+from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
+from core.images import MODEL_SIDE, InvalidImageError, image_to_model_array
+from core.labels import CLASS_NAMES
+from core.model import to_model_batch
+
+IMAGE_INPUT = "image"  # FP32 or UINT8 [N, 28, 28] or [N, 28, 28, 1], already Fashion-MNIST-like
+IMAGE_BYTES_INPUT = "image_bytes"  # BYTES [N]: encoded image files, pre-processed like /model/predict
+PROBABILITIES, LABEL_ID, LABEL = "probabilities", "label_id", "label"
+OUTPUT_TYPES = {PROBABILITIES: "FP32", LABEL_ID: "INT64", LABEL: BYTES}
+ARRAY_TYPES = ("FP32", "UINT8")
+MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
+
+
+def model_batch(request: InferenceRequest) -> np.ndarray:
+    """The one input of the request as the (N, 28, 28, 1) float32 batch in [0, 1] the model takes."""
+    if len(request.inputs) != 1:
+        raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
+                            f"got {len(request.inputs)}.")
+    tensor = request.inputs[0]
+    if tensor.name == IMAGE_BYTES_INPUT:
+        return batch_from_files(tensor)
+    if tensor.name == IMAGE_INPUT:
+        return batch_from_array(tensor)
+    raise ProtocolError(f"Unknown input '{tensor.name}': this model takes '{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'.")
+
+
+def batch_from_array(tensor: InputTensor) -> np.ndarray:
+    if tensor.datatype not in ARRAY_TYPES:
+        raise ProtocolError(f"Input '{IMAGE_INPUT}' must be FP32 or UINT8, got {tensor.datatype}.")
+    shape = tuple(tensor.shape)
+    if len(shape) not in (3, 4) or shape[1:3] != (MODEL_SIDE, MODEL_SIDE) or (len(shape) == 4 and shape[3] != 1):
+        raise ProtocolError(f"Input '{IMAGE_INPUT}' must have shape [N, 28, 28] or [N, 28, 28, 1], got {list(shape)}.")
+    if shape[0] == 0:
+        raise ProtocolError(f"Input '{IMAGE_INPUT}' holds no image (N = 0).")
+    values = np.asarray(tensor.values, dtype=np.float32)
+    if not np.isfinite(values).all():
+        raise ProtocolError(f"Input '{IMAGE_INPUT}' contains NaN or infinite values.")
+    if tensor.datatype == "UINT8" or values.max(initial=0.0) > MAX_UNIT_VALUE:
+        if values.min(initial=0.0) < 0 or values.max(initial=0.0) > 255:
+            raise ProtocolError(f"Input '{IMAGE_INPUT}' values must lie in 0-255 (or all in 0-1).")
+        values = values / 255.0
+    elif values.min(initial=0.0) < 0:
+        raise ProtocolError(f"Input '{IMAGE_INPUT}' values must lie in 0-1 (or 0-255).")
+    return values.reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
+
+
+def batch_from_files(tensor: InputTensor) -> np.ndarray:
+    if tensor.datatype != BYTES or len(tensor.shape) != 1 or tensor.shape[0] == 0:
+        raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got "
+                            f"{tensor.datatype} {tensor.shape}.")
+    arrays = []
+    for index, data in enumerate(tensor.values):
+        try:
+            arrays.append(image_to_model_array(data))
+        except InvalidImageError as error:
+            raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' element {index}: {error}") from None
+    return to_model_batch(np.stack(arrays))
+
+
+def output_tensors(probabilities: np.ndarray, request: InferenceRequest) -> list[tuple[OutputTensor, bool]]:
+    """The requested outputs (all three when none are named), each with whether it goes out as binary."""
+    requested = request.outputs
+    if requested is None:
+        requested = [OutputRequest(name, request.binary_output_default) for name in OUTPUT_TYPES]
+    return [(output_tensor(probabilities, wanted), wanted.binary) for wanted in requested]
+
+
+def output_tensor(probabilities: np.ndarray, wanted: OutputRequest) -> OutputTensor:
+    if wanted.name not in OUTPUT_TYPES:
+        raise ProtocolError(f"Unknown output '{wanted.name}': this model has {', '.join(OUTPUT_TYPES)}.")
+    if wanted.classification:
+        return OutputTensor(wanted.name, BYTES, classification_strings(probabilities, wanted.classification))
+    label_ids = probabilities.argmax(axis=1).astype(np.int64)
+    if wanted.name == PROBABILITIES:
+        return OutputTensor(PROBABILITIES, "FP32", probabilities.astype(np.float32))
+    if wanted.name == LABEL_ID:
+        return OutputTensor(LABEL_ID, "INT64", label_ids)
+    return OutputTensor(LABEL, BYTES, np.array([CLASS_NAMES[i].encode() for i in label_ids], dtype=object))
+
+
+def classification_strings(probabilities: np.ndarray, top_k: int) -> np.ndarray:
+    """Triton's classification extension: [N, K] of b"score:index:label", most likely first."""
+    top_k = min(top_k, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    rows = [[f"{row[i]:f}:{i}:{CLASS_NAMES[i]}".encode() for i in indices]
+            for row, indices in zip(probabilities, order, strict=True)]
+    return np.array(rows, dtype=object).reshape(len(rows), top_k)

@@ -1,0 +1,136 @@
+"""Open Inference Protocol (KServe V2) REST routes under /v2, beside MAX's /model routes.
+
+Shapes follow the spec (kserve/open-inference-protocol, inference_rest.md) and what tritonclient and the
+kserve client send: no Content-Type on JSON posts (so the body is parsed here, not by Flask), binary tensor
+data, unknown fields and parameters tolerated. Errors answer {"error": "..."}.
+"""
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from flask import Response, request
+from flask_restx import Namespace, Resource, fields
+
+import config
+from api import served_model
+from api.v2.codec import HEADER_LENGTH, ProtocolError, encode_response, parse_request
+from api.v2.inference import IMAGE_BYTES_INPUT, IMAGE_INPUT, OUTPUT_TYPES, model_batch, output_tensors
+from core.labels import NUM_CLASSES
+
+v2 = Namespace("v2", path="/v2", description="Open Inference Protocol (KServe V2 / Triton) REST API")
+
+error_model = v2.model("V2Error", {"error": fields.String(required=True, example="Unknown model 'x'.")})
+tensor_metadata = v2.model("TensorMetadata", {
+    "name": fields.String(required=True), "datatype": fields.String(required=True),
+    "shape": fields.List(fields.Integer, required=True)})
+model_metadata = v2.model("ModelMetadata", {
+    "name": fields.String(required=True, example=config.V2_MODEL_NAME),
+    "versions": fields.List(fields.String, example=[config.V2_MODEL_VERSION]),
+    "platform": fields.String(required=True, example=config.V2_PLATFORM),
+    "inputs": fields.List(fields.Nested(tensor_metadata), required=True),
+    "outputs": fields.List(fields.Nested(tensor_metadata), required=True)})
+request_tensor = v2.model("RequestInput", {
+    "name": fields.String(required=True, example=IMAGE_INPUT),
+    "shape": fields.List(fields.Integer, required=True, example=[1, 28, 28]),
+    "datatype": fields.String(required=True, enum=["FP32", "UINT8", "BYTES"], example="UINT8"),
+    "parameters": fields.Raw(description='{"binary_data_size": n} for binary tensor data'),
+    "data": fields.Raw(description="Row-major values, nested or flat; BYTES elements as base64 strings")})
+requested_output = v2.model("RequestOutput", {
+    "name": fields.String(required=True, enum=list(OUTPUT_TYPES)),
+    "parameters": fields.Raw(description='{"binary_data": true} and/or {"classification": K}')})
+infer_request = v2.model("InferenceRequest", {
+    "id": fields.String, "inputs": fields.List(fields.Nested(request_tensor), required=True),
+    "outputs": fields.List(fields.Nested(requested_output)), "parameters": fields.Raw})
+response_tensor = v2.model("ResponseOutput", {
+    "name": fields.String(required=True), "shape": fields.List(fields.Integer, required=True),
+    "datatype": fields.String(required=True), "data": fields.Raw, "parameters": fields.Raw})
+infer_response = v2.model("InferenceResponse", {
+    "model_name": fields.String(required=True), "model_version": fields.String, "id": fields.String,
+    "outputs": fields.List(fields.Nested(response_tensor), required=True)})
+
+
+def check_model(name: str, version: str | None = None) -> None:
+    if name != config.V2_MODEL_NAME:
+        raise ProtocolError(f"Unknown model '{name}'; this server serves '{config.V2_MODEL_NAME}'.",
+                            HTTPStatus.NOT_FOUND)
+    if version is not None and version != config.V2_MODEL_VERSION:
+        raise ProtocolError(f"Unknown version '{version}' of model '{name}'; it has version "
+                            f"'{config.V2_MODEL_VERSION}'.", HTTPStatus.NOT_FOUND)
+
+
+def metadata_body() -> dict:
+    return {
+        "name": config.V2_MODEL_NAME, "versions": [config.V2_MODEL_VERSION], "platform": config.V2_PLATFORM,
+        "inputs": [{"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
+                   {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]}],
+        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
+                    {"name": "label_id", "datatype": "INT64", "shape": [-1]},
+                    {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+    }
+
+
+@v2.route("")
+class ServerMetadata(Resource):
+    def get(self):
+        """Server name, version and the protocol extensions it supports"""
+        return {"name": config.MODEL_ID, "version": config.API_VERSION,
+                "extensions": ["binary_tensor_data", "classification"]}
+
+
+@v2.route("/health/live")
+class Live(Resource):
+    def get(self):
+        """Liveness: the process answers (use for a liveness probe)"""
+        return {"live": True}
+
+
+@v2.route("/health/ready")
+class Ready(Resource):
+    @v2.response(503, "Not ready (shutting down)", error_model)
+    def get(self):
+        """Readiness: the model is loaded, warmed up and taking requests (use for readiness probes)"""
+        if not served_model().ready:
+            return {"ready": False, "error": "The model is not taking requests (shutting down)."}, 503
+        return {"ready": True}
+
+
+@v2.route("/models/<string:name>", "/models/<string:name>/versions/<string:version>")
+class ModelMetadata(Resource):
+    @v2.response(200, "Model metadata", model_metadata)
+    @v2.response(404, "Unknown model or version", error_model)
+    def get(self, name: str, version: str | None = None):
+        """Model metadata: inputs (send one of them) and outputs"""
+        check_model(name, version)
+        return metadata_body()
+
+
+@v2.route("/models/<string:name>/ready", "/models/<string:name>/versions/<string:version>/ready")
+class ModelReady(Resource):
+    @v2.response(404, "Unknown model or version", error_model)
+    def get(self, name: str, version: str | None = None):
+        """Model readiness"""
+        check_model(name, version)
+        ready = served_model().ready
+        return {"name": name, "ready": ready}, (200 if ready else 503)
+
+
+@v2.route("/models/<string:name>/infer", "/models/<string:name>/versions/<string:version>/infer")
+class Infer(Resource):
+    @v2.expect(infer_request, validate=False)
+    @v2.response(200, "Inference result (JSON, or JSON header + binary tensors)", infer_response)
+    @v2.response(400, "Bad request: shape, datatype, data length, input or output name", error_model)
+    @v2.response(404, "Unknown model or version", error_model)
+    def post(self, name: str, version: str | None = None):
+        """Classify a batch: FP32/UINT8 [N,28,28(,1)] as 'image', or encoded files (BYTES [N]) as 'image_bytes'
+
+        FP32 values may be 0-1 or 0-255 (taken as 0-1 when none exceeds 1). BYTES elements are base64 strings
+        in JSON. Binary tensor data (Inference-Header-Content-Length) works for requests and responses.
+        """
+        check_model(name, version)
+        inference = parse_request(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
+        probabilities = served_model().predict_images(model_batch(inference))
+        body, header_length = encode_response(config.V2_MODEL_NAME, config.V2_MODEL_VERSION, inference.id,
+                                              output_tensors(probabilities, inference))
+        if header_length is None:
+            return Response(body, mimetype="application/json")
+        return Response(body, mimetype="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})

@@ -1,0 +1,144 @@
+"""Integration: the real tritonclient drives the running server through every V2 call, JSON and binary."""
+import base64
+
+import numpy as np
+import pytest
+import requests
+import tritonclient.http as triton
+from PIL import Image
+
+import config
+from core.labels import CLASS_NAMES
+from tests.imaging import class_name_of, photo_sample_files, sample_files, slug
+
+pytestmark = pytest.mark.integration
+MODEL = config.V2_MODEL_NAME
+TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def client(live_server):
+    return triton.InferenceServerClient(url=live_server.removeprefix("http://"), network_timeout=TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def test_images() -> tuple[np.ndarray, list[str]]:
+    """The ten 28×28 class samples as a uint8 batch, with their class names."""
+    files = sorted(sample_files())
+    images = np.stack([np.asarray(Image.open(path), dtype=np.uint8) for path in files])
+    return images, [class_name_of(path) for path in files]
+
+
+def text(element: bytes | str) -> str:
+    """tritonclient gives BYTES elements as bytes from binary data and as str from JSON."""
+    return element.decode() if isinstance(element, bytes) else element
+
+
+def predicted_names(label_ids) -> list[str]:
+    return [slug(CLASS_NAMES[int(i)]) for i in label_ids]
+
+
+def test_health_and_metadata_through_the_client(client):
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.is_model_ready(MODEL) and client.is_model_ready(MODEL, model_version="1")
+    metadata = client.get_model_metadata(MODEL)
+    assert metadata["name"] == MODEL and metadata["versions"] == ["1"]
+    assert {i["name"]: i["datatype"] for i in metadata["inputs"]} == {"image": "FP32", "image_bytes": "BYTES"}
+    assert [o["name"] for o in metadata["outputs"]] == ["probabilities", "label_id", "label"]
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@pytest.mark.parametrize("datatype", ["FP32", "UINT8"])
+def test_infer_a_batch_of_arrays(client, test_images, binary, datatype):
+    images, names = test_images
+    data = (images / 255.0).astype(np.float32)[..., None] if datatype == "FP32" else images
+    tensor = triton.InferInput("image", list(data.shape), datatype)
+    tensor.set_data_from_numpy(data, binary_data=binary)
+    outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("probabilities", "label_id", "label")]
+    result = client.infer(MODEL, [tensor], outputs=outputs, request_id="batch-1")
+    probabilities = result.as_numpy("probabilities")
+    assert probabilities.shape == (len(names), 10) and probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    assert predicted_names(result.as_numpy("label_id")) == names
+    assert [slug(text(label)) for label in result.as_numpy("label")] == names
+    assert result.get_response()["id"] == "batch-1"
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_infer_encoded_photos_agrees_with_model_predict(client, live_server, binary):
+    files = sorted(photo_sample_files())
+    contents = [path.read_bytes() for path in files]
+    elements = contents if binary else [base64.b64encode(content) for content in contents]
+    tensor = triton.InferInput("image_bytes", [len(files)], "BYTES")
+    tensor.set_data_from_numpy(np.array(elements, dtype=object), binary_data=binary)
+    result = client.infer(MODEL, [tensor], model_version="1")  # no outputs named: all three
+    probabilities = result.as_numpy("probabilities")
+    for path, content, row in zip(files, contents, probabilities, strict=True):
+        answer = requests.post(f"{live_server}/model/predict", files={"image": (path.name, content)},
+                               params={"top_k": 10}, timeout=TIMEOUT_S).json()
+        by_id = {p["label_id"]: p["probability"] for p in answer["predictions"]}
+        np.testing.assert_allclose(row, [by_id[i] for i in range(10)], atol=1e-5)
+        assert slug(CLASS_NAMES[int(row.argmax())]) == class_name_of(path)
+
+
+def test_only_the_requested_outputs_come_back_with_classification(client, test_images):
+    images, names = test_images
+    tensor = triton.InferInput("image", [1, 28, 28], "UINT8")
+    tensor.set_data_from_numpy(images[:1])
+    result = client.infer(MODEL, [tensor], outputs=[triton.InferRequestedOutput("label", class_count=3)])
+    assert [o["name"] for o in result.get_response()["outputs"]] == ["label"]
+    top = result.as_numpy("label")[0]
+    assert len(top) == 3 and slug(text(top[0]).split(":")[2]) == names[0]
+    assert result.as_numpy("probabilities") is None
+
+
+def v2_post(base_url: str, body: dict, path: str = f"/v2/models/{MODEL}/infer") -> requests.Response:
+    return requests.post(f"{base_url}{path}", json=body, timeout=TIMEOUT_S)
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ({"inputs": [{"name": "image", "shape": [1, 27, 28], "datatype": "UINT8", "data": [0] * 756}]}, 400, "shape"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 10}]}, 400,
+     "needs 784 elements"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "INT32", "data": [0] * 784}]}, 400,
+     "FP32 or UINT8"),
+    ({"inputs": [{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0]}]}, 400, "Unknown input"),
+    ({"inputs": [{"name": "image_bytes", "shape": [1], "datatype": "BYTES",
+                  "data": [base64.b64encode(b"<svg/>").decode()]}]}, 400, "not a readable image"),
+    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}],
+      "outputs": [{"name": "logits"}]}, 400, "Unknown output"),
+])
+def test_bad_requests_get_the_protocols_error_object_and_the_server_carries_on(live_server, body, status, message):
+    response = v2_post(live_server, body)
+    assert response.status_code == status
+    assert set(response.json()) == {"error"} and message in response.json()["error"]
+    assert requests.get(f"{live_server}/v2/health/ready", timeout=TIMEOUT_S).json() == {"ready": True}
+
+
+def test_nan_is_refused(live_server):
+    body = b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [NaN' + \
+        b", 0" * 783 + b"]}]}"
+    response = requests.post(f"{live_server}/v2/models/{MODEL}/infer", data=body, timeout=TIMEOUT_S)
+    assert response.status_code == 400 and "NaN" in response.json()["error"]
+
+
+def test_unknown_model_or_version_is_404(live_server):
+    for path in ("/v2/models/resnet", "/v2/models/resnet/ready", f"/v2/models/{MODEL}/versions/7"):
+        response = requests.get(f"{live_server}{path}", timeout=TIMEOUT_S)
+        assert response.status_code == 404 and "Unknown" in response.json()["error"]
+
+
+def test_v2_and_swagger_document_each_other(live_server):
+    paths = requests.get(f"{live_server}/swagger.json", timeout=TIMEOUT_S).json()["paths"]
+    assert {"/v2/health/ready", "/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"} <= set(paths)
+
+
+def test_png_sent_as_fp32_0_255_matches_0_1(client, test_images):
+    images, _ = test_images
+    answers = []
+    for scale in (1.0, 255.0):
+        tensor = triton.InferInput("image", [2, 28, 28], "FP32")
+        tensor.set_data_from_numpy((images[:2] / 255.0 * scale).astype(np.float32))
+        answers.append(client.infer(MODEL, [tensor]).as_numpy("probabilities"))
+    np.testing.assert_allclose(answers[0], answers[1], atol=1e-6)
