@@ -18,19 +18,16 @@ from api.demo import register_demo
 from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
+from api.monitoring import operations, register_monitoring
 from api.predict import ModelPredictAPI
 from api.v2.routes import v2 as v2_namespace
 from core.checksum import ModelChecksumError
+from core.logs import configure_logging
 from core.model import ModelWrapper
 
 logger = logging.getLogger(__name__)
 
 WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that cannot boot: the master stops, no respawn loop
-
-
-def configure_logging() -> None:
-    logging.basicConfig(level=config.LOG_LEVEL.upper(),
-                        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
 
 
 def load_verified_model() -> ModelWrapper:
@@ -44,7 +41,7 @@ def load_verified_model() -> ModelWrapper:
 
 def create_app(model: ModelWrapper | None = None) -> Flask:
     """Load (and verify) the model first: a process that cannot serve it must not start."""
-    configure_logging()
+    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
     if model is None:
         model = load_verified_model()
         atexit.register(model.close)  # a stopping worker serves the requests already queued
@@ -54,6 +51,8 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     max_app.add_api(ModelLabelsAPI, "/labels")
     max_app.add_api(ModelPredictAPI, "/predict")
     max_app.api.add_namespace(v2_namespace)
+    max_app.api.add_namespace(operations)
+    register_monitoring(max_app.app)
     register_error_handlers(max_app.app, max_app.api)
     register_demo(max_app.app)
     return max_app.app

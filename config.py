@@ -42,6 +42,11 @@ GRACEFUL_TIMEOUT = _env_int("GRACEFUL_TIMEOUT", 30)
 MAX_REQUESTS = _env_int("MAX_REQUESTS", 200_000)
 MAX_REQUESTS_JITTER = _env_int("MAX_REQUESTS_JITTER", 20_000)
 LOG_LEVEL = _env_str("LOG_LEVEL", "info")
+LOG_FORMAT = _env_str("LOG_FORMAT", "text")  # "json": one JSON object per log line
+REQUEST_LOG = _env_bool("REQUEST_LOG", True)  # one log line per request (method, path, status, duration)
+# Where gunicorn's workers keep their Prometheus samples for /metrics to merge; empty: a fresh temporary
+# directory per server start. prometheus_client reads the variable itself.
+PROMETHEUS_MULTIPROC_DIR = _env_str("PROMETHEUS_MULTIPROC_DIR", "")
 ACCESS_LOG = _env_bool("ACCESS_LOG", False)
 
 # --- Flask / flask-restx ---

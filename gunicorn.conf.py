@@ -2,7 +2,17 @@
 
 No preload_app: TensorFlow is not fork-safe, so every worker loads the model after the fork.
 """
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import config as service  # not "config": gunicorn reads that name as one of its own settings
+
+# Prometheus multiprocess mode: prometheus_client reads this variable when the workers import it (after the
+# fork), so it is set here, in the master, first.
+METRICS_DIR = Path(service.PROMETHEUS_MULTIPROC_DIR or tempfile.mkdtemp(prefix="max-fashion-mnist-metrics-"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
 bind = f"{service.HOST}:{service.PORT}"
 workers = service.WORKERS
@@ -19,3 +29,21 @@ chdir = str(service.REPO_ROOT)  # maxfw's MAXApp reads config.py from the workin
 preload_app = False
 # gunicorn's control socket lives under $HOME, which a container's non-root user may not have; nothing uses it.
 control_socket_disable = True
+
+
+def on_starting(server) -> None:
+    """Samples left by an earlier run (a restarted container keeps its emptyDir) would be added to ours."""
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    """A replaced worker's live gauges must stop counting (its counters stay, as Prometheus expects)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    if not service.PROMETHEUS_MULTIPROC_DIR:  # our own temporary directory
+        shutil.rmtree(METRICS_DIR, ignore_errors=True)

@@ -19,6 +19,7 @@ from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, image_to_model_array
 from core.labels import CLASS_NAMES, NUM_CLASSES
 from core.metrics import read_model_metrics
+from core.telemetry import record_batch, record_model_load, record_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class ModelWrapper(MAXModelWrapper):
         self.batcher = (MicroBatcher(self.predict_batch, max_batch_size, max_batch_delay_ms, MODEL_INPUT_SHAPE)
                         if max_batch_size > 1 else None)
         self.load_seconds = time.perf_counter() - started
+        record_model_load(self.load_seconds)
         logger.info("model %s loaded and warmed up in %.2f s (sha256 %s)", path, self.load_seconds, self.sha256)
 
     @staticmethod
@@ -118,14 +120,18 @@ class ModelWrapper(MAXModelWrapper):
     def _predict(self, x: np.ndarray) -> np.ndarray:
         """Through the micro-batcher when it is on: concurrent requests then share a forward pass."""
         if self.batcher is None:
-            return self.predict_batch(x)
-        return self.batcher.run(x, timeout=config.TIMEOUT)
+            probabilities = self.predict_batch(x)
+        else:
+            probabilities = self.batcher.run(x, timeout=config.TIMEOUT)
+        record_predictions(probabilities)
+        return probabilities
 
     def _post_process(self, x: np.ndarray) -> np.ndarray:
         return x[0]
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities."""
+        record_batch(len(batch))
         return self._infer(np.asarray(batch, dtype=np.float32)).numpy()
 
     @property

@@ -180,7 +180,11 @@ def test_swagger_ui_is_served_at_root(client):
 def test_openapi_document_describes_every_operation(client):
     spec = client.get("/swagger.json").get_json()
     assert spec["info"]["title"] == config.API_TITLE
-    assert set(spec["paths"]) == {"/model/metadata", "/model/labels", "/model/predict"}
+    v2_model = "/v2/models/{name}"
+    assert set(spec["paths"]) == {
+        "/model/metadata", "/model/labels", "/model/predict", "/metrics", "/v2", "/v2/health/live",
+        "/v2/health/ready", v2_model, f"{v2_model}/ready", f"{v2_model}/infer", f"{v2_model}/versions/{{version}}",
+        f"{v2_model}/versions/{{version}}/ready", f"{v2_model}/versions/{{version}}/infer"}
     predict = spec["paths"]["/model/predict"]["post"]
     parameters = {p["name"]: p for p in predict["parameters"]}
     assert parameters["image"]["type"] == "file" and parameters["image"]["required"] is True

@@ -1,0 +1,74 @@
+"""Operations on the HTTP side: GET /metrics (Prometheus), request metrics and one log line per request."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from flask import Flask, Response, g, request
+from flask_restx import Namespace, Resource
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+import config
+
+logger = logging.getLogger("max_fashion_mnist.requests")
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED = "unmatched"  # the endpoint label of a request no route matched: keeps the label set bounded
+
+HTTP_REQUESTS = Counter(
+    "fashion_mnist_http_requests", "HTTP requests answered, by method, route and status",
+    ["method", "endpoint", "status"])
+HTTP_LATENCY = Histogram(
+    "fashion_mnist_http_request_duration_seconds", "Time from request start to response, by method, route and status",
+    ["method", "endpoint", "status"], buckets=LATENCY_BUCKETS)
+
+operations = Namespace("metrics", path="/metrics", description="Prometheus metrics")
+
+
+@operations.route("")
+class Metrics(Resource):
+    @operations.produces([CONTENT_TYPE_LATEST])
+    def get(self):
+        """Prometheus text format: request counts and latencies, batch sizes, predictions per class, load time"""
+        return Response(generate_latest(current_registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def current_registry() -> CollectorRegistry:
+    """Every worker's samples merged (multiprocess mode), or this process's own."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def start_timer() -> None:
+    g.request_started = time.perf_counter()
+
+
+def observe(response: Response) -> Response:
+    """Counts and times every answer, errors included, and logs it."""
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
+    labels = {"method": request.method, "endpoint": endpoint, "status": str(response.status_code)}
+    HTTP_REQUESTS.labels(**labels).inc()
+    HTTP_LATENCY.labels(**labels).observe(seconds)
+    if config.REQUEST_LOG:
+        logger.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, seconds * 1000,
+                    extra={"method": request.method, "path": request.path, "status": response.status_code,
+                           "duration_ms": round(seconds * 1000, 3), "remote_addr": request.remote_addr})
+    return response
+
+
+def register_monitoring(app: Flask) -> None:
+    app.before_request(start_timer)
+    app.after_request(observe)

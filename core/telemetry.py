@@ -1,0 +1,38 @@
+"""Prometheus metrics of the model itself: load time, batch sizes, predictions per class.
+
+Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
+the workers start) and /metrics merges them; in a single process they live in the default registry.
+Names follow Prometheus conventions: a `fashion_mnist_` prefix, base units (seconds), `_total` counters.
+"""
+from __future__ import annotations
+
+import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
+
+from core.labels import CLASS_NAMES
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+MODEL_LOAD_SECONDS = Gauge(
+    "fashion_mnist_model_load_seconds", "Time to verify, load and warm up the model, per worker",
+    multiprocess_mode="max")
+INFERENCE_BATCH_SIZE = Histogram(
+    "fashion_mnist_inference_batch_size", "Images per forward pass of the model (micro-batches included)",
+    buckets=BATCH_SIZE_BUCKETS)
+PREDICTIONS = Counter(
+    "fashion_mnist_predictions", "Images classified, by predicted class", ["label"])
+
+
+def record_model_load(seconds: float) -> None:
+    MODEL_LOAD_SECONDS.set(seconds)
+
+
+def record_batch(size: int) -> None:
+    INFERENCE_BATCH_SIZE.observe(size)
+
+
+def record_predictions(probabilities: np.ndarray) -> None:
+    """Counts each row's most likely class."""
+    ids, counts = np.unique(np.asarray(probabilities).argmax(axis=1), return_counts=True)
+    for class_id, count in zip(ids, counts, strict=True):
+        PREDICTIONS.labels(label=CLASS_NAMES[int(class_id)]).inc(int(count))
