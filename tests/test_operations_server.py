@@ -1,5 +1,8 @@
 """Integration: /metrics merges both workers of a real gunicorn server; LOG_FORMAT=json logs JSON lines."""
 import json
+import signal
+import threading
+import time
 
 import pytest
 import requests
@@ -47,3 +50,56 @@ def test_json_logs_have_one_line_per_request(json_logging_server):
     request_lines = [e for e in entries if e["logger"] == "max_fashion_mnist.requests"]
     assert any(e["path"] == "/model/labels" and e["status"] == 200 and e["duration_ms"] >= 0 for e in request_lines)
     assert any(e["logger"] == "core.model" and "warmed up" in e["message"] for e in entries)
+
+
+def multipart_parts(filename: str, content: bytes) -> tuple[bytes, bytes, str]:
+    """A multipart body cut in two, to send with a pause between the halves."""
+    boundary = "drain-test-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return body[:len(body) // 2], body[len(body) // 2:], f"multipart/form-data; boundary={boundary}"
+
+
+def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
+    log_path = tmp_path / "gunicorn.log"
+    port = free_port()
+    process = start_server(port, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until_serving(process, base_url, log_path)
+    first, second, content_type = multipart_parts("bag.png", next(
+        p for p in sample_files() if p.name == "bag.png").read_bytes())
+    answers = []
+
+    def slow_body():
+        yield first
+        time.sleep(1.5)  # the server is told to stop while it is still receiving this request
+        yield second
+
+    def post():
+        answers.append(requests.post(f"{base_url}/model/predict", data=slow_body(),
+                                     headers={"Content-Type": content_type}, timeout=30))
+
+    client = threading.Thread(target=post)
+    client.start()
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    client.join(30)
+    assert process.wait(timeout=30) == 0
+    assert answers and answers[0].status_code == 200
+    assert answers[0].json()["predictions"][0]["label"] == "Bag"
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["CORS_ENABLE=true", "default"])
+def test_cors_is_off_unless_enabled(tmp_path, enabled):
+    log_path = tmp_path / "gunicorn.log"
+    port = free_port()
+    process = start_server(port, log_path, {"CORS_ENABLE": "true"} if enabled else {})
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base_url, log_path)
+        response = requests.get(f"{base_url}/model/labels", headers={"Origin": "https://example.org"}, timeout=30)
+        assert response.status_code == 200
+        # flask-cors answers any origin by echoing it back
+        assert (response.headers.get("Access-Control-Allow-Origin") == "https://example.org") is enabled
+    finally:
+        stop_server(process)
