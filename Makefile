@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint unit integration train evaluate samples bench clean
+.PHONY: help install install-dev run test lint unit integration train evaluate samples bench stress clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
 bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (benchmarks/results/)
 	$(BIN)/python benchmarks/bench.py
 
+stress: $(DEV_STAMP)  ## 20 000 mixed requests at concurrency 32, a worker SIGKILLed, SIGTERM under load
+	$(BIN)/python benchmarks/stress.py
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
@@ -66,3 +69,4 @@ classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process
 
 install-browser:  ## Debian's chromium for the browser tests, if missing (run as root)
 	sh scripts/install-browser.sh
+

@@ -39,6 +39,25 @@ def load_verified_model() -> ModelWrapper:
         raise SystemExit(WORKER_BOOT_ERROR) from None
 
 
+def drop_catch_all_static_route(app: Flask) -> None:
+    """maxfw's MAXApp serves static files at `/<path:filename>`, a GET route that matches every path: a GET on a
+    POST-only route then answered 404 instead of 405, and OPTIONS advertised GET everywhere. Nothing here is
+    served from it (Swagger UI and the demo page have their own static routes), so it is removed."""
+    rules = [_copy_rule(rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
+    old = app.url_map
+    app.url_map = app.url_map_class(rules, strict_slashes=old.strict_slashes, merge_slashes=old.merge_slashes,
+                                    host_matching=old.host_matching)
+    app.url_map.converters = old.converters
+    app.view_functions.pop("static", None)
+
+
+def _copy_rule(rule):
+    """An unbound copy, keeping Flask's flag for answering OPTIONS itself."""
+    copy = rule.empty()
+    copy.provide_automatic_options = getattr(rule, "provide_automatic_options", False)
+    return copy
+
+
 def create_app(model: ModelWrapper | None = None) -> Flask:
     """Load (and verify) the model first: a process that cannot serve it must not start."""
     configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
@@ -55,6 +74,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     register_monitoring(max_app.app)
     register_error_handlers(max_app.app, max_app.api)
     register_demo(max_app.app)
+    drop_catch_all_static_route(max_app.app)
     return max_app.app
 
 

@@ -44,16 +44,22 @@ def error_body_and_status(error: Exception) -> tuple[dict, int]:
     return {"status": "error", "message": "Internal server error."}, HTTPStatus.INTERNAL_SERVER_ERROR
 
 
+def allow_header(error: Exception) -> dict[str, str]:
+    """A 405 must say which methods the URL takes (RFC 9110); werkzeug knows them, our JSON body must keep them."""
+    methods = getattr(error, "valid_methods", None)
+    return {"Allow": ", ".join(sorted(methods))} if methods else {}
+
+
 def _restx_error_handler(error: Exception):
     body, status = error_body_and_status(error)
     # flask-restx answers with error.data when the exception has one, whatever the handler returns.
     error.data = body
-    return body, status
+    return body, status, allow_header(error)
 
 
 def _flask_error_handler(error: Exception):
     body, status = error_body_and_status(error)
-    return jsonify(body), status
+    return jsonify(body), status, allow_header(error)
 
 
 def register_error_handlers(app: Flask, api: Api) -> None:

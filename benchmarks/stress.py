@@ -6,6 +6,8 @@
 2. SIGKILL: one worker is killed under load; gunicorn must start a replacement and every request that was not
    on the killed worker must succeed (failures are counted and reported, they are at most its in-flight ones).
 3. SIGTERM: the server is told to stop under load; the requests in flight must finish without an error.
+4. Fuzzing: schemathesis sends requests generated from /swagger.json to every operation (more of them than the
+   smoke test in `make test`): no 5xx, every answer as documented.
 
 A Python load generator (threads with one keep-alive session each) is used rather than hey because the
 requests are mixed and counted one by one; on 2 cores it takes part of the CPU, so these req/s are lower than
@@ -18,6 +20,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,6 +47,27 @@ MAX_RSS_GROWTH = 0.10
 WINDOW = 1000  # requests at the start and at the end whose RSS is compared
 REQUEST_TIMEOUT_S = 30
 DEFAULT_OUTPUT = config.REPO_ROOT / "benchmarks" / "results" / "stress.json"
+FUZZ_SEED = 20261125  # a fixed seed: the same requests every run, so a failure can be replayed
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# By design: random bytes are a schema-valid "file" but not an image (400), and unknown extra form fields are
+# tolerated (MAX clients send their own); the refusals that matter have tests of their own.
+FUZZ_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
+
+
+def schemathesis_command(base_url: str, examples: int, seed: int | None = FUZZ_SEED) -> list[str]:
+    command = [str(SCHEMATHESIS), "run", f"{base_url}/swagger.json", "--max-examples", str(examples),
+               "--checks", "all", "--exclude-checks", FUZZ_EXCLUDED_CHECKS, "--no-color"]
+    return command + (["--seed", str(seed)] if seed is not None else [])
+
+
+def fuzz(base_url: str, examples: int) -> dict:
+    with tempfile.TemporaryDirectory() as scratch:  # schemathesis writes its report folder in the cwd
+        result = subprocess.run(schemathesis_command(base_url, examples), capture_output=True, text=True,  # noqa: S603 - our own fixed command
+                                cwd=scratch, check=False)
+    summary = [line for line in result.stdout.splitlines() if "generated" in line or "passed" in line
+               or "failure" in line.lower()]
+    return {"examples_per_operation": examples, "exit_code": result.returncode, "summary": summary[-3:],
+            "passed": result.returncode == 0}
 
 
 class Load:
@@ -195,6 +219,8 @@ def run(args: argparse.Namespace) -> dict:
             wait_until_serving(process, base_url, log_path)
             logger.info("mixed load: %d requests at concurrency %d", args.requests, args.concurrency)
             mixed = mixed_load(base_url, process.pid, args.requests, args.concurrency)
+            logger.info("fuzzing every operation with schemathesis (%d examples each)", args.fuzz_examples)
+            fuzzed = fuzz(base_url, args.fuzz_examples)
             logger.info("SIGKILL of one worker under load")
             killed = kill_a_worker_under_load(base_url, process.pid, args.fault_requests, args.concurrency)
             logger.info("SIGTERM under load")
@@ -204,7 +230,7 @@ def run(args: argparse.Namespace) -> dict:
                 stop_server(process)
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.orig_argv),
             "nproc": os.cpu_count(), "workers": config.WORKERS, "threads": config.THREADS,
-            "mixed_load": mixed, "sigkill_worker": killed, "sigterm_drain": terminated}
+            "mixed_load": mixed, "fuzzing": fuzzed, "sigkill_worker": killed, "sigterm_drain": terminated}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--fault-requests", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--fuzz-examples", type=int, default=100)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -219,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    failed = [name for name in ("mixed_load", "sigkill_worker", "sigterm_drain") if not report[name]["passed"]]
+    checks = ("mixed_load", "fuzzing", "sigkill_worker", "sigterm_drain")
+    failed = [name for name in checks if not report[name]["passed"]]
     if failed:
         logger.error("failed: %s (figures above; written to %s)", ", ".join(failed), args.output)
         return 1

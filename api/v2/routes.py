@@ -86,6 +86,7 @@ class Live(Resource):
 
 @v2.route("/health/ready")
 class Ready(Resource):
+    @v2.response(200, "Ready: {\"ready\": true}")
     @v2.response(503, "Not ready (shutting down)", error_model)
     def get(self):
         """Readiness: the model is loaded, warmed up and taking requests (use for readiness probes)"""
@@ -106,7 +107,9 @@ class ModelMetadata(Resource):
 
 @v2.route("/models/<string:name>/ready", "/models/<string:name>/versions/<string:version>/ready")
 class ModelReady(Resource):
+    @v2.response(200, "Ready: {\"name\": ..., \"ready\": true}")
     @v2.response(404, "Unknown model or version", error_model)
+    @v2.response(503, "Not ready (shutting down)")
     def get(self, name: str, version: str | None = None):
         """Model readiness"""
         check_model(name, version)
