@@ -70,3 +70,6 @@ classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process
 install-browser:  ## Debian's chromium for the browser tests, if missing (run as root)
 	sh scripts/install-browser.sh
 
+.PHONY: docker-verify
+docker-verify:  ## build the Dockerfile with podman (no engine needed; as root) and check the image over HTTP
+	bash deploy/docker/verify.sh
