@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint unit integration train evaluate samples bench stress clean
+.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,12 +29,20 @@ install-dev: $(DEV_STAMP)  ## add the test, lint and evaluation tools to .venv
 run: $(RUNTIME_STAMP)  ## serve on 0.0.0.0:$PORT (default 5000) with gunicorn
 	$(BIN)/gunicorn --config gunicorn.conf.py 'app:create_app()'
 
-test: lint  ## lint, then every test (unit and integration)
+test: lint bandit  ## lint and bandit, then every test (unit, integration, browser)
 	$(BIN)/python -m pytest
 
 lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
+
+bandit: $(DEV_STAMP)  ## bandit (security linter) on the service's code
+	$(BIN)/bandit -q -r api core app.py config.py gunicorn.conf.py
+
+audit: $(DEV_STAMP)  ## pip-audit on requirements.txt (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
+	$(BIN)/pip-audit --strict --requirement requirements.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
+
+security: bandit audit  ## bandit and pip-audit
 
 unit: $(DEV_STAMP)  ## the fast tests only (no server process)
 	$(BIN)/python -m pytest -m "not integration"

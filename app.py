@@ -19,7 +19,7 @@ from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
 from api.monitoring import operations, register_monitoring
-from api.predict import ModelPredictAPI
+from api.predict import InMemoryUploadRequest, ModelPredictAPI
 from api.v2.routes import v2 as v2_namespace
 from core.checksum import ModelChecksumError
 from core.logs import configure_logging
@@ -65,6 +65,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
         model = load_verified_model()
         atexit.register(model.close)  # a stopping worker serves the requests already queued
     max_app = MAXApp(config.API_TITLE, config.API_DESC, config.API_VERSION)
+    max_app.app.request_class = InMemoryUploadRequest  # uploads never touch the disk
     max_app.app.extensions[MODEL_EXTENSION] = model
     max_app.add_api(ModelMetadataAPI, "/metadata")
     max_app.add_api(ModelLabelsAPI, "/labels")

@@ -2,10 +2,16 @@
 
 No preload_app: TensorFlow is not fork-safe, so every worker loads the model after the fork.
 """
+import ctypes
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
+
+from gunicorn.workers.gthread import ThreadWorker
 
 import config as service  # not "config": gunicorn reads that name as one of its own settings
 
@@ -17,7 +23,64 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 bind = f"{service.HOST}:{service.PORT}"
 workers = service.WORKERS
 threads = service.THREADS
-worker_class = "gthread"
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
+
+
+class DeadlineThreadWorker(ThreadWorker):
+    """gunicorn's gthread worker, with a deadline on each request (config.REQUEST_TIMEOUT).
+
+    gthread reads a request's headers and body in a pool thread with blocking reads and no time limit, so a
+    client sending a byte every half second holds that thread indefinitely, and THREADS such clients stop the
+    worker answering anyone (gunicorn's `timeout` only watches the worker's main loop, which stays alive).
+    Here a request gets a deadline when a thread takes it up; the main loop, which wakes at least once a
+    second, then stops the reading side of its connection: a blocked read returns at once and the thread is
+    free, while a request already read and being answered is not disturbed. A client that still has not
+    taken its answer one more REQUEST_TIMEOUT later (one that does not read it) has its connection closed.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadlines = {}  # connection -> [time.monotonic() deadline, reading stopped], requests being handled
+        self.deadlines_lock = threading.Lock()
+
+    def handle(self, conn):
+        with self.deadlines_lock:
+            self.deadlines[conn] = [time.monotonic() + service.REQUEST_TIMEOUT, False]
+        try:
+            return super().handle(conn)
+        finally:
+            with self.deadlines_lock:
+                self.deadlines.pop(conn, None)
+
+    def murder_pending(self) -> None:
+        """Called by the main loop every time it wakes: also enforce the requests' deadlines."""
+        super().murder_pending()
+        now = time.monotonic()
+        with self.deadlines_lock:
+            for conn, entry in list(self.deadlines.items()):
+                deadline, reading_stopped = entry
+                if now < deadline:
+                    continue
+                if reading_stopped:
+                    del self.deadlines[conn]
+                    shutdown(conn.sock, socket.SHUT_RDWR)
+                    continue
+                self.log.warning("%s: request not done within %.0f s, no longer reading from it",
+                                 conn.client, service.REQUEST_TIMEOUT)
+                entry[:] = [deadline + service.REQUEST_TIMEOUT, True]
+                shutdown(conn.sock, socket.SHUT_RD)
+
+
+def shutdown(sock: socket.socket, how: int) -> None:
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass  # already closed by its thread
+
+
+worker_class = DeadlineThreadWorker
 timeout = service.TIMEOUT
 graceful_timeout = service.GRACEFUL_TIMEOUT
 max_requests = service.MAX_REQUESTS
@@ -35,6 +98,21 @@ def on_starting(server) -> None:
     """Samples left by an earlier run (a restarted container keeps its emptyDir) would be added to ours."""
     shutil.rmtree(METRICS_DIR, ignore_errors=True)
     METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def post_fork(server, worker) -> None:
+    """In each worker: big temporary blocks go back to the system when freed (config.MALLOC_MMAP_THRESHOLD_BYTES).
+
+    Left alone where glibc's own MALLOC_MMAP_THRESHOLD_ variable is set, and where the C library is not glibc.
+    """
+    if service.MALLOC_MMAP_THRESHOLD_BYTES <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:
+        return
+    if not mallopt(M_MMAP_THRESHOLD, service.MALLOC_MMAP_THRESHOLD_BYTES):
+        server.log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", service.MALLOC_MMAP_THRESHOLD_BYTES)
 
 
 def child_exit(server, worker) -> None:

@@ -28,9 +28,19 @@ logger = logging.getLogger(__name__)
 # refuse_oversized() refuses everything above it, so the warning adds nothing.
 Image.MAX_IMAGE_PIXELS = config.MAX_IMAGE_PIXELS
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+# Pillow allocates a large image in blocks of this size (what its PILLOW_BLOCK_SIZE variable sets). glibc
+# maps allocations over 32 MiB with mmap and hands them back when freed; smaller ones stay in the malloc
+# arena of the thread that freed them. With Pillow's 16 MiB default, each request thread that once decoded
+# a 40-megapixel image kept hundreds of MB of worker memory.
+PILLOW_BLOCK_SIZE = 64 * 1024 * 1024
+Image.core.set_block_size(PILLOW_BLOCK_SIZE)
 
 MODEL_SIDE = 28
 WHITE = 255
+# shrink() keeps at least this many times its target side before its final Lanczos step (Pillow's reducing_gap).
+REDUCING_GAP = 3
+# Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
+REDUCIBLE_MODE = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
 
 class InvalidImageError(ValueError):
@@ -75,7 +85,7 @@ def too_large_message() -> str:
 
 def to_grayscale(image: Image.Image) -> np.ndarray:
     """Oriented by EXIF, transparency flattened onto white, as a uint8 grayscale array."""
-    image = ImageOps.exif_transpose(image)
+    image = reduce_early(ImageOps.exif_transpose(image))
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         return _stretch_to_uint8(np.asarray(image, dtype=np.float64))
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -83,6 +93,25 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", rgba.size, (WHITE, WHITE, WHITE, 255))
         image = Image.alpha_composite(background, rgba)
     return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def reduce_early(image: Image.Image) -> Image.Image:
+    """A large image box-averaged down (by a whole factor) before any conversion copies it.
+
+    shrink() would make the same reduction later, but only after the mode conversions below: each of those
+    copies the full decoded image, so a small upload of a highly compressible 40-megapixel RGBA PNG used to
+    cost over 600 MB of worker memory. JPEGs are already decoded at reduced scale (draft), and images under
+    2 × REDUCING_GAP × PREPROCESS_WORK_SIDE pixels on their longest side are left as they are.
+    """
+    factor = max(image.size) // (REDUCING_GAP * config.PREPROCESS_WORK_SIDE)
+    if factor < 2:
+        return image
+    if image.mode in REDUCIBLE_MODE:
+        wanted = REDUCIBLE_MODE[image.mode]
+        if image.mode == "P" and "transparency" not in image.info:
+            wanted = "RGB"
+        image = image.convert(wanted)
+    return image.reduce(factor)
 
 
 def _stretch_to_uint8(values: np.ndarray) -> np.ndarray:
@@ -105,7 +134,7 @@ def shrink(gray: np.ndarray, side: int) -> np.ndarray:
     if max(gray.shape) <= side:
         return gray
     image = Image.fromarray(gray, mode="L")
-    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=float(REDUCING_GAP))
     return np.asarray(image, dtype=np.uint8)
 
 

@@ -142,3 +142,21 @@ def test_png_sent_as_fp32_0_255_matches_0_1(client, test_images):
         tensor.set_data_from_numpy((images[:2] / 255.0 * scale).astype(np.float32))
         answers.append(client.infer(MODEL, [tensor]).as_numpy("probabilities"))
     np.testing.assert_allclose(answers[0], answers[1], atol=1e-6)
+
+
+def test_a_batch_over_the_limit_is_refused(live_server):
+    count = config.V2_MAX_BATCH + 1
+    body = {"inputs": [{"name": "image", "shape": [count, 28, 28], "datatype": "UINT8", "data": [0] * (784 * count)}]}
+    response = v2_post(live_server, body)
+    assert response.status_code == 400 and f"At most {config.V2_MAX_BATCH} images" in response.json()["error"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(live_server):
+    chunk = b" " * (1024 * 1024)
+
+    def body():
+        for _ in range(config.MAX_CONTENT_LENGTH // len(chunk) + 2):
+            yield chunk
+
+    response = requests.post(f"{live_server}/v2/models/{MODEL}/infer", data=body(), timeout=TIMEOUT_S)
+    assert response.status_code == 413

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import config
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
 from core.images import MODEL_SIDE, InvalidImageError, image_to_model_array
 from core.labels import CLASS_NAMES
@@ -22,6 +23,8 @@ def model_batch(request: InferenceRequest) -> np.ndarray:
         raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
                             f"got {len(request.inputs)}.")
     tensor = request.inputs[0]
+    if tensor.shape and tensor.shape[0] > config.V2_MAX_BATCH:
+        raise ProtocolError(f"At most {config.V2_MAX_BATCH} images per request, got {tensor.shape[0]}.")
     if tensor.name == IMAGE_BYTES_INPUT:
         return batch_from_files(tensor)
     if tensor.name == IMAGE_INPUT:

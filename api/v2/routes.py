@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 from flask import Response, request
 from flask_restx import Namespace, Resource, fields
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import config
 from api import served_model
@@ -56,6 +57,17 @@ def check_model(name: str, version: str | None = None) -> None:
     if version is not None and version != config.V2_MODEL_VERSION:
         raise ProtocolError(f"Unknown version '{version}' of model '{name}'; it has version "
                             f"'{config.V2_MODEL_VERSION}'.", HTTPStatus.NOT_FOUND)
+
+
+def read_body() -> bytes:
+    """The whole body, refusing one over MAX_CONTENT_LENGTH with 413 even when it is chunked (Werkzeug would
+    cut a chunked body at the limit without saying so, and the cut JSON would be answered as malformed)."""
+    if request.content_length is not None:  # Werkzeug already refuses a declared length over the limit
+        return request.get_data(cache=False)
+    body = request.environ["wsgi.input"].read(config.MAX_CONTENT_LENGTH + 1)
+    if len(body) > config.MAX_CONTENT_LENGTH:
+        raise RequestEntityTooLarge()
+    return body
 
 
 def metadata_body() -> dict:
@@ -130,7 +142,7 @@ class Infer(Resource):
         in JSON. Binary tensor data (Inference-Header-Content-Length) works for requests and responses.
         """
         check_model(name, version)
-        inference = parse_request(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
+        inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
         probabilities = served_model().predict_images(model_batch(inference))
         body, header_length = encode_response(config.V2_MODEL_NAME, config.V2_MODEL_VERSION, inference.id,
                                               output_tensors(probabilities, inference))
