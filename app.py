@@ -19,7 +19,9 @@ from api.errors import register_error_handlers
 from api.labels import ModelLabelsAPI
 from api.metadata import ModelMetadataAPI
 from api.monitoring import operations, register_monitoring
-from api.predict import InMemoryUploadRequest, ModelPredictAPI
+from api.predict import ModelPredictAPI
+from api.security_headers import register_security_headers
+from api.uploads import InMemoryUploadRequest
 from api.v2.routes import v2 as v2_namespace
 from core.checksum import ModelChecksumError
 from core.logs import configure_logging
@@ -75,6 +77,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     register_monitoring(max_app.app)
     register_error_handlers(max_app.app, max_app.api)
     register_demo(max_app.app)
+    register_security_headers(max_app.app)
     drop_catch_all_static_route(max_app.app)
     return max_app.app
 

@@ -1,8 +1,7 @@
 """POST /model/predict: one uploaded image file in, its most likely classes out."""
 import base64
-import io
 
-from flask import Request, request
+from flask import request
 from flask_restx import fields, inputs, reqparse
 from maxfw.core import MAX_API, PredictAPI
 from werkzeug.datastructures import FileStorage
@@ -97,15 +96,3 @@ class ModelPredictAPI(PredictAPI):
         if args["debug"]:
             body["model_input"] = png_data_url(model_input_png(model_input))
         return body
-
-
-class InMemoryUploadRequest(Request):
-    """Uploaded files are kept in memory, never written to disk.
-
-    Werkzeug spools a file part larger than 500 KB to a temporary file: user data on disk, and an error on a
-    read-only container filesystem. MAX_CONTENT_LENGTH bounds the whole body, so memory is bounded too.
-    app.create_app() makes this the app's request class.
-    """
-
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):
-        return io.BytesIO()
