@@ -62,7 +62,7 @@ def observe(response: Response) -> Response:
     labels = {"method": request.method, "endpoint": endpoint, "status": str(response.status_code)}
     HTTP_REQUESTS.labels(**labels).inc()
     HTTP_LATENCY.labels(**labels).observe(seconds)
-    if config.REQUEST_LOG:
+    if config.REQUEST_LOG and logger.isEnabledFor(logging.INFO):  # no record built for a dropped line
         logger.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, seconds * 1000,
                     extra={"method": request.method, "path": request.path, "status": response.status_code,
                            "duration_ms": round(seconds * 1000, 3), "remote_addr": request.remote_addr})

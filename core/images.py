@@ -123,12 +123,6 @@ def _stretch_to_uint8(values: np.ndarray) -> np.ndarray:
     return np.round((finite - low) * (255.0 / (high - low))).astype(np.uint8)
 
 
-def has_light_background(gray: np.ndarray) -> bool:
-    """Photos show a dark garment on a light background, the opposite of Fashion-MNIST (for 28×28: the
-    median of the 1-pixel frame, the test the dataset's images have always passed through unchanged)."""
-    return has_light_border(gray)
-
-
 def shrink(gray: np.ndarray, side: int) -> np.ndarray:
     """At most `side` pixels on the longest edge, anti-aliased: the garment search needs no more."""
     if max(gray.shape) <= side:
@@ -187,7 +181,7 @@ def normalise_photo(gray: np.ndarray) -> np.ndarray:
 def to_model_side(gray: np.ndarray) -> np.ndarray:
     """A 28×28 image is already in the model's format (only inverted if light); anything else is a photo."""
     if gray.shape == (MODEL_SIDE, MODEL_SIDE):
-        return WHITE - gray if has_light_background(gray) else gray
+        return WHITE - gray if has_light_border(gray) else gray
     return normalise_photo(gray)
 
 

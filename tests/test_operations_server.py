@@ -8,6 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.bench import CONTENT_TYPE, multipart_body
 from tests.imaging import sample_files
 from tests.live_server import free_port, start_server, stop_server, wait_until_serving
 
@@ -54,10 +55,8 @@ def test_json_logs_have_one_line_per_request(json_logging_server):
 
 def multipart_parts(filename: str, content: bytes) -> tuple[bytes, bytes, str]:
     """A multipart body cut in two, to send with a pause between the halves."""
-    boundary = "drain-test-boundary"
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    return body[:len(body) // 2], body[len(body) // 2:], f"multipart/form-data; boundary={boundary}"
+    body = multipart_body("image", filename, content)
+    return body[:len(body) // 2], body[len(body) // 2:], CONTENT_TYPE
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
