@@ -5,10 +5,13 @@ from maxfw.core import MAX_API, METADATA_SCHEMA, MetadataAPI
 from api import served_model
 
 metadata_response = MAX_API.clone("FashionMNISTModelMetadata", METADATA_SCHEMA, {
-    "test_accuracy": fields.Float(description="Top-1 accuracy on the official 10 000-image test set, "
-                                              "measured by training/evaluate.py (null if not measured)",
+    "test_accuracy": fields.Float(description="Top-1 accuracy on the official 10 000-image test set with "
+                                              "this runtime, measured by training/evaluate.py (null if "
+                                              "not measured)",
                                   example=0.93),
-    "sha256": fields.String(required=True, description="sha256 of the served model file"),
+    "sha256": fields.String(required=True, description="sha256 of the served model (the Keras file)"),
+    "runtime": fields.String(required=True, enum=["onnxruntime", "tensorflow"], example="onnxruntime",
+                             description="what runs it: ONNX Runtime on its int8 export, or TensorFlow"),
 })
 
 

@@ -22,3 +22,18 @@ def read_model_metrics(path: Path, model_sha256: str) -> dict:
         logger.warning("model metrics at %s were measured on another model file: ignored", path)
         return {}
     return metrics
+
+
+def served_figures(metrics: dict, runtime: str, onnx_sha256: str | None) -> dict:
+    """The figures measured with the runtime that serves: int8 ONNX and float32 TensorFlow differ slightly.
+
+    ONNX Runtime's figures count only for the very export served (a re-export may quantize differently).
+    A metrics file without a per-runtime section predates the ONNX export: it was measured with TensorFlow.
+    """
+    by_runtime = metrics.get("runtimes")
+    if by_runtime is None:
+        return metrics if runtime == "tensorflow" else {}
+    figures = by_runtime.get(runtime) or {}
+    if runtime == "onnxruntime" and figures.get("sha256") != onnx_sha256:
+        return {}
+    return figures

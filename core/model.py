@@ -5,7 +5,6 @@ Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -17,27 +16,12 @@ import config
 from core.batching import MicroBatcher
 from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, image_to_model_array
-from core.labels import CLASS_NAMES, NUM_CLASSES
-from core.metrics import read_model_metrics
+from core.labels import CLASS_NAMES
+from core.metrics import read_model_metrics, served_figures
+from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime, verified_onnx_export
 from core.telemetry import record_batch, record_model_load, record_predictions
 
 logger = logging.getLogger(__name__)
-
-MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
-
-_thread_pools_configured = threading.Lock()
-
-
-def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
-    """TensorFlow's thread pools can only be sized before its runtime starts; later calls are no-ops."""
-    import tensorflow as tf
-
-    with _thread_pools_configured:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-        except RuntimeError:
-            logger.debug("TensorFlow runtime already started; thread pools left as they are")
 
 
 def to_model_batch(images: np.ndarray) -> np.ndarray:
@@ -53,7 +37,7 @@ def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
 
 
 class ModelWrapper(MAXModelWrapper):
-    """Loads the Keras model after checking its sha256, and serves it through a traced tf.function."""
+    """Checks the model's sha256, then serves it through ONNX Runtime or TensorFlow (core/runtimes.py)."""
 
     MODEL_META_DATA: ClassVar[dict[str, str]] = {
         "id": config.MODEL_ID,
@@ -67,52 +51,33 @@ class ModelWrapper(MAXModelWrapper):
     def __init__(self, path: Path = config.MODEL_PATH, checksum_path: Path = config.MODEL_SHA256_PATH,
                  metrics_path: Path = config.MODEL_METRICS_PATH, flip_averaging: bool = config.TTA_FLIP,
                  max_batch_size: int = config.MAX_BATCH_SIZE,
-                 max_batch_delay_ms: float = config.MAX_BATCH_DELAY_MS) -> None:
+                 max_batch_delay_ms: float = config.MAX_BATCH_DELAY_MS, runtime: str = config.INFERENCE_RUNTIME,
+                 onnx_path: Path = config.ONNX_MODEL_PATH,
+                 onnx_checksum_path: Path = config.ONNX_MODEL_SHA256_PATH) -> None:
         super().__init__(path)
         self.flip_averaging = flip_averaging
         started = time.perf_counter()
         self.sha256 = verify_checksum(Path(path), Path(checksum_path))
-        configure_tensorflow_threads(config.TF_INTRA_OP_THREADS, config.TF_INTER_OP_THREADS)
-        self._infer = self._load_traced_model(Path(path), flip_averaging)
-        self._infer(np.zeros((1, *MODEL_INPUT_SHAPE), dtype=np.float32))  # warm-up: trace now
-        self.metrics = read_model_metrics(Path(metrics_path), self.sha256)
+        self.runtime = choose_runtime(runtime, Path(onnx_path), Path(onnx_checksum_path), self.sha256)
+        self.onnx_sha256 = (verified_onnx_export(Path(onnx_path), Path(onnx_checksum_path), self.sha256)
+                            if self.runtime == "onnxruntime" else None)
+        self._infer = load_runtime(self.runtime, Path(path), Path(onnx_path), config.INTRA_OP_THREADS,
+                                   config.INTER_OP_THREADS, flip_averaging)
+        self.metrics = served_figures(read_model_metrics(Path(metrics_path), self.sha256), self.runtime,
+                                      self.onnx_sha256)
         self.batcher = (MicroBatcher(self.predict_batch, max_batch_size, max_batch_delay_ms, MODEL_INPUT_SHAPE)
                         if max_batch_size > 1 else None)
         self.load_seconds = time.perf_counter() - started
         record_model_load(self.load_seconds)
-        logger.info("model %s loaded and warmed up in %.2f s (sha256 %s)", path, self.load_seconds, self.sha256)
-
-    @staticmethod
-    def _load_traced_model(path: Path, flip_averaging: bool):
-        """One graph for any batch size: the fixed signature stops a retrace per batch shape.
-
-        With flip_averaging, the graph also runs the left-right mirror of each image and averages the two
-        (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
-        """
-        import keras
-        import tensorflow as tf
-
-        model = keras.models.load_model(path, compile=False)
-        if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
-            raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
-        signature = [tf.TensorSpec([None, *MODEL_INPUT_SHAPE], tf.float32, name="image")]
-
-        @tf.function(input_signature=signature)
-        def infer(batch):
-            probabilities = model(batch, training=False)
-            if flip_averaging:
-                probabilities = (probabilities + model(tf.reverse(batch, axis=[2]), training=False)) / 2.0
-            return probabilities
-
-        # The concrete function is the one graph traced for this signature; calling it directly skips the
-        # tf.function's per-call dispatch (about 0.3 ms a call here, a quarter of a batch-1 prediction).
-        return infer.get_concrete_function()
+        logger.info("model %s loaded with %s and warmed up in %.2f s (sha256 %s)", path, self.runtime,
+                    self.load_seconds, self.sha256)
 
     @property
     def metadata(self) -> dict:
-        """MAX metadata plus what was measured about this exact model file."""
+        """MAX metadata plus what was measured about this exact model file, with the runtime serving it."""
         accuracy_key = "test_accuracy_flip_averaging" if self.flip_averaging else "test_accuracy"
-        return {**self.MODEL_META_DATA, "sha256": self.sha256, "test_accuracy": self.metrics.get(accuracy_key)}
+        return {**self.MODEL_META_DATA, "sha256": self.sha256, "runtime": self.runtime,
+                "test_accuracy": self.metrics.get(accuracy_key)}
 
     def _pre_process(self, x: bytes) -> np.ndarray:
         return to_model_batch(image_to_model_array(x))
@@ -132,7 +97,7 @@ class ModelWrapper(MAXModelWrapper):
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities."""
         record_batch(len(batch))
-        return self._infer(np.asarray(batch, dtype=np.float32)).numpy()
+        return self._infer(batch)
 
     @property
     def ready(self) -> bool:

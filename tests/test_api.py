@@ -28,7 +28,9 @@ def assert_error(response, status: int, message_part: str) -> None:
 
 def test_metadata_describes_the_model(client, model):
     body = client.get("/model/metadata").get_json()
-    assert set(body) == {"id", "name", "description", "type", "source", "license", "test_accuracy", "sha256"}
+    assert set(body) == {"id", "name", "description", "type", "source", "license", "test_accuracy", "sha256",
+                         "runtime"}
+    assert body["runtime"] == model.runtime == "onnxruntime"
     assert body["id"] == "max-fashion-mnist"
     assert body["license"] == "Apache-2.0"
     assert body["sha256"] == model.sha256 and len(body["sha256"]) == 64

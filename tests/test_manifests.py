@@ -347,7 +347,7 @@ def test_resources_fit_the_worker_count(manifest):
     assert quantity(resources["requests"]["memory"]) >= workers * WORKER_MEMORY_MIB * 2**20
     assert quantity(resources["limits"]["memory"]) >= quantity(resources["requests"]["memory"])
     assert quantity(resources["limits"]["cpu"]) >= quantity(resources["requests"]["cpu"])
-    assert workers * int(env["TF_INTRA_OP_THREADS"]) <= quantity(resources["limits"]["cpu"])
+    assert workers * int(env["INTRA_OP_THREADS"]) <= quantity(resources["limits"]["cpu"])
 
 
 def test_knative_concurrency_is_the_servers_concurrency():

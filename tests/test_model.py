@@ -83,3 +83,17 @@ def test_flip_averaging_averages_the_image_and_its_mirror(model):
     assert np.allclose(mirrored_model.predict_batch(mirror), expected, atol=1e-5), "a mirror gets the same answer"
     assert config.TTA_FLIP is False, "flip averaging is off unless TTA_FLIP=true"
     assert model.flip_averaging is False
+
+
+def test_figures_are_those_of_the_runtime_that_serves():
+    from core.metrics import served_figures
+
+    metrics = {"sha256": "keras", "test_accuracy": 0.94, "runtimes": {
+        "onnxruntime": {"sha256": "export-1", "test_accuracy": 0.9397},
+        "tensorflow": {"sha256": "keras", "test_accuracy": 0.9393}}}
+    assert served_figures(metrics, "onnxruntime", "export-1")["test_accuracy"] == 0.9397
+    assert served_figures(metrics, "tensorflow", None)["test_accuracy"] == 0.9393
+    assert served_figures(metrics, "onnxruntime", "export-2") == {}  # another export: not measured
+    older = {"sha256": "keras", "test_accuracy": 0.9393}  # written before the ONNX export existed
+    assert served_figures(older, "tensorflow", None) == older
+    assert served_figures(older, "onnxruntime", "export-1") == {}

@@ -1,18 +1,26 @@
 """Measure the shipped model on the official Fashion-MNIST test set, through the server's own code path.
 
-Usage: python training/evaluate.py [--data-dir D] [--model PATH] [--checksum PATH] [--output-dir assets]
+Usage: python training/evaluate.py [--data-dir D] [--model PATH] [--checksum PATH] [--onnx-model PATH]
+                                   [--onnx-checksum PATH] [--runtimes R ...] [--output-dir assets]
 
-The model is loaded by core.model.ModelWrapper (sha256 verified, traced tf.function) and fed with
-core.model.to_model_batch, exactly as the server does, so the figures describe what the API serves.
+The server runs the network with one of two runtimes (core/runtimes.py): ONNX Runtime on the int8 export
+made by training/export_onnx.py (the default) or TensorFlow on the Keras file itself (the source of truth).
+Int8 weights and activations shift the probabilities a little, so each runtime is measured on its own, each
+with and without test-time flip averaging: four core.model.ModelWrapper configurations, loaded one at a time
+(sha256 verified) and fed with core.model.to_model_batch exactly as the server does, so the figures describe
+what the API serves.
 Writes into the output directory:
-  model_metrics.json    the figures, keyed by the model file's sha256 (the server trusts them only for that file)
-  confusion_matrix.png  the 10x10 test-set confusion matrix
+  model_metrics.json    the figures, keyed by the Keras file's sha256 (the server trusts them only for that
+                        file); the top level holds the default runtime's figures, "runtimes" each runtime's,
+                        and the ONNX section the export's own sha256 (core.metrics.served_figures)
+  confusion_matrix.png  the 10x10 test-set confusion matrix of the default runtime
   MODEL_CARD.md         a model card built from the figures
 The figures: top-1 accuracy, per-class precision/recall/F1, expected calibration error, parameter count and
-latency at batch 1 and batch 64, each also with test-time flip averaging (TTA_FLIP=true), and the project's
-targets with pass/fail. Missing a target is reported, not an error: the exit code stays 0.
-TensorFlow, Keras and matplotlib are imported inside the functions that need them, so the pure
-functions (confusion_matrix, per_class_scores, render_model_card, ...) import cheaply in tests.
+latency at batch 1 and batch 64, each also with test-time flip averaging (TTA_FLIP=true), how often the two
+runtimes agree on the top-1 class, and the project's targets with pass/fail. Missing a target is reported,
+not an error: the exit code stays 0.
+TensorFlow, Keras, ONNX Runtime and matplotlib are imported inside the functions that need them, so the pure
+functions (confusion_matrix, per_class_scores, runtime_section, render_model_card, ...) import cheaply in tests.
 """
 from __future__ import annotations
 
@@ -27,7 +35,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
@@ -54,6 +62,16 @@ LATENCY_BATCH = 64  # the "batch 64" of the latency figures and targets
 LATENCY_REPEATS_BATCH_1 = 300
 LATENCY_REPEATS_BATCH_64 = 50
 LATENCY_WARMUP_CALLS = 10
+# The runtimes measured, the default served one first (INFERENCE_RUNTIME=auto picks ONNX Runtime whenever a
+# verified export of the Keras file is there): the top-level figures are the first one measured.
+RUNTIME_ORDER = ("onnxruntime", "tensorflow")
+RUNTIME_TITLES = {"onnxruntime": "ONNX Runtime, int8 export", "tensorflow": "TensorFlow, float32 Keras file"}
+VERSION_KEYS = {"onnxruntime": "onnxruntime_version", "tensorflow": "tensorflow_version"}
+# A runtime section's figures, each copied to the top level for the default runtime; model_file and sha256
+# stay per runtime (the top level's are the Keras file's, which the whole document is keyed by).
+RUNTIME_FIGURES = ("test_accuracy", "macro_f1", "expected_calibration_error", "latency_ms",
+                   "test_accuracy_flip_averaging", "expected_calibration_error_flip_averaging",
+                   "latency_ms_flip_averaging")
 # The issue's targets, for the default (no test-time augmentation) configuration:
 # (key, description, comparison, limit).
 TARGETS: tuple[tuple[str, str, str, float], ...] = (
@@ -186,6 +204,93 @@ def compute_targets(test_accuracy: float, parameters: int, latency_ms: dict | No
                 "latency_batch_1_ms": latency_ms.get("batch_1"),
                 "latency_batch_64_ms_per_image": latency_ms.get("batch_64_per_image")}
     return {key: _target(comparison, limit, measured[key]) for key, _, comparison, limit in TARGETS}
+
+
+# --------------------------------------------------------------------------- runtimes (pure)
+
+class Measurement(NamedTuple):
+    """One serving configuration on the test set: every image's probabilities (kept to compare runtimes
+    image by image), the confusion matrix and ECE they give, and the latency measured (None: not timed)."""
+    probabilities: np.ndarray
+    cm: np.ndarray
+    ece: float
+    latency: dict | None
+
+
+def measurement(probabilities: np.ndarray, labels: Sequence[int] | np.ndarray,
+                latency: dict | None = None) -> Measurement:
+    """The figures one configuration's probabilities give against the true labels."""
+    probabilities = np.asarray(probabilities)
+    cm = confusion_matrix(labels, np.argmax(probabilities, axis=1), probabilities.shape[1])
+    return Measurement(probabilities, cm, round(expected_calibration_error(probabilities, labels), DECIMALS),
+                       latency)
+
+
+def ordered_runtimes(requested: Sequence[str]) -> list[str]:
+    """The runtimes to measure, each once, the default served one first: it gives the top-level figures."""
+    unknown = sorted(set(requested) - set(RUNTIME_ORDER))
+    if unknown or not requested:
+        raise ValueError(f"runtimes must be among {', '.join(RUNTIME_ORDER)}, got {list(requested)}")
+    return [name for name in RUNTIME_ORDER if name in requested]
+
+
+def runtime_section(runtime: str, model_file: str, sha256: str, plain: Measurement, flipped: Measurement,
+                    version: str) -> dict:
+    """One runtime's entry under "runtimes": the figures core.metrics.served_figures hands the server when
+    that runtime serves, with the file it ran (the ONNX export's sha256 ties ONNX Runtime's figures to the
+    very export measured: a re-export may quantize differently) and the runtime's version."""
+    if runtime not in VERSION_KEYS:
+        raise ValueError(f"unknown runtime {runtime!r}")
+    return {"model_file": model_file, "sha256": sha256,
+            "test_accuracy": round(accuracy(plain.cm), DECIMALS), "macro_f1": round(macro_f1(plain.cm), DECIMALS),
+            "expected_calibration_error": plain.ece, "latency_ms": plain.latency,
+            "test_accuracy_flip_averaging": round(accuracy(flipped.cm), DECIMALS),
+            "expected_calibration_error_flip_averaging": flipped.ece, "latency_ms_flip_averaging": flipped.latency,
+            VERSION_KEYS[runtime]: version}
+
+
+def top1_agreement(first: np.ndarray, second: np.ndarray) -> dict:
+    """How often two runtimes give an image the same top-1 class, and their largest probability difference.
+
+    Accuracy alone could hide int8 quantization changing answers both ways; agreement counts every image
+    whose answer changed. Nothing to compare agrees trivially (share 1.0).
+    """
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if first.ndim != 2 or first.shape != second.shape:
+        raise ValueError(f"probabilities of shapes {first.shape} and {second.shape}")
+    same = np.argmax(first, axis=1) == np.argmax(second, axis=1) if len(first) else np.zeros(0, dtype=bool)
+    images = len(first)
+    return {"images": images, "top1": round(float(same.mean()), DECIMALS) if images else 1.0,
+            "disagreements": int(images - same.sum()),
+            "max_probability_difference": round(float(np.abs(first - second).max()), DECIMALS) if images else 0.0}
+
+
+def runtime_agreement(measured: dict[str, tuple[Measurement, Measurement]]) -> dict | None:
+    """Top-1 agreement of the first two runtimes measured, without and with flip averaging (None for one)."""
+    if len(measured) < 2:
+        return None
+    (first, (first_plain, first_flipped)), (second, (second_plain, second_flipped)) = list(measured.items())[:2]
+    return {"between": [first, second], **top1_agreement(first_plain.probabilities, second_plain.probabilities),
+            "flip_averaging": top1_agreement(first_flipped.probabilities, second_flipped.probabilities)}
+
+
+def with_runtimes(metrics: dict, sections: dict[str, dict], agreement: dict | None = None) -> dict:
+    """build_metrics' document completed with every runtime's section, the default runtime's figures at the
+    top level (what an older reader of the file expects: the figures of what is served by default), each
+    runtime's version, and the targets judged on the default runtime."""
+    if not sections:
+        raise ValueError("no runtime measured")
+    default = ordered_runtimes(list(sections))[0]
+    figures = sections[default]
+    out = {**metrics, **{key: figures[key] for key in RUNTIME_FIGURES if key in figures},
+           **{VERSION_KEYS[name]: section[VERSION_KEYS[name]] for name, section in sections.items()
+              if VERSION_KEYS[name] in section}}
+    out["targets"] = compute_targets(out["test_accuracy"], out["parameters"], out.get("latency_ms"))
+    if agreement:
+        out["runtime_agreement"] = agreement
+    out["runtime"] = default
+    out["runtimes"] = {name: sections[name] for name in ordered_runtimes(list(sections))}
+    return out
 
 
 # --------------------------------------------------------------------------- model card (pure text)
@@ -395,7 +500,7 @@ def _speed_lines(metrics: dict) -> list[str]:
         f"Machine: {latency.get('cpu_count', '?')} CPUs (`os.cpu_count()`), TensorFlow "
         f"{metrics.get('tensorflow_version', '?')}, intra-op threads {_threads_text(latency.get('intra_op_threads'))}, "
         f"inter-op threads {_threads_text(latency.get('inter_op_threads'))} "
-        "(`TF_INTRA_OP_THREADS`, `TF_INTER_OP_THREADS`). Latency depends on the machine and on what else runs on "
+        "(`INTRA_OP_THREADS`, `INTER_OP_THREADS`). Latency depends on the machine and on what else runs on "
         "it; reproduce with `python training/evaluate.py`.",
     ]
 
@@ -669,7 +774,7 @@ def serving_latency(wrapper: ModelWrapper, images: np.ndarray) -> dict:
     many = measure_latency(wrapper, images, LATENCY_BATCH, LATENCY_REPEATS_BATCH_64)
     return {"batch_1": one["median_ms_per_call"], "batch_1_p90": one["p90_ms_per_call"],
             "batch_64_per_image": many["median_ms_per_image"], "batch_64_per_image_p90": many["p90_ms_per_image"],
-            "intra_op_threads": config.TF_INTRA_OP_THREADS, "inter_op_threads": config.TF_INTER_OP_THREADS,
+            "intra_op_threads": config.INTRA_OP_THREADS, "inter_op_threads": config.INTER_OP_THREADS,
             "cpu_count": os.cpu_count()}
 
 
@@ -774,8 +879,8 @@ def summary_lines(metrics: dict) -> list[str]:
 def use_every_core_unless_told() -> None:
     """The model's own latency on the whole machine, as one worker would serve it: the server's default
     shares the cores out between its workers, which would report one worker's share instead."""
-    if "TF_INTRA_OP_THREADS" not in os.environ:
-        config.TF_INTRA_OP_THREADS = os.cpu_count() or 1
+    if "INTRA_OP_THREADS" not in os.environ:
+        config.INTRA_OP_THREADS = os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> dict:

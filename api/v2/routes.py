@@ -27,7 +27,7 @@ tensor_metadata = v2.model("TensorMetadata", {
 model_metadata = v2.model("ModelMetadata", {
     "name": fields.String(required=True, example=config.V2_MODEL_NAME),
     "versions": fields.List(fields.String, example=[config.V2_MODEL_VERSION]),
-    "platform": fields.String(required=True, example=config.V2_PLATFORM),
+    "platform": fields.String(required=True, example=config.V2_PLATFORMS["onnxruntime"]),
     "inputs": fields.List(fields.Nested(tensor_metadata), required=True),
     "outputs": fields.List(fields.Nested(tensor_metadata), required=True)})
 request_tensor = v2.model("RequestInput", {
@@ -72,7 +72,8 @@ def read_body() -> bytes:
 
 def metadata_body() -> dict:
     return {
-        "name": config.V2_MODEL_NAME, "versions": [config.V2_MODEL_VERSION], "platform": config.V2_PLATFORM,
+        "name": config.V2_MODEL_NAME, "versions": [config.V2_MODEL_VERSION],
+        "platform": config.V2_PLATFORMS[served_model().runtime],
         "inputs": [{"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
                    {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},

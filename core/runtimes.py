@@ -1,0 +1,171 @@
+"""What runs the network: ONNX Runtime on the int8 export, or TensorFlow on the Keras file itself.
+
+Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 10) float32 class probabilities. With flip
+averaging, each image's left-right mirror is run too and the two probability vectors are averaged
+(Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from core.checksum import ModelChecksumError, verify_checksum
+from core.images import MODEL_SIDE
+from core.labels import NUM_CLASSES
+
+logger = logging.getLogger(__name__)
+
+Runtime = Callable[[np.ndarray], np.ndarray]
+RUNTIMES = ("auto", "onnxruntime", "tensorflow")
+MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
+# Written into the ONNX file's metadata by training/export_onnx.py: the sha256 of the Keras file it came from.
+SOURCE_SHA256_KEY = "source_sha256"
+
+_thread_pools_configured = threading.Lock()
+
+
+class StaleExportError(ModelChecksumError):
+    """The ONNX export was made from another Keras file than the one configured: it is not this model."""
+
+
+def mirrored(batch: np.ndarray) -> np.ndarray:
+    """Each image flipped left-right (axis 2 of an (N, H, W, C) batch)."""
+    return batch[:, :, ::-1, :]
+
+
+def average_with_mirror(run: Runtime) -> Runtime:
+    """One forward pass over the batch and its mirror images together, then the two halves averaged."""
+    def run_with_mirror(batch: np.ndarray) -> np.ndarray:
+        probabilities = run(np.concatenate([batch, mirrored(batch)]))
+        return (probabilities[:len(batch)] + probabilities[len(batch):]) / 2.0
+    return run_with_mirror
+
+
+# --------------------------------------------------------------------------- ONNX Runtime
+
+def onnx_source_sha256(path: Path) -> str | None:
+    """The Keras file's sha256 that the export records in its metadata."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), onnx_session_options(1, 1), providers=["CPUExecutionProvider"])
+    return session.get_modelmeta().custom_metadata_map.get(SOURCE_SHA256_KEY)
+
+
+def onnx_session_options(intra_op: int, inter_op: int):
+    """Threads as configured, and no spinning: an idle ORT thread would otherwise busy-wait on a core that
+    the worker's Python threads need for parsing requests."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op
+    options.inter_op_num_threads = inter_op
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: ORT warns about every initializer it folds
+    return options
+
+
+def load_onnx_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
+    """An ONNX Runtime session on the CPU; session.run releases the GIL while the network runs."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), onnx_session_options(intra_op, inter_op),
+                                   providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    output_names = [session.get_outputs()[0].name]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(output_names, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+    return run
+
+
+def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str) -> str:
+    """The export's own sha256, once it matches its checksum file and was made from this Keras file."""
+    onnx_sha256 = verify_checksum(onnx_path, onnx_checksum_path)
+    source = onnx_source_sha256(onnx_path)
+    if source != keras_sha256:
+        raise StaleExportError(
+            f"{onnx_path} was exported from a Keras file with sha256 {source}, not the configured model "
+            f"({keras_sha256}): run `python training/export_onnx.py` again")
+    return onnx_sha256
+
+
+# --------------------------------------------------------------------------- TensorFlow
+
+def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
+    """TensorFlow's thread pools can only be sized before its runtime starts; later calls are no-ops."""
+    import tensorflow as tf
+
+    with _thread_pools_configured:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+        except RuntimeError:
+            logger.debug("TensorFlow runtime already started; thread pools left as they are")
+
+
+def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
+    """One traced graph for any batch size: the fixed signature stops a retrace per batch shape."""
+    configure_tensorflow_threads(intra_op, inter_op)
+    import keras
+    import tensorflow as tf
+
+    model = keras.models.load_model(path, compile=False)
+    if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
+        raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
+    signature = [tf.TensorSpec([None, *MODEL_INPUT_SHAPE], tf.float32, name="image")]
+    # The concrete function is the one graph traced for this signature; calling it directly skips the
+    # tf.function's per-call dispatch (about 0.3 ms a call here, a quarter of a batch-1 prediction).
+    infer = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
+    concrete = infer.get_concrete_function()
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return concrete(np.asarray(batch, dtype=np.float32)).numpy()
+    return run
+
+
+# --------------------------------------------------------------------------- choosing one
+
+def onnx_runtime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str) -> str:
+    """"auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"INFERENCE_RUNTIME must be one of {', '.join(RUNTIMES)}, not {requested!r}")
+    if requested != "auto":
+        return requested
+    if not onnx_runtime_available():
+        logger.warning("onnxruntime is not installed: serving %s with TensorFlow", onnx_path)
+        return "tensorflow"
+    try:
+        verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
+    except ModelChecksumError as error:
+        logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is "
+                       "slower", error)
+        return "tensorflow"
+    return "onnxruntime"
+
+
+def load_runtime(name: str, keras_path: Path, onnx_path: Path, intra_op: int, inter_op: int,
+                 flip_averaging: bool) -> Runtime:
+    """The network ready to call, warmed up (the first call builds kernels and buffers)."""
+    run = (load_onnx_runtime(onnx_path, intra_op, inter_op) if name == "onnxruntime"
+           else load_tensorflow_runtime(keras_path, intra_op, inter_op))
+    if flip_averaging:
+        run = average_with_mirror(run)
+    probabilities = run(np.zeros((1, *MODEL_INPUT_SHAPE), dtype=np.float32))
+    if probabilities.shape != (1, NUM_CLASSES):
+        raise ValueError(f"{name}: the model outputs {probabilities.shape[1:]}, expected ({NUM_CLASSES},)")
+    return run

@@ -1,0 +1,166 @@
+"""What runs the network (core/runtimes.py): the int8 ONNX export by default, TensorFlow on the Keras file."""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import config
+from core.checksum import ModelChecksumError, write_checksum
+from core.model import ModelWrapper, to_model_batch
+from core.runtimes import (
+    StaleExportError,
+    average_with_mirror,
+    choose_runtime,
+    onnx_source_sha256,
+    verified_onnx_export,
+)
+
+AGREEMENT_IMAGES = 2000  # the first images of the official test set
+MIN_TOP1_AGREEMENT = 0.995  # int8 against float32; measured 0.9987 over all 10 000
+MAX_MEAN_PROBABILITY_GAP = 0.005  # measured 0.0006
+OTHER_SHA256 = "0" * 64
+
+
+def random_batch(seed: int, count: int = 4) -> np.ndarray:
+    return to_model_batch(np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8))
+
+
+def official_test_images(count: int) -> tuple[np.ndarray, np.ndarray]:
+    from training.dataset import DatasetNotFoundError, load_split
+
+    try:
+        images, labels = load_split("test")
+    except DatasetNotFoundError as error:
+        pytest.skip(f"Fashion-MNIST test files not available: {error}")
+    return images[:count], labels[:count]
+
+
+@pytest.fixture(scope="module")
+def tensorflow_model() -> ModelWrapper:
+    return ModelWrapper(runtime="tensorflow", max_batch_size=1)
+
+
+@pytest.fixture()
+def export_copy(tmp_path):
+    """The shipped export and its checksum, copied so that a test may spoil them."""
+    onnx_path = tmp_path / "model.onnx"
+    shutil.copyfile(config.ONNX_MODEL_PATH, onnx_path)
+    write_checksum(onnx_path, tmp_path / "model.onnx.sha256")
+    return onnx_path, tmp_path / "model.onnx.sha256"
+
+
+def test_the_shipped_export_is_served_by_default(model):
+    assert model.runtime == "onnxruntime"
+    assert model.onnx_sha256 == config.ONNX_MODEL_SHA256_PATH.read_text().split()[0]
+
+
+def test_the_export_records_the_keras_file_it_came_from(model):
+    assert onnx_source_sha256(config.ONNX_MODEL_PATH) == model.sha256
+
+
+def test_runtimes_agree_on_the_official_test_images(model, tensorflow_model):
+    images, labels = official_test_images(AGREEMENT_IMAGES)
+    batch = to_model_batch(images)
+    int8, float32 = model.predict_batch(batch), tensorflow_model.predict_batch(batch)
+    agreement = float(np.mean(int8.argmax(axis=1) == float32.argmax(axis=1)))
+    assert agreement >= MIN_TOP1_AGREEMENT
+    assert float(np.abs(int8 - float32).mean()) <= MAX_MEAN_PROBABILITY_GAP
+    int8_accuracy = np.mean(int8.argmax(axis=1) == labels)
+    float32_accuracy = np.mean(float32.argmax(axis=1) == labels)
+    assert int8_accuracy >= float32_accuracy - 0.005
+
+
+def test_probabilities_stay_float_not_8_bit_steps(model):
+    """The softmax is left out of quantization: a uint8 output could only say multiples of 1/255."""
+    probabilities = model.predict_batch(random_batch(5, 8)).ravel()
+    steps = probabilities * 255.0
+    assert np.abs(steps - np.round(steps)).max() > 0.01
+
+
+def test_stale_export_is_refused(export_copy):
+    onnx_path, checksum_path = export_copy
+    with pytest.raises(StaleExportError, match=r"export_onnx\.py"):
+        verified_onnx_export(onnx_path, checksum_path, OTHER_SHA256)
+
+
+def test_auto_falls_back_to_tensorflow_for_a_stale_export(export_copy, caplog):
+    onnx_path, checksum_path = export_copy
+    with caplog.at_level(logging.WARNING, logger="core.runtimes"):
+        assert choose_runtime("auto", onnx_path, checksum_path, OTHER_SHA256) == "tensorflow"
+    assert "TensorFlow" in caplog.text
+
+
+def test_auto_falls_back_to_tensorflow_for_a_tampered_export(export_copy, model):
+    onnx_path, checksum_path = export_copy
+    with open(onnx_path, "ab") as stream:
+        stream.write(b"\0")
+    assert choose_runtime("auto", onnx_path, checksum_path, model.sha256) == "tensorflow"
+    with pytest.raises(ModelChecksumError, match="refusing"):
+        verified_onnx_export(onnx_path, checksum_path, model.sha256)
+
+
+def test_auto_falls_back_to_tensorflow_without_an_export(tmp_path, model):
+    assert choose_runtime("auto", tmp_path / "absent.onnx", tmp_path / "absent.onnx.sha256",
+                          model.sha256) == "tensorflow"
+
+
+def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
+    onnx_path, checksum_path = export_copy
+    checksum_path.write_text(f"{OTHER_SHA256}  model.onnx\n")
+    with pytest.raises(ModelChecksumError):
+        ModelWrapper(runtime="onnxruntime", onnx_path=onnx_path, onnx_checksum_path=checksum_path,
+                     max_batch_size=1)
+
+
+def test_an_unknown_runtime_is_refused(model):
+    with pytest.raises(ValueError, match="INFERENCE_RUNTIME"):
+        choose_runtime("torch", config.ONNX_MODEL_PATH, config.ONNX_MODEL_SHA256_PATH, model.sha256)
+
+
+def test_tensorflow_runtime_reports_its_own_figures(tensorflow_model, model):
+    assert tensorflow_model.runtime == "tensorflow" and tensorflow_model.onnx_sha256 is None
+    assert tensorflow_model.metadata["runtime"] == "tensorflow"
+    assert tensorflow_model.metadata["sha256"] == model.sha256
+
+
+def test_average_with_mirror_runs_the_mirror_in_the_same_pass():
+    calls = []
+
+    def left_half_brightness(batch: np.ndarray) -> np.ndarray:
+        calls.append(len(batch))
+        return batch[:, :, :14, 0].mean(axis=(1, 2))[:, None].repeat(2, axis=1)
+
+    batch = np.zeros((2, 28, 28, 1), dtype=np.float32)
+    batch[:, :, :14] = 1.0  # bright on the left: its mirror is dark on the left
+    averaged = average_with_mirror(left_half_brightness)(batch)
+    assert calls == [4]
+    assert np.allclose(averaged, 0.5)
+
+
+def test_serving_with_onnxruntime_never_imports_tensorflow():
+    """The worker's memory and start-up time: TensorFlow is only loaded for INFERENCE_RUNTIME=tensorflow."""
+    script = ("import sys; from core.model import ModelWrapper; m = ModelWrapper(); "
+              "print(m.runtime, 'tensorflow' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], cwd=config.REPO_ROOT, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["onnxruntime", "False"]
+
+
+def test_export_writes_a_verified_int8_model_that_agrees_with_the_shipped_one(tmp_path, model):
+    pytest.importorskip("tf2onnx")
+    from training.export_onnx import export
+
+    images, _ = official_test_images(500)  # skips without the dataset, which calibration needs too
+    output = tmp_path / "exported.onnx"
+    export(config.MODEL_PATH, output, None, calibration_images=200)
+    assert verified_onnx_export(output, tmp_path / "exported.onnx.sha256", model.sha256)
+    exported = ModelWrapper(runtime="onnxruntime", onnx_path=output,
+                            onnx_checksum_path=tmp_path / "exported.onnx.sha256", max_batch_size=1)
+    batch = to_model_batch(images)
+    agreement = np.mean(exported.predict_batch(batch).argmax(axis=1) == model.predict_batch(batch).argmax(axis=1))
+    assert agreement >= 0.99
