@@ -63,12 +63,15 @@ COPY --from=dependencies /opt/venv /opt/venv
 
 WORKDIR /app
 
-# The model: assets/fashion_mnist.h5 and its checksum assets/fashion_mnist.h5.sha256 ("<hex>  fashion_mnist.h5").
+# The model: assets/fashion_mnist.h5 and its checksum assets/fashion_mnist.h5.sha256 ("<hex>  fashion_mnist.h5"),
+# and its int8 ONNX export assets/fashion_mnist.onnx (+ .sha256), which ONNX Runtime serves by default.
 COPY assets/ ./assets/
 
 # With model_bucket set, the model is downloaded at build time from ${model_bucket}/${model_file} instead,
 # saved as assets/fashion_mnist.h5 (where the service looks for it), and model_sha256 becomes its checksum;
-# the build fails when model_sha256 is missing or does not match.
+# the build fails when model_sha256 is missing or does not match. The shipped ONNX export was made from the
+# shipped .h5, so the service then serves the downloaded model with TensorFlow (INFERENCE_RUNTIME=auto), slower;
+# run training/export_onnx.py on that model and commit its export to serve it with ONNX Runtime.
 ARG model_bucket=""
 ARG model_file=fashion_mnist.h5
 ARG model_sha256=""
@@ -87,7 +90,7 @@ RUN set -eu; \
 # unreadable model fails the build rather than the first request. (The service checks it again when it loads it.)
 USER 10001:10001
 WORKDIR /app/assets
-RUN sha256sum -c fashion_mnist.h5.sha256
+RUN sha256sum -c fashion_mnist.h5.sha256 fashion_mnist.onnx.sha256
 WORKDIR /app
 
 # Only what the service needs (see .dockerignore); owned by root, read by the max user.

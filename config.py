@@ -80,7 +80,7 @@ MODEL_TYPE = "Image Classification"
 MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 MODEL_LICENSE = "Apache-2.0"
 # What runs the network. "onnxruntime": the int8 ONNX export of MODEL_PATH (training/export_onnx.py), about
-# 4x faster on a CPU than TensorFlow at batch 1 and 3x in a batch, with the same test accuracy (MODEL_CARD.md);
+# 5x faster on a CPU than TensorFlow at batch 1 and 3x in a batch, with the same test accuracy (MODEL_CARD.md);
 # "tensorflow": the Keras file itself; "auto": onnxruntime when the export was made from this very MODEL_PATH,
 # TensorFlow otherwise (a model swapped in without re-exporting is still served, only slower).
 INFERENCE_RUNTIME = _env_str("INFERENCE_RUNTIME", "auto")

@@ -73,6 +73,39 @@ def test_a_lone_request_runs_at_once_and_alone(make_batcher):
     assert model.batch_sizes == [1]
 
 
+def test_a_lone_request_runs_in_its_callers_thread(make_batcher):
+    """No hand-off to the batching thread and back when nothing could share the pass."""
+    threads = []
+    batcher = make_batcher(lambda rows: threads.append(threading.current_thread()) or rows * 2)
+    np.testing.assert_array_equal(batcher.run(row(3), timeout=5), row(6))
+    assert threads == [threading.current_thread()]
+
+
+def test_requests_arriving_while_the_model_is_busy_share_the_next_pass(make_batcher):
+    model = GatedModel()
+    threads = []
+    batcher = make_batcher(lambda rows: threads.append(threading.current_thread().name) or model(rows),
+                           max_batch_size=8, max_delay_ms=200)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = pool.submit(batcher.run, row(1), 5)
+        assert model.first_batch_started.wait(5)  # the first request holds the model in its own thread
+        waiting = [pool.submit(batcher.run, row(i), 5) for i in (2, 3, 4)]
+        time.sleep(0.1)
+        model.release.set()
+        np.testing.assert_array_equal(first.result(5), row(2))
+        for i, future in zip((2, 3, 4), waiting, strict=True):
+            np.testing.assert_array_equal(future.result(5), row(2 * i))
+    assert model.batch_sizes == [1, 3]
+    assert threads[0] != "micro-batcher" and threads[1] == "micro-batcher"
+
+
+def test_run_after_close_is_refused():
+    batcher = MicroBatcher(RecordingModel(), 4, 0.0, ROW_SHAPE)
+    batcher.close(timeout=5)
+    with pytest.raises(BatcherClosedError):
+        batcher.run(row(1), timeout=5)
+
+
 def test_after_a_busy_spell_the_wait_for_company_is_bounded_by_the_delay(make_batcher):
     model = RecordingModel()
     batcher = make_batcher(model, max_batch_size=8, max_delay_ms=300)

@@ -11,21 +11,35 @@ import pytest
 from PIL import Image
 
 from core.labels import CLASS_NAMES
+from core.metrics import served_figures
 from training.evaluate import (
+    Measurement,
     accuracy,
+    agreement_lines,
     architecture_summary,
     build_metrics,
     compute_targets,
     confusion_matrix,
+    confusion_title,
     expected_calibration_error,
     largest_confusions,
     macro_f1,
+    measurement,
     metrics_to_json,
+    ordered_runtimes,
+    parse_args,
     per_class_scores,
     plot_confusion_matrix,
     read_photo_like_metrics,
     render_model_card,
+    runtime_accuracy_lines,
+    runtime_agreement,
+    runtime_section,
+    runtime_sections,
+    speed_rows,
     summary_lines,
+    top1_agreement,
+    with_runtimes,
 )
 from training.export_samples import export_samples, first_index_per_class, slug
 
@@ -115,12 +129,17 @@ def test_largest_confusions_skip_the_diagonal_and_empty_cells() -> None:
     assert cells[0]["share_of_true"] == pytest.approx(round(9 / 51, 4))
 
 
+def _test_cm(shirts_as_tshirts: int = 10, coats_as_pullovers: int = 4) -> np.ndarray:
+    """1 000 images, 100 per class, all right except the two confusions asked for."""
+    cm = np.eye(10, dtype=int) * 100
+    cm[6, 0], cm[6, 6] = shirts_as_tshirts, 100 - shirts_as_tshirts
+    cm[4, 2], cm[4, 4] = coats_as_pullovers, 100 - coats_as_pullovers
+    return cm
+
+
 def _fake_metrics() -> dict:
-    cm = np.eye(10, dtype=int) * 90
-    cm[6, 0] = 10  # ten shirts taken for T-shirts
-    cm[4, 2] = 4
-    np.fill_diagonal(cm, 100 - cm.sum(axis=1) + np.diag(cm))
-    return build_metrics(cm, "ab" * 32, Path("assets/fashion_mnist.h5"), 871_978, "python training/evaluate.py")
+    return build_metrics(_test_cm(), "ab" * 32, Path("assets/fashion_mnist.h5"), 871_978,
+                         "python training/evaluate.py")
 
 
 def test_build_metrics_has_the_documented_keys_and_figures() -> None:
@@ -279,20 +298,197 @@ def test_targets_not_measured_fail() -> None:
     assert targets["test_accuracy"]["pass"] and targets["parameters"]["pass"]
 
 
-# ----------------------------------------------------------------------------- card with measurements
+# ----------------------------------------------------------------------------- runtimes
+
+ONNX_SHA = "cd" * 32
+NO_PROBABILITIES = np.zeros((0, 10))
+
+
+def _measured(cm: np.ndarray, ece: float, latency: dict | None) -> Measurement:
+    return Measurement(NO_PROBABILITIES, cm, ece, latency)
+
+
+def _sections() -> dict[str, dict]:
+    """ONNX Runtime: 98.60 % (98.80 % flip-averaged); TensorFlow: 98.50 % (98.70 %), about 4x slower."""
+    tf_latency = {**LATENCY, "batch_1": 4.936, "batch_1_p90": 5.5, "batch_64_per_image": 0.3702,
+                  "batch_64_per_image_p90": 0.4}
+    tf_tta = {**tf_latency, "batch_1": 8.1, "batch_1_p90": 9.0, "batch_64_per_image": 0.74,
+              "batch_64_per_image_p90": 0.8}
+    return {
+        "onnxruntime": runtime_section("onnxruntime", "fashion_mnist.onnx", ONNX_SHA,
+                                       _measured(_test_cm(), 0.0123, LATENCY),
+                                       _measured(_test_cm(8, 4), 0.0101, TTA_LATENCY), "1.32.0"),
+        "tensorflow": runtime_section("tensorflow", "fashion_mnist.h5", "ab" * 32,
+                                      _measured(_test_cm(11, 4), 0.0130, tf_latency),
+                                      _measured(_test_cm(9, 4), 0.0110, tf_tta), "2.21.0"),
+    }
+
+
+AGREEMENT = {"between": ["onnxruntime", "tensorflow"], "images": 1000, "top1": 0.997, "disagreements": 3,
+             "max_probability_difference": 0.0412,
+             "flip_averaging": {"images": 1000, "top1": 0.998, "disagreements": 2, "max_probability_difference": 0.03}}
+
 
 def _measured_metrics() -> dict:
-    metrics = _fake_metrics()
-    metrics.update({"expected_calibration_error": 0.0123, "latency_ms": LATENCY,
-                    "test_accuracy_flip_averaging": 0.9881, "expected_calibration_error_flip_averaging": 0.0101,
-                    "latency_ms_flip_averaging": TTA_LATENCY, "tensorflow_version": "2.21.0"})
-    metrics["targets"] = compute_targets(metrics["test_accuracy"], metrics["parameters"], LATENCY)
-    return metrics
+    return with_runtimes(_fake_metrics(), _sections(), AGREEMENT)
 
+
+def test_measurement_derives_the_confusion_matrix_and_ece_from_the_probabilities() -> None:
+    probabilities = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    measured = measurement(probabilities, [0, 1, 2, 2], {"batch_1": 1.0})
+    assert measured.cm.tolist() == [[1, 0, 0], [0, 1, 0], [1, 0, 1]]
+    assert measured.ece == round(expected_calibration_error(probabilities, [0, 1, 2, 2]), 4)
+    assert measured.latency == {"batch_1": 1.0} and measured.probabilities is not None
+
+
+def test_runtimes_are_measured_once_each_default_first() -> None:
+    assert ordered_runtimes(["tensorflow", "onnxruntime", "tensorflow"]) == ["onnxruntime", "tensorflow"]
+    assert ordered_runtimes(["tensorflow"]) == ["tensorflow"]
+    for bad in ([], ["openvino"], ["onnxruntime", "auto"]):
+        with pytest.raises(ValueError):
+            ordered_runtimes(bad)
+
+
+def test_evaluate_measures_both_runtimes_unless_told() -> None:
+    assert parse_args([]).runtimes == ["onnxruntime", "tensorflow"]
+    assert parse_args(["--runtimes", "tensorflow"]).runtimes == ["tensorflow"]
+    assert parse_args([]).onnx_checksum is None
+    with pytest.raises(SystemExit):
+        parse_args(["--runtimes", "auto"])
+
+
+def test_runtime_section_has_the_figures_the_server_reads() -> None:
+    section = _sections()["onnxruntime"]
+    assert set(section) == {"model_file", "sha256", "test_accuracy", "macro_f1", "expected_calibration_error",
+                            "latency_ms", "test_accuracy_flip_averaging", "expected_calibration_error_flip_averaging",
+                            "latency_ms_flip_averaging", "onnxruntime_version"}
+    assert (section["model_file"], section["sha256"], section["onnxruntime_version"]) == (
+        "fashion_mnist.onnx", ONNX_SHA, "1.32.0")
+    assert section["test_accuracy"] == 0.986 and section["test_accuracy_flip_averaging"] == 0.988
+    assert section["macro_f1"] == round(macro_f1(_test_cm()), 4)
+    assert section["expected_calibration_error"] == 0.0123 and section["latency_ms"] == LATENCY
+    assert section["latency_ms_flip_averaging"] == TTA_LATENCY
+    assert _sections()["tensorflow"]["tensorflow_version"] == "2.21.0"
+    with pytest.raises(ValueError):
+        runtime_section("openvino", "x", "y", _measured(_test_cm(), 0.0, None), _measured(_test_cm(), 0.0, None), "1")
+
+
+def test_top1_agreement_counts_the_images_whose_answer_changed() -> None:
+    first = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.4, 0.35, 0.25], [0.0, 0.1, 0.9]])
+    second = np.array([[0.6, 0.3, 0.1], [0.1, 0.8, 0.1], [0.3, 0.45, 0.25], [0.0, 0.1, 0.9]])
+    agreement = top1_agreement(first, second)
+    # image 2 changes from class 0 to class 1; the largest probability change is 0.1
+    assert agreement == {"images": 4, "top1": 0.75, "disagreements": 1, "max_probability_difference": 0.1}
+    assert top1_agreement(first, first)["top1"] == 1.0 and top1_agreement(first, first)["disagreements"] == 0
+    assert top1_agreement(np.zeros((0, 3)), np.zeros((0, 3))) == {
+        "images": 0, "top1": 1.0, "disagreements": 0, "max_probability_difference": 0.0}
+    with pytest.raises(ValueError):
+        top1_agreement(first, second[:3])
+
+
+def test_runtime_agreement_compares_the_first_two_runtimes_in_both_flip_settings() -> None:
+    right = np.array([[0.9, 0.1], [0.2, 0.8]])
+    swapped = right[:, ::-1]
+    labels = [0, 1]
+    measured = {"onnxruntime": (measurement(right, labels), measurement(right, labels)),
+                "tensorflow": (measurement(swapped, labels), measurement(right, labels))}
+    agreement = runtime_agreement(measured)
+    assert agreement["between"] == ["onnxruntime", "tensorflow"]
+    assert (agreement["top1"], agreement["disagreements"], agreement["max_probability_difference"]) == (0.0, 2, 0.8)
+    assert agreement["flip_averaging"]["top1"] == 1.0
+    assert runtime_agreement({"tensorflow": measured["tensorflow"]}) is None
+
+
+def test_top_level_figures_are_the_default_runtimes() -> None:
+    sections = _sections()
+    metrics = with_runtimes(_fake_metrics(), {"tensorflow": sections["tensorflow"],
+                                              "onnxruntime": sections["onnxruntime"]}, AGREEMENT)
+    assert metrics["runtime"] == "onnxruntime" and list(metrics["runtimes"]) == ["onnxruntime", "tensorflow"]
+    assert (metrics["sha256"], metrics["model_file"]) == ("ab" * 32, "fashion_mnist.h5")  # the Keras file's
+    assert metrics["test_accuracy"] == 0.986 and metrics["test_accuracy_flip_averaging"] == 0.988
+    assert metrics["expected_calibration_error"] == 0.0123 and metrics["latency_ms"] == LATENCY
+    assert (metrics["onnxruntime_version"], metrics["tensorflow_version"]) == ("1.32.0", "2.21.0")
+    assert metrics["targets"]["latency_batch_1_ms"]["measured"] == LATENCY["batch_1"]
+    assert metrics["runtime_agreement"] == AGREEMENT
+    assert json.loads(metrics_to_json(metrics)) == metrics
+
+
+def test_served_figures_picks_each_runtimes_section_from_the_document() -> None:
+    metrics = json.loads(metrics_to_json(_measured_metrics()))
+    assert served_figures(metrics, "onnxruntime", ONNX_SHA)["test_accuracy"] == 0.986
+    assert served_figures(metrics, "tensorflow", None)["test_accuracy"] == 0.985
+    assert served_figures(metrics, "tensorflow", None)["test_accuracy_flip_averaging"] == 0.987
+    assert served_figures(metrics, "onnxruntime", "ef" * 32) == {}  # another export: not its figures
+
+
+def test_a_tensorflow_only_run_puts_tensorflow_at_the_top_level() -> None:
+    metrics = with_runtimes(build_metrics(_test_cm(11, 4), "ab" * 32, Path("fashion_mnist.h5"), 871_978, "c"),
+                            {"tensorflow": _sections()["tensorflow"]})
+    assert metrics["runtime"] == "tensorflow" and list(metrics["runtimes"]) == ["tensorflow"]
+    assert metrics["test_accuracy"] == 0.985 and "runtime_agreement" not in metrics
+    assert "onnxruntime_version" not in metrics and metrics["latency_ms"]["batch_1"] == 4.936
+    card = render_model_card(metrics)
+    assert "Served by**: TensorFlow" in card and "the runtime the server uses by default" not in card
+    assert "Top-1 agreement" not in card and "runs ×" not in card
+
+
+def test_top_level_must_be_built_from_the_default_runtimes_matrix() -> None:
+    with pytest.raises(ValueError):
+        with_runtimes(build_metrics(_test_cm(11, 4), "ab" * 32, Path("fashion_mnist.h5"), 1, "c"), _sections())
+    with pytest.raises(ValueError):
+        with_runtimes(_fake_metrics(), {})
+
+
+def test_a_metrics_file_from_before_the_onnx_export_reads_as_tensorflow() -> None:
+    old = {**_fake_metrics(), "expected_calibration_error": 0.0123, "latency_ms": LATENCY}
+    assert list(runtime_sections(old)) == ["tensorflow"]
+    assert runtime_sections(_fake_metrics()) == {}
+    assert list(runtime_sections(_measured_metrics())) == ["onnxruntime", "tensorflow"]
+    assert speed_rows(old) == ["| TensorFlow (float32 Keras file) | off (default) | 1.234 (p90 1.500) | "
+                               "0.123 (p90 0.140) |"]
+
+
+# ----------------------------------------------------------------------------- card with measurements
 
 def test_measured_metrics_round_trip_through_json() -> None:
     metrics = _measured_metrics()
     assert json.loads(metrics_to_json(metrics)) == metrics
+
+
+def test_speed_table_has_a_row_per_runtime_and_flip_setting() -> None:
+    assert speed_rows(_measured_metrics()) == [
+        "| ONNX Runtime (int8 ONNX export), the default | off (default) | 1.234 (p90 1.500) | 0.123 (p90 0.140) |",
+        "| ONNX Runtime (int8 ONNX export) | `TTA_FLIP=true` | 2.468 (p90 2.900) | 0.247 (p90 0.280) |",
+        "| TensorFlow (float32 Keras file) | off (default) | 4.936 (p90 5.500) | 0.370 (p90 0.400) |",
+        "| TensorFlow (float32 Keras file) | `TTA_FLIP=true` | 8.100 (p90 9.000) | 0.740 (p90 0.800) |",
+    ]
+
+
+def test_runtime_accuracy_table_and_agreement_line() -> None:
+    metrics = _measured_metrics()
+    assert runtime_accuracy_lines(metrics)[2:] == [
+        "| ONNX Runtime (int8 ONNX export), the default | `fashion_mnist.onnx` | 98.60 % | "
+        f"{metrics['macro_f1']:.4f} | 0.0123 | 98.80 % |",
+        "| TensorFlow (float32 Keras file) | `fashion_mnist.h5` | 98.50 % | "
+        f"{metrics['runtimes']['tensorflow']['macro_f1']:.4f} | 0.0130 | 98.70 % |",
+    ]
+    assert runtime_accuracy_lines(_fake_metrics()) == [] and agreement_lines(_fake_metrics()) == []
+    (line,) = agreement_lines(metrics)
+    assert ("between ONNX Runtime (int8 ONNX export) and TensorFlow (float32 Keras file): the same class for 997 "
+            "of the 1 000 test images (99.70 %); with flip averaging 998 (99.80 %)") in line
+    assert line.endswith("0.0412.")
+
+
+def test_model_card_says_which_runtime_serves_and_what_the_source_of_truth_is() -> None:
+    card = render_model_card(_measured_metrics(), TRAINING)
+    assert "`fashion_mnist.h5` (Keras HDF5, shipped in `assets/`): the model itself" in card
+    assert "source of truth" in card
+    assert f"`fashion_mnist.onnx`, its int8 export (`training/export_onnx.py`, sha256 `{ONNX_SHA}`)" in card
+    assert "`INFERENCE_RUNTIME=auto`" in card and "`INFERENCE_RUNTIME=tensorflow`" in card
+    assert "measured with ONNX Runtime (int8 ONNX export), the runtime the server uses by default" in card
+    train, export, evaluate = (card.index(f"python training/{name}.py ") for name in ("train", "export_onnx",
+                                                                                        "evaluate"))
+    assert train < export < evaluate
 
 
 def test_model_card_has_the_calibration_speed_tta_and_target_sections() -> None:
@@ -301,13 +497,18 @@ def test_model_card_has_the_calibration_speed_tta_and_target_sections() -> None:
                     "## Targets"):
         assert section in card
     assert "0.0123" in card and "0.0101" in card and "15 equal-width bins" in card
-    assert "| default | 1.234 (p90 1.500) | 0.123 (p90 0.140) |" in card
-    assert "| flip averaging (`TTA_FLIP=true`) | 2.468 (p90 2.900) | 0.247 (p90 0.280) |" in card
-    assert "2 CPUs" in card and "TensorFlow 2.21.0" in card and "TensorFlow's choice (0)" in card
+    assert "- TensorFlow (float32 Keras file): 0.0130, with flip averaging 0.0110" in card
+    assert "| Runtime | Flip averaging | Batch 1, ms per call | Batch 64, ms per image |" in card
+    assert all(row in card for row in speed_rows(_measured_metrics()))
+    assert ("ONNX Runtime (int8 ONNX export) runs ×4.00 as fast as TensorFlow (float32 Keras file) at batch 1 "
+            "and ×3.00 as fast at batch 64") in card
+    assert "2 CPUs" in card and "ONNX Runtime 1.32.0, TensorFlow 2.21.0" in card
+    assert "the runtime's choice (0)" in card
     assert "`python training/evaluate.py`" in card
-    assert "Off by default" in card
-    assert "| Top-1 test accuracy | 98.60 % | 98.81 % | +0.21 points |" in card
+    assert "Off by default" in card and "in one forward pass" in card and "traced graph" not in card
+    assert "| Top-1 test accuracy | 98.60 % | 98.80 % | +0.20 points |" in card
     assert "| Batch 1, ms per call | 1.234 | 2.468 | ×2.00 |" in card
+    assert "Measured with ONNX Runtime (int8 ONNX export) and no test-time augmentation" in card
     assert "| Top-1 test accuracy | ≥ 95.50 % | 98.60 % | PASS |" in card
     assert "| Parameters | ≤ 2 000 000 | 871 978 | PASS |" in card
     assert "| Latency at batch 1, ms per call | ≤ 2.000 ms | 1.234 ms | PASS |" in card
@@ -328,6 +529,7 @@ def test_model_card_without_measurements_invents_no_figures() -> None:
                     "## Targets"):
         assert section in card
     assert card.count("Not measured") == 5 and " ms" not in card and "PASS" not in card
+    assert "| Runtime |" not in card and "Top-1 agreement" not in card
 
 
 def test_summary_lists_the_figures_and_a_verdict_per_target() -> None:
@@ -336,9 +538,18 @@ def test_summary_lists_the_figures_and_a_verdict_per_target() -> None:
     text = "\n".join(summary_lines(metrics))
     assert "test accuracy 0.9860" in text and "ECE 0.0123" in text and "871 978 parameters" in text
     assert "batch 1 1.234 ms/call" in text and "batch 64 0.123 ms/image" in text
-    assert "flip averaging (TTA_FLIP=true): accuracy 0.9881" in text and "(×2.00)" in text
+    assert "flip averaging (TTA_FLIP=true): accuracy 0.9880" in text and "(×2.00)" in text
+    assert ("tensorflow (fashion_mnist.h5): accuracy 0.9850, ECE 0.0130, batch 1 4.936 ms/call, batch 64 "
+            "0.370 ms/image; flip averaging: accuracy 0.9870") in text
+    assert "onnxruntime (fashion_mnist.onnx): accuracy 0.9860" in text
+    assert "top-1 agreement onnxruntime vs tensorflow: 0.9970 (3 of 1000 images differ)" in text
     assert "target Top-1 test accuracy >= 95.50 %: measured 93.93 % -> FAIL" in text
     assert text.count("-> PASS") == 3
+
+
+def test_confusion_title_names_the_runtime_measured() -> None:
+    assert confusion_title(_measured_metrics()) == ("Fashion-MNIST test set (1 000 images), accuracy 98.60 %\n"
+                                                    "ONNX Runtime (int8 ONNX export)")
 
 
 def test_confusion_png_is_written(tmp_path: Path) -> None:

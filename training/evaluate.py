@@ -65,7 +65,7 @@ LATENCY_WARMUP_CALLS = 10
 # The runtimes measured, the default served one first (INFERENCE_RUNTIME=auto picks ONNX Runtime whenever a
 # verified export of the Keras file is there): the top-level figures are the first one measured.
 RUNTIME_ORDER = ("onnxruntime", "tensorflow")
-RUNTIME_TITLES = {"onnxruntime": "ONNX Runtime, int8 export", "tensorflow": "TensorFlow, float32 Keras file"}
+RUNTIME_TITLES = {"onnxruntime": "ONNX Runtime (int8 ONNX export)", "tensorflow": "TensorFlow (float32 Keras file)"}
 VERSION_KEYS = {"onnxruntime": "onnxruntime_version", "tensorflow": "tensorflow_version"}
 # A runtime section's figures, each copied to the top level for the default runtime; model_file and sha256
 # stay per runtime (the top level's are the Keras file's, which the whole document is keyed by).
@@ -282,6 +282,9 @@ def with_runtimes(metrics: dict, sections: dict[str, dict], agreement: dict | No
         raise ValueError("no runtime measured")
     default = ordered_runtimes(list(sections))[0]
     figures = sections[default]
+    if metrics.get("test_accuracy") != figures.get("test_accuracy"):
+        raise ValueError(f"the top-level confusion matrix is not {default}'s: accuracy "
+                         f"{metrics.get('test_accuracy')} against {figures.get('test_accuracy')}")
     out = {**metrics, **{key: figures[key] for key in RUNTIME_FIGURES if key in figures},
            **{VERSION_KEYS[name]: section[VERSION_KEYS[name]] for name, section in sections.items()
               if VERSION_KEYS[name] in section}}
@@ -436,7 +439,88 @@ def _ratio(slow: float | None, fast: float | None) -> str:
 
 
 def _threads_text(count: int | None) -> str:
-    return "TensorFlow's choice (0)" if not count else str(count)
+    return "the runtime's choice (0)" if not count else str(count)
+
+
+def runtime_sections(metrics: dict) -> dict[str, dict]:
+    """Each measured runtime's figures, the default served one first. A file without a "runtimes" section
+    predates the ONNX export, so its figures are TensorFlow's (as core.metrics.served_figures reads it)."""
+    sections = metrics.get("runtimes")
+    if sections:
+        return {name: sections[name] for name in ordered_runtimes(list(sections))}
+    if metrics.get("latency_ms") or metrics.get("expected_calibration_error") is not None:
+        return {metrics.get("runtime", "tensorflow"): metrics}
+    return {}
+
+
+def runtime_title(runtime: str) -> str:
+    """The runtime as the card names it, marked when it is the one the server uses by default."""
+    title = RUNTIME_TITLES.get(runtime, runtime)
+    return f"{title}, the default" if runtime == RUNTIME_ORDER[0] else title
+
+
+def _figures_runtime_text(metrics: dict) -> str:
+    """The runtime the top-level figures were measured with (a file without "runtime" predates ONNX)."""
+    runtime = metrics.get("runtime", "tensorflow")
+    return RUNTIME_TITLES.get(runtime, runtime)
+
+
+def _figures_origin_text(metrics: dict) -> str:
+    runtime = metrics.get("runtime", "tensorflow")
+    default = ", the runtime the server uses by default" if runtime == RUNTIME_ORDER[0] else ""
+    return f"measured with {_figures_runtime_text(metrics)}{default}"
+
+
+def _serving_lines(metrics: dict) -> list[str]:
+    """Which file the server runs and with what: the Keras file is the model, the ONNX file a derived export."""
+    onnx = (metrics.get("runtimes") or {}).get("onnxruntime")
+    keras_line = (f"- **File**: `{metrics.get('model_file', 'fashion_mnist.h5')}` (Keras HDF5, shipped in "
+                  "`assets/`): the model itself, as `training/train.py` saved it, and the source of truth that "
+                  "the ONNX export is made from")
+    if not onnx:
+        return [keras_line, "- **Served by**: TensorFlow, running the Keras file (no ONNX export measured)"]
+    return [keras_line,
+            f"- **Served by default as**: `{onnx['model_file']}`, its int8 export (`training/export_onnx.py`, "
+            f"sha256 `{onnx['sha256']}`), run by ONNX Runtime: `INFERENCE_RUNTIME=auto` picks it whenever the "
+            "export was made from this very Keras file (recorded in the export's metadata), and "
+            "`INFERENCE_RUNTIME=tensorflow` runs the Keras file itself with TensorFlow"]
+
+
+def _accuracy_cell(value: float | None) -> str:
+    return NOT_MEASURED if value is None else _pct(value)
+
+
+def _four(value: float | None) -> str:
+    return NOT_MEASURED if value is None else f"{value:.4f}"
+
+
+def runtime_accuracy_lines(metrics: dict) -> list[str]:
+    """A row per runtime: the same test set through each, so the int8 export's cost in accuracy shows."""
+    sections = runtime_sections(metrics)
+    if not sections:
+        return []
+    return ["| Runtime | Model file | Top-1 accuracy | Macro F1 | ECE | Top-1 with flip averaging |",
+            "|---|---|---:|---:|---:|---:|",
+            *[f"| {runtime_title(name)} | `{s.get('model_file', '?')}` | {_accuracy_cell(s.get('test_accuracy'))} | "
+              f"{_four(s.get('macro_f1'))} | {_four(s.get('expected_calibration_error'))} | "
+              f"{_accuracy_cell(s.get('test_accuracy_flip_averaging'))} |" for name, s in sections.items()]]
+
+
+def agreement_lines(metrics: dict) -> list[str]:
+    """How often the two runtimes give the same answer, image by image."""
+    agreement = metrics.get("runtime_agreement")
+    if not agreement:
+        return []
+    first, second = (RUNTIME_TITLES.get(name, name) for name in agreement["between"])
+    flipped = agreement.get("flip_averaging")
+    same = agreement["images"] - agreement["disagreements"]
+    line = (f"- **Top-1 agreement** between {first} and {second}: the same class for {_thousands(same)} of the "
+            f"{_thousands(agreement['images'])} test images ({_pct(agreement['top1'])})")
+    if flipped:
+        line += (f"; with flip averaging {_thousands(flipped['images'] - flipped['disagreements'])} "
+                 f"({_pct(flipped['top1'])})")
+    return [line + ". Largest difference between their probabilities for any class of any image: "
+            f"{agreement['max_probability_difference']:.4f}."]
 
 
 def read_photo_like_metrics(path: Path, model_sha256: str) -> dict | None:
@@ -471,34 +555,71 @@ def _calibration_lines(metrics: dict) -> list[str]:
     ece = metrics.get("expected_calibration_error")
     if ece is None:
         return ["Not measured: re-run `python training/evaluate.py`."]
-    lines = [f"- **Expected calibration error (ECE)**: {ece:.4f} (top-1 confidence, {ECE_BINS} equal-width bins)"]
+    lines = [f"- **Expected calibration error (ECE)**: {ece:.4f} (top-1 confidence, {ECE_BINS} equal-width bins; "
+             f"{_figures_origin_text(metrics)})"]
     tta = metrics.get("expected_calibration_error_flip_averaging")
     if tta is not None:
         lines.append(f"- With flip averaging (`TTA_FLIP=true`): {tta:.4f}")
+    lines += [f"- {RUNTIME_TITLES.get(name, name)}: {_four(s.get('expected_calibration_error'))}, with flip "
+              f"averaging {_four(s.get('expected_calibration_error_flip_averaging'))}"
+              for name, s in runtime_sections(metrics).items() if name != metrics.get("runtime", "tensorflow")]
     meaning = ("ECE is the gap between the top-1 probability the model gives and how often it is right, "
                "averaged over confidence bins weighted by their number of test images: 0 would mean that "
                "answers given with 90 % probability are right 90 % of the time.")
     return [*lines, "", meaning]
 
 
+def speed_rows(metrics: dict) -> list[str]:
+    """The latency table's rows: each runtime without and with flip averaging, the default first."""
+    rows = []
+    for name, section in runtime_sections(metrics).items():
+        for setting, key in (("off (default)", "latency_ms"), ("`TTA_FLIP=true`", "latency_ms_flip_averaging")):
+            if section.get(key):  # only the first row is the server's default configuration
+                title = runtime_title(name) if key == "latency_ms" else RUNTIME_TITLES.get(name, name)
+                rows.append(f"| {title} | {setting} | {_with_p90(section[key], 'batch_1')} | "
+                            f"{_with_p90(section[key], 'batch_64_per_image')} |")
+    return rows
+
+
+def _speedup_lines(metrics: dict) -> list[str]:
+    """How much faster the default runtime is than the other one, without flip averaging."""
+    sections = runtime_sections(metrics)
+    if len(sections) < 2:
+        return []
+    (fast_name, fast), (slow_name, slow) = list(sections.items())[:2]
+    fast_latency, slow_latency = fast.get("latency_ms") or {}, slow.get("latency_ms") or {}
+    return ["", f"{RUNTIME_TITLES.get(fast_name, fast_name)} runs "
+                f"{_ratio(slow_latency.get('batch_1'), fast_latency.get('batch_1'))} as fast as "
+                f"{RUNTIME_TITLES.get(slow_name, slow_name)} at batch 1 and "
+                f"{_ratio(slow_latency.get('batch_64_per_image'), fast_latency.get('batch_64_per_image'))} as fast "
+                f"at batch {LATENCY_BATCH} (without flip averaging)."]
+
+
+def _versions_text(metrics: dict) -> str:
+    versions = [f"{label} {metrics[key]}" for label, key in (("ONNX Runtime", "onnxruntime_version"),
+                                                             ("TensorFlow", "tensorflow_version"))
+                if metrics.get(key)]
+    return ", ".join(versions) if versions else "runtime versions unknown"
+
+
 def _speed_lines(metrics: dict) -> list[str]:
-    latency, tta = metrics.get("latency_ms"), metrics.get("latency_ms_flip_averaging")
+    latency = metrics.get("latency_ms")
     if not latency:
         return ["Not measured: re-run `python training/evaluate.py`."]
-    rows = [("default", latency)] + ([("flip averaging (`TTA_FLIP=true`)", tta)] if tta else [])
     return [
         f"Median (p90 in brackets) over {LATENCY_REPEATS_BATCH_1} calls at batch 1 and "
         f"{LATENCY_REPEATS_BATCH_64} calls at batch {LATENCY_BATCH}, after {LATENCY_WARMUP_CALLS} warm-up calls, "
         "timing `ModelWrapper.predict_batch(to_model_batch(images))`: the model call the server makes "
-        "(decoding and resizing an uploaded file are not included).",
+        "(decoding and resizing an uploaded file are not included). Micro-batching off (`MAX_BATCH_SIZE=1`), "
+        "one configuration loaded at a time.",
         "",
-        f"| Setting | Batch 1, ms per call | Batch {LATENCY_BATCH}, ms per image |",
-        "|---|---:|---:|",
-        *[f"| {name} | {_with_p90(row, 'batch_1')} | {_with_p90(row, 'batch_64_per_image')} |"
-          for name, row in rows],
+        f"| Runtime | Flip averaging | Batch 1, ms per call | Batch {LATENCY_BATCH}, ms per image |",
+        "|---|---|---:|---:|",
+        *speed_rows(metrics),
+        *_speedup_lines(metrics),
         "",
-        f"Machine: {latency.get('cpu_count', '?')} CPUs (`os.cpu_count()`), TensorFlow "
-        f"{metrics.get('tensorflow_version', '?')}, intra-op threads {_threads_text(latency.get('intra_op_threads'))}, "
+        f"Machine: {latency.get('cpu_count', '?')} CPUs (`os.cpu_count()`), {_versions_text(metrics)}, "
+        f"intra-op threads {_threads_text(latency.get('intra_op_threads'))}, "
         f"inter-op threads {_threads_text(latency.get('inter_op_threads'))} "
         "(`INTRA_OP_THREADS`, `INTER_OP_THREADS`). Latency depends on the machine and on what else runs on "
         "it; reproduce with `python training/evaluate.py`.",
@@ -506,16 +627,20 @@ def _speed_lines(metrics: dict) -> list[str]:
 
 
 def _tta_lines(metrics: dict) -> list[str]:
-    intro = ("Off by default. With `TTA_FLIP=true` the server also runs the left-right mirror of each image "
-             "through the network, inside the same traced graph, and averages the two probability vectors; "
-             "`/model/metadata` then reports the flip-averaged test accuracy.")
+    intro = ("Off by default. With `TTA_FLIP=true` the server also classifies the left-right mirror of each "
+             "image: the batch and its mirror images go through the network together, in one forward pass, and "
+             "each image's two probability vectors are averaged (`core/runtimes.py`, `average_with_mirror`), with "
+             "either runtime; `/model/metadata` then reports the flip-averaged test accuracy of the runtime "
+             "serving.")
     tta_accuracy = metrics.get("test_accuracy_flip_averaging")
     latency, tta = metrics.get("latency_ms") or {}, metrics.get("latency_ms_flip_averaging") or {}
     if tta_accuracy is None:
         return [intro, "", "Not measured: re-run `python training/evaluate.py`."]
     gain = 100 * (tta_accuracy - metrics["test_accuracy"])
+    others = ("; the Evaluation and Speed sections give every runtime's figures"
+              if len(runtime_sections(metrics)) > 1 else "")
     return [
-        intro,
+        f"{intro} The table was {_figures_origin_text(metrics)}{others}.",
         "",
         "| | `TTA_FLIP` off (default) | `TTA_FLIP=true` | Change |",
         "|---|---:|---:|---:|",
@@ -546,7 +671,8 @@ def _target_lines(metrics: dict) -> list[str]:
     rows = [f"| {name} | {sign[t['comparison']]} {_target_value(key, t['limit'])} | "
             f"{_target_value(key, t['measured'])} | {'PASS' if t['pass'] else 'FAIL'} |"
             for key, name, _, _ in TARGETS if (t := targets.get(key))]
-    return ["Measured in the default configuration (no test-time augmentation), on the machine above.", "",
+    return [f"Measured with {_figures_runtime_text(metrics)} and no test-time augmentation, on the machine above.",
+            "",
             "| Target | Limit | Measured | Result |", "|---|---:|---:|---|", *rows]
 
 
@@ -583,8 +709,8 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         "",
         "## Model details",
         "",
-        f"- **File**: `{model_file}` (Keras HDF5, shipped in `assets/`)",
-        f"- **sha256**: `{sha}` (checked by the server before it loads the file)",
+        *_serving_lines(metrics),
+        f"- **sha256** of `{model_file}`: `{sha}` (checked by the server before it loads either file)",
         f"- **Parameters**: {params_text} (including the batch-norm moving statistics)",
         "- **Type**: image classification, 10 classes; output = softmax probabilities",
         f"- **License**: {config.MODEL_LICENSE} (model and code); training data MIT",
@@ -627,13 +753,18 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         "## Evaluation",
         "",
         f"Official test set, {_thousands(metrics['test_images'])} images, never seen in training or model selection. "
-        "Evaluated through the server's own code path (`core.model.ModelWrapper.predict_batch`).",
+        "Evaluated through the server's own code path (`core.model.ModelWrapper.predict_batch`). The figures, "
+        f"per-class table and confusion matrix were {_figures_origin_text(metrics)}"
+        + ("; the runtime table compares the runtimes." if len(runtime_sections(metrics)) > 1 else "."),
         "",
         f"- **Top-1 accuracy**: {metrics['test_accuracy']:.4f} ({_pct(metrics['test_accuracy'])})",
         f"- **Macro F1**: {metrics['macro_f1']:.4f}",
         *([f"- **With flip averaging** (`TTA_FLIP=true`): {_pct(metrics['test_accuracy_flip_averaging'])} "
            "top-1 (see Test-time augmentation)"] if metrics.get("test_accuracy_flip_averaging") is not None else []),
+        *agreement_lines(metrics),
         "",
+        *runtime_accuracy_lines(metrics),
+        *([""] if runtime_sections(metrics) else []),
         *table,
         "",
         "![confusion matrix](confusion_matrix.png)",
@@ -676,6 +807,7 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         "",
         "```sh",
         "python training/train.py        # add --data-dir DIR if the IDX files are elsewhere",
+        "python training/export_onnx.py  # the int8 ONNX export of the Keras file, and its sha256",
         "python training/evaluate.py     # writes assets/model_metrics.json, confusion_matrix.png, MODEL_CARD.md",
         "```",
         "",
@@ -683,7 +815,8 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
         "`~/.keras/datasets/fashion-mnist`. Training is not guaranteed to be bit-for-bit reproducible "
         "(TensorFlow threading), so a retrained model may have a different sha256 and slightly different "
         "figures; the server only reports "
-        f"`{METRICS_FILE}` when its sha256 matches the model file.",
+        f"`{METRICS_FILE}` when its sha256 matches the model file, and ONNX Runtime's figures only when the "
+        "export's sha256 matches too (a re-export may quantize slightly differently).",
         "",
         f"Evaluation command for these figures: `{metrics.get('command', 'python training/evaluate.py')}`",
         "",
@@ -692,6 +825,12 @@ def render_model_card(metrics: dict, training: dict | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- plotting
+
+def confusion_title(metrics: dict) -> str:
+    """Two lines, so the runtime the matrix was measured with fits above it."""
+    return (f"Fashion-MNIST test set ({_thousands(metrics['test_images'])} images), accuracy "
+            f"{_pct(metrics['test_accuracy'])}\n{_figures_runtime_text(metrics)}")
+
 
 def plot_confusion_matrix(cm: np.ndarray, labels: Sequence[str], path: Path, title: str = "") -> None:
     """Annotated heat map (rows true, columns predicted), colour = share of the true class."""
@@ -779,16 +918,51 @@ def serving_latency(wrapper: ModelWrapper, images: np.ndarray) -> dict:
 
 
 def evaluate_configuration(wrapper: ModelWrapper, images: np.ndarray, labels: np.ndarray,
-                           batch_size: int) -> tuple[np.ndarray, float, dict]:
-    """Confusion matrix, ECE and latency of one serving configuration (with or without flip averaging)."""
-    probabilities = predict_probabilities(wrapper, images, batch_size)
-    cm = confusion_matrix(labels, np.argmax(probabilities, axis=1), NUM_CLASSES)
-    ece = round(expected_calibration_error(probabilities, labels), DECIMALS)
-    return cm, ece, serving_latency(wrapper, images)
+                           batch_size: int) -> Measurement:
+    """Probabilities, confusion matrix, ECE and latency of one serving configuration."""
+    return measurement(predict_probabilities(wrapper, images, batch_size), labels, serving_latency(wrapper, images))
 
 
-def tensorflow_version() -> str:
+class RuntimeRun(NamedTuple):
+    """One runtime measured without and with flip averaging, and the file it ran."""
+    model_file: str
+    sha256: str  # of the file the runtime ran: the ONNX export for ONNX Runtime
+    keras_sha256: str  # of the Keras file, verified by the wrapper: the whole document is keyed by it
+    plain: Measurement
+    flipped: Measurement
+
+
+def measure_runtime(runtime: str, model: Path, checksum: Path, onnx_model: Path, onnx_checksum: Path,
+                    metrics_path: Path, images: np.ndarray, labels: np.ndarray, batch_size: int) -> RuntimeRun:
+    """Both flip settings of one runtime, one network in memory at a time, micro-batching off.
+
+    The wrapper verifies the sha256 (and, for ONNX Runtime, that the export was made from this Keras file)
+    before loading, so the figures belong to exactly these files. It also reads the old metrics file and may
+    warn that it does not match: that is what this run fixes.
+    """
+    from core.model import ModelWrapper
+
+    measured = []
+    for flip_averaging in (False, True):
+        wrapper = ModelWrapper(model, checksum, metrics_path, flip_averaging=flip_averaging, max_batch_size=1,
+                               runtime=runtime, onnx_path=onnx_model, onnx_checksum_path=onnx_checksum)
+        if wrapper.runtime != runtime:
+            raise RuntimeError(f"asked for {runtime}, got {wrapper.runtime}")
+        keras_sha256 = wrapper.sha256
+        model_file, file_sha256 = ((onnx_model.name, wrapper.onnx_sha256) if runtime == "onnxruntime"
+                                   else (model.name, wrapper.sha256))
+        logger.info("measuring %s%s", runtime, " with flip averaging" if flip_averaging else "")
+        measured.append(evaluate_configuration(wrapper, images, labels, batch_size))
+        del wrapper  # one network in memory at a time
+    return RuntimeRun(model_file, file_sha256, keras_sha256, *measured)
+
+
+def runtime_version(runtime: str) -> str:
     """For the card: latency figures only mean something next to the runtime that produced them."""
+    if runtime == "onnxruntime":
+        import onnxruntime
+
+        return str(onnxruntime.__version__)
     import tensorflow as tf
 
     return str(tf.__version__)
@@ -838,6 +1012,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=config.MODEL_PATH, help="the .h5 model to evaluate")
     parser.add_argument("--checksum", type=Path, default=None,
                         help="its sha256 file (default: the model path + '.sha256')")
+    parser.add_argument("--onnx-model", type=Path, default=config.ONNX_MODEL_PATH,
+                        help="the int8 ONNX export of --model that ONNX Runtime runs (training/export_onnx.py)")
+    parser.add_argument("--onnx-checksum", type=Path, default=None,
+                        help="its sha256 file (default: the ONNX path + '.sha256')")
+    parser.add_argument("--runtimes", nargs="+", choices=RUNTIME_ORDER, default=list(RUNTIME_ORDER),
+                        help="runtimes to measure (default: both); the first of %(choices)s measured gives the "
+                             "top-level figures")
     parser.add_argument("--output-dir", type=Path, default=config.MODEL_METRICS_PATH.parent,
                         help=f"where {METRICS_FILE}, {CONFUSION_PNG} and {MODEL_CARD_FILE} are written")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
@@ -869,6 +1050,20 @@ def summary_lines(metrics: dict) -> list[str]:
             f"batch 1 {_ms(tta.get('batch_1'))} ms/call ({_ratio(tta.get('batch_1'), latency.get('batch_1'))}), "
             f"batch {LATENCY_BATCH} {_ms(tta.get('batch_64_per_image'))} ms/image "
             f"({_ratio(tta.get('batch_64_per_image'), latency.get('batch_64_per_image'))})")
+    for name, section in runtime_sections(metrics).items():
+        plain, flipped = section.get("latency_ms") or {}, section.get("latency_ms_flip_averaging") or {}
+        lines.append(
+            f"{name} ({section.get('model_file')}): accuracy {_four(section.get('test_accuracy'))}, "
+            f"ECE {_four(section.get('expected_calibration_error'))}, batch 1 {_ms(plain.get('batch_1'))} ms/call, "
+            f"batch {LATENCY_BATCH} {_ms(plain.get('batch_64_per_image'))} ms/image; flip averaging: accuracy "
+            f"{_four(section.get('test_accuracy_flip_averaging'))}, batch 1 {_ms(flipped.get('batch_1'))} ms/call, "
+            f"batch {LATENCY_BATCH} {_ms(flipped.get('batch_64_per_image'))} ms/image")
+    if agreement := metrics.get("runtime_agreement"):
+        flipped = agreement.get("flip_averaging") or {}
+        lines.append(f"top-1 agreement {' vs '.join(agreement['between'])}: {agreement['top1']:.4f} "
+                     f"({agreement['disagreements']} of {agreement['images']} images differ), flip averaging "
+                     f"{_four(flipped.get('top1'))} ({flipped.get('disagreements')} differ); largest probability "
+                     f"difference {agreement['max_probability_difference']:.4f}")
     targets = metrics.get("targets") or {}
     lines += [f"target {name} {t['comparison']} {_target_value(key, t['limit'])}: "
               f"measured {_target_value(key, t['measured'])} -> {_verdict(t)}"
@@ -896,38 +1091,31 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
 
     use_every_core_unless_told()
-    from core.model import ModelWrapper
     from training.dataset import load_split
 
     images, labels = load_split("test", args.data_dir)
-    # The wrapper verifies the sha256 before loading, so the figures belong to exactly this file. It also
-    # reads the old metrics file and may warn that it does not match: that is what this run fixes.
-    wrapper = ModelWrapper(args.model, checksum, metrics_path, flip_averaging=False, max_batch_size=1)
-    sha256 = wrapper.sha256
-    cm, ece, latency = evaluate_configuration(wrapper, images, labels, args.batch_size)
-    del wrapper  # one network in memory at a time
-    tta_wrapper = ModelWrapper(args.model, checksum, metrics_path, flip_averaging=True, max_batch_size=1)
-    tta_cm, tta_ece, tta_latency = evaluate_configuration(tta_wrapper, images, labels, args.batch_size)
-    del tta_wrapper
+    onnx_checksum = args.onnx_checksum or args.onnx_model.with_name(args.onnx_model.name + ".sha256")
+    runs = {runtime: measure_runtime(runtime, args.model, checksum, args.onnx_model, onnx_checksum, metrics_path,
+                                     images, labels, args.batch_size)
+            for runtime in ordered_runtimes(args.runtimes)}
     measured_seconds = time.perf_counter() - started
 
+    default = next(iter(runs.values()))
+    sha256 = default.keras_sha256
     command = shlex.join(["python", "training/evaluate.py", *argv])
-    metrics = build_metrics(cm, sha256, args.model, count_parameters(args.model), command)
-    metrics.update({
-        "expected_calibration_error": ece, "latency_ms": latency,
-        "test_accuracy_flip_averaging": round(accuracy(tta_cm), DECIMALS),
-        "expected_calibration_error_flip_averaging": tta_ece, "latency_ms_flip_averaging": tta_latency,
-        "tensorflow_version": tensorflow_version()})
-    metrics["targets"] = compute_targets(metrics["test_accuracy"], metrics["parameters"], latency)
+    sections = {name: runtime_section(name, run.model_file, run.sha256, run.plain, run.flipped,
+                                      runtime_version(name)) for name, run in runs.items()}
+    agreement = runtime_agreement({name: (run.plain, run.flipped) for name, run in runs.items()})
+    metrics = with_runtimes(build_metrics(default.plain.cm, sha256, args.model, count_parameters(args.model),
+                                          command), sections, agreement)
     photo_like = read_photo_like_metrics(args.output_dir / PHOTO_LIKE_FILE, sha256)
     if photo_like:
         metrics["photo_like"] = photo_like
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(metrics_to_json(metrics))
-    plot_confusion_matrix(cm, CLASS_NAMES, args.output_dir / CONFUSION_PNG,
-                          title=f"Fashion-MNIST test set ({_thousands(metrics['test_images'])} images), "
-                                f"accuracy {_pct(metrics['test_accuracy'])}")
+    plot_confusion_matrix(default.plain.cm, CLASS_NAMES, args.output_dir / CONFUSION_PNG,
+                          title=confusion_title(metrics))
     (args.output_dir / MODEL_CARD_FILE).write_text(render_model_card(metrics, training_defaults()))
 
     elapsed = time.perf_counter() - started

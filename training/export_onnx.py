@@ -2,7 +2,7 @@
 
 Usage: python training/export_onnx.py [--data-dir D] [--model PATH] [--output PATH] [--calibration-images N]
 
-Why: on a CPU, ONNX Runtime runs this network about 4x faster than TensorFlow at batch 1 and 3x in a batch,
+Why: on a CPU, ONNX Runtime runs this network about 5x faster than TensorFlow at batch 1 and 3x in a batch,
 once its weights and activations are 8-bit integers (VNNI instructions), with the same test accuracy
 (assets/MODEL_CARD.md; `python training/evaluate.py` measures both runtimes).
 Steps, each by the library made for it:

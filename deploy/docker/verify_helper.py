@@ -109,9 +109,11 @@ def check(base_url: str, repo_dir: str) -> None:
         print(f"    {'PASS' if ok else 'FAIL'}  {what}: {detail}", flush=True)
 
     status, body, seconds = request(f"{base_url}/model/metadata")
-    report(status == 200 and body.get("id") == "max-fashion-mnist" and body.get("sha256") == model_sha256,
+    report(status == 200 and body.get("id") == "max-fashion-mnist" and body.get("sha256") == model_sha256
+           and body.get("runtime") == "onnxruntime",
            "GET /model/metadata", f"HTTP {status}, id={body.get('id')!r}, sha256={str(body.get('sha256'))[:12]}... "
-                                  f"(assets/: {model_sha256[:12]}...), test_accuracy={body.get('test_accuracy')} "
+                                  f"(assets/: {model_sha256[:12]}...), runtime={body.get('runtime')!r}, "
+                                  f"test_accuracy={body.get('test_accuracy')} "
                                   f"({seconds * 1000:.0f} ms)")
 
     for filename, content_type, expected in (("ankle-boot.png", "image/png", "Ankle boot"),
