@@ -1,6 +1,7 @@
 """Operations on the HTTP side: GET /metrics (Prometheus), request metrics and one log line per request."""
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -23,6 +24,9 @@ logger = logging.getLogger("max_fashion_mnist.requests")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 UNMATCHED = "unmatched"  # the endpoint label of a request no route matched: keeps the label set bounded
+# Any other method a client invents is counted as OTHER_METHOD, for the same reason.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 HTTP_REQUESTS = Counter(
     "fashion_mnist_http_requests", "HTTP requests answered, by method, route and status",
@@ -59,14 +63,22 @@ def observe(response: Response) -> Response:
     """Counts and times every answer, errors included, and logs it."""
     seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    labels = {"method": request.method, "endpoint": endpoint, "status": str(response.status_code)}
-    HTTP_REQUESTS.labels(**labels).inc()
-    HTTP_LATENCY.labels(**labels).observe(seconds)
+    method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+    count, latency = request_metrics(method, endpoint, response.status_code)
+    count.inc()
+    latency.observe(seconds)
     if config.REQUEST_LOG and logger.isEnabledFor(logging.INFO):  # no record built for a dropped line
         logger.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, seconds * 1000,
                     extra={"method": request.method, "path": request.path, "status": response.status_code,
                            "duration_ms": round(seconds * 1000, 3), "remote_addr": request.remote_addr})
     return response
+
+
+@functools.lru_cache(maxsize=1024)  # bounded label set: known methods × routes × statuses
+def request_metrics(method: str, endpoint: str, status: int) -> tuple:
+    """The labelled request counter and histogram, looked up once (labels() takes a lock and builds a key)."""
+    labels = {"method": method, "endpoint": endpoint, "status": str(status)}
+    return HTTP_REQUESTS.labels(**labels), HTTP_LATENCY.labels(**labels)
 
 
 def register_monitoring(app: Flask) -> None:

@@ -6,10 +6,12 @@ Names follow Prometheus conventions: a `fashion_mnist_` prefix, base units (seco
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
-from core.labels import CLASS_NAMES
+from core.labels import CLASS_NAMES, NUM_CLASSES
 
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -33,6 +35,12 @@ def record_batch(size: int) -> None:
 
 def record_predictions(probabilities: np.ndarray) -> None:
     """Counts each row's most likely class."""
-    ids, counts = np.unique(np.asarray(probabilities).argmax(axis=1), return_counts=True)
-    for class_id, count in zip(ids, counts, strict=True):
-        PREDICTIONS.labels(label=CLASS_NAMES[int(class_id)]).inc(int(count))
+    counts = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=NUM_CLASSES)
+    for class_id in np.flatnonzero(counts):
+        _predictions_of(int(class_id)).inc(int(counts[class_id]))
+
+
+@functools.cache
+def _predictions_of(class_id: int) -> Counter:
+    """The class's labelled counter, looked up once per worker (labels() costs a lock and a dict per call)."""
+    return PREDICTIONS.labels(label=CLASS_NAMES[class_id])

@@ -3,6 +3,7 @@ import io
 import json
 import logging
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -50,6 +51,30 @@ def test_unknown_paths_share_one_endpoint_label(client):
     client.get("/another/one")
     endpoints = {labels for (name, labels) in scrape(client) if name == "fashion_mnist_http_requests_total"}
     assert not any(("endpoint", "/no/such/page") in labels for labels in endpoints)
+
+
+def test_invented_methods_share_one_method_label(client):
+    """A client choosing the method must not grow the metrics without bound."""
+    for method in ("FOO", "BAR"):
+        assert client.open("/model/labels", method=method).status_code == 405
+    methods = {dict(labels).get("method") for (name, labels) in scrape(client)
+               if name == "fashion_mnist_http_requests_total"}
+    assert "other" in methods and not methods & {"FOO", "BAR"}
+
+
+def test_a_batch_counts_each_predicted_class():
+    from prometheus_client import REGISTRY
+
+    from core.telemetry import record_predictions
+
+    def count(label: str) -> float:
+        return REGISTRY.get_sample_value("fashion_mnist_predictions_total", {"label": label}) or 0.0
+
+    before = {label: count(label) for label in ("Trouser", "Bag")}
+    probabilities = np.zeros((3, 10), dtype=np.float32)
+    probabilities[[0, 1, 2], [1, 8, 1]] = 1.0  # two trousers and a bag
+    record_predictions(probabilities)
+    assert count("Trouser") == before["Trouser"] + 2 and count("Bag") == before["Bag"] + 1
 
 
 def test_while_shutting_down_readiness_and_predict_answer_503(app, client):
