@@ -94,7 +94,7 @@ RUN sha256sum -c fashion_mnist.h5.sha256 fashion_mnist.onnx.sha256
 WORKDIR /app
 
 # Only what the service needs (see .dockerignore); owned by root, read by the max user.
-COPY app.py config.py gunicorn.conf.py ./
+COPY app.py config.py gunicorn.conf.py gunicorn_worker.py ./
 COPY api/ ./api/
 COPY core/ ./core/
 

@@ -36,6 +36,9 @@ HOST = _env_str("HOST", "0.0.0.0")  # noqa: S104  # nosec B104
 PORT = _env_int("PORT", 5000)
 WORKERS = _env_int("WORKERS", 2)  # one per core: Python request handling holds the GIL, so one worker uses ~1 core
 THREADS = _env_int("THREADS", 8)  # per worker: requests waiting on the model share a batch
+# A worker that already holds THREADS connections waits this long before accepting another, so that a less
+# busy worker takes it first (gunicorn.conf.py, DeadlineThreadWorker.accept); 0 turns this off.
+ACCEPT_YIELD_MS = _env_float("ACCEPT_YIELD_MS", 2.0)
 TIMEOUT = _env_int("TIMEOUT", 60)
 # Seconds a request may take from its first byte; past that the worker stops reading it (a request already
 # read is still answered), and one more REQUEST_TIMEOUT later closes its connection. gunicorn's threads read

@@ -5,15 +5,11 @@ No preload_app: TensorFlow is not fork-safe, so every worker loads the model aft
 import ctypes
 import os
 import shutil
-import socket
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from gunicorn.workers.gthread import ThreadWorker
-
 import config as service  # not "config": gunicorn reads that name as one of its own settings
+from gunicorn_worker import DeadlineThreadWorker
 
 # Prometheus multiprocess mode: prometheus_client reads this variable when the workers import it (after the
 # fork), so it is set here, in the master, first.
@@ -26,58 +22,6 @@ threads = service.THREADS
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
-
-
-class DeadlineThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, with a deadline on each request (config.REQUEST_TIMEOUT).
-
-    gthread reads a request's headers and body in a pool thread with blocking reads and no time limit, so a
-    client sending a byte every half second holds that thread indefinitely, and THREADS such clients stop the
-    worker answering anyone (gunicorn's `timeout` only watches the worker's main loop, which stays alive).
-    Here a request gets a deadline when a thread takes it up; the main loop, which wakes at least once a
-    second, then stops the reading side of its connection: a blocked read returns at once and the thread is
-    free, while a request already read and being answered is not disturbed. A client that still has not
-    taken its answer one more REQUEST_TIMEOUT later (one that does not read it) has its connection closed.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadlines = {}  # connection -> [time.monotonic() deadline, reading stopped], requests being handled
-        self.deadlines_lock = threading.Lock()
-
-    def handle(self, conn):
-        with self.deadlines_lock:
-            self.deadlines[conn] = [time.monotonic() + service.REQUEST_TIMEOUT, False]
-        try:
-            return super().handle(conn)
-        finally:
-            with self.deadlines_lock:
-                self.deadlines.pop(conn, None)
-
-    def murder_pending(self) -> None:
-        """Called by the main loop every time it wakes: also enforce the requests' deadlines."""
-        super().murder_pending()
-        now = time.monotonic()
-        with self.deadlines_lock:
-            for conn, entry in list(self.deadlines.items()):
-                deadline, reading_stopped = entry
-                if now < deadline:
-                    continue
-                if reading_stopped:
-                    del self.deadlines[conn]
-                    shutdown(conn.sock, socket.SHUT_RDWR)
-                    continue
-                self.log.warning("%s: request not done within %.0f s, no longer reading from it",
-                                 conn.client, service.REQUEST_TIMEOUT)
-                entry[:] = [deadline + service.REQUEST_TIMEOUT, True]
-                shutdown(conn.sock, socket.SHUT_RD)
-
-
-def shutdown(sock: socket.socket, how: int) -> None:
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass  # already closed by its thread
 
 
 worker_class = DeadlineThreadWorker

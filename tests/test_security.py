@@ -10,6 +10,7 @@ import base64
 import hashlib
 import importlib.util
 import io
+import os
 import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -135,10 +136,21 @@ def test_no_upload_touches_the_disk(client, monkeypatch):
 # --- gunicorn ------------------------------------------------------------------------------------------
 
 def gunicorn_settings() -> dict:
-    """gunicorn.conf.py's settings, read as gunicorn reads them."""
+    """gunicorn.conf.py's settings, read as gunicorn reads them.
+
+    Reading them sets PROMETHEUS_MULTIPROC_DIR, as it must in gunicorn's master; it is put back afterwards, or
+    every later test's /metrics would read that (empty) directory instead of this process's metrics.
+    """
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", REPO_ROOT / "gunicorn.conf.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if saved is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = saved
     return vars(module)
 
 

@@ -1,0 +1,82 @@
+"""gunicorn_worker.DeadlineThreadWorker: a burst of connections is shared between the workers, against a real
+2-worker server (the request deadline is tested in test_hostile.py)."""
+from __future__ import annotations
+
+import http.client
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+
+WORKERS, THREADS = 2, 4
+BURST = WORKERS * THREADS  # one connection per thread of the whole server
+BURSTS = 3
+REQUEST_LINE = re.compile(r"\[(\d+)\] max_fashion_mnist\.requests: GET /model/labels 200")
+
+
+@pytest.fixture(scope="module")
+def two_worker_server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("worker") / "gunicorn.log"
+    port = free_port()
+    process = start_server(port, log_path, {"WORKERS": str(WORKERS), "THREADS": str(THREADS)})
+    try:
+        wait_until_serving(process, f"http://127.0.0.1:{port}", log_path)
+        wait_for_workers_ready(log_path)
+        yield port, log_path
+    finally:
+        stop_server(process)
+
+
+def wait_for_workers_ready(log_path: Path, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while log_path.read_text().count("warmed up") < WORKERS:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{WORKERS} workers did not load the model:\n{log_path.read_text()}")
+        time.sleep(0.2)
+
+
+def served_by(log_path: Path) -> list[str]:
+    """The worker pid of every GET /model/labels in the log, in order."""
+    return REQUEST_LINE.findall(log_path.read_text())
+
+
+def open_burst(port: int) -> list[http.client.HTTPConnection]:
+    """BURST connections opened together, before any of them sends a request (as a client pool starts)."""
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(BURST)]
+    for connection in connections:
+        connection.connect()
+    return connections
+
+
+def ask_labels(connection: http.client.HTTPConnection) -> int:
+    connection.request("GET", "/model/labels")
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(two_worker_server):
+    """Without the sharing, one worker often takes 7 or all 8 connections of a burst (measured)."""
+    port, log_path = two_worker_server
+    totals: Counter = Counter()
+    for burst in range(BURSTS):
+        before = len(served_by(log_path))
+        connections = open_burst(port)
+        try:
+            with ThreadPoolExecutor(max_workers=BURST) as pool:
+                assert list(pool.map(ask_labels, connections)) == [200] * BURST
+        finally:
+            for connection in connections:
+                connection.close()
+        time.sleep(0.3)  # the log lines are written after the answers
+        shares = Counter(served_by(log_path)[before:])
+        assert sum(shares.values()) == BURST
+        assert len(shares) == WORKERS and min(shares.values()) >= THREADS // 2, \
+            f"burst {burst}: connections per worker {dict(shares)}"
+        totals += shares
+    assert min(totals.values()) >= BURSTS * BURST * 0.4, f"connections per worker over all bursts {dict(totals)}"
