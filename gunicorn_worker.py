@@ -15,7 +15,8 @@ import config as service
 
 
 class DeadlineThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, with a deadline on each request (config.REQUEST_TIMEOUT).
+    """gunicorn's gthread worker, with a deadline on each request (config.REQUEST_TIMEOUT); accept() shares
+    bursts of connections between the workers.
 
     gthread reads a request's headers and body in a pool thread with blocking reads and no time limit, so a
     client sending a byte every half second holds that thread indefinitely, and THREADS such clients stop the
