@@ -1,6 +1,6 @@
 """gunicorn settings, all taken from config.py (and so from the environment).
 
-No preload_app: TensorFlow is not fork-safe, so every worker loads the model after the fork.
+No preload_app: neither ONNX Runtime nor TensorFlow is fork-safe, so every worker loads the model after the fork.
 """
 import ctypes
 import os

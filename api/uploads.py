@@ -37,7 +37,7 @@ class MultipartFormDataParser(FormDataParser):
         try:
             return stream, *self._parse_with_python_multipart(stream, boundary, content_length, chunks)
         except ValueError:
-            body = io.BytesIO(b"".join(chunks) + stream.read())
+            body = io.BytesIO(b"".join([*chunks, stream.read()]))
             return super()._parse_multipart(body, mimetype, content_length, options)
 
     def _parse_with_python_multipart(self, stream: IO[bytes], boundary: bytes, content_length: int | None,

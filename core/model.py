@@ -18,7 +18,7 @@ from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, image_to_model_array
 from core.labels import CLASS_NAMES
 from core.metrics import read_model_metrics, served_figures
-from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime, verified_onnx_export
+from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime
 from core.telemetry import record_batch, record_model_load, record_predictions
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,8 @@ class ModelWrapper(MAXModelWrapper):
         self.flip_averaging = flip_averaging
         started = time.perf_counter()
         self.sha256 = verify_checksum(Path(path), Path(checksum_path))
-        self.runtime = choose_runtime(runtime, Path(onnx_path), Path(onnx_checksum_path), self.sha256)
-        self.onnx_sha256 = (verified_onnx_export(Path(onnx_path), Path(onnx_checksum_path), self.sha256)
-                            if self.runtime == "onnxruntime" else None)
+        self.runtime, self.onnx_sha256 = choose_runtime(runtime, Path(onnx_path), Path(onnx_checksum_path),
+                                                        self.sha256)
         self._infer = load_runtime(self.runtime, Path(path), Path(onnx_path), config.INTRA_OP_THREADS,
                                    config.INTER_OP_THREADS, flip_averaging)
         self.metrics = served_figures(read_model_metrics(Path(metrics_path), self.sha256), self.runtime,

@@ -140,22 +140,28 @@ def onnx_runtime_available() -> bool:
     return True
 
 
-def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str) -> str:
-    """"auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise."""
+def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path,
+                   keras_sha256: str) -> tuple[str, str | None]:
+    """The runtime to serve with, and the verified export's sha256 when it is ONNX Runtime.
+
+    "auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise;
+    "onnxruntime" insists on that export (an error to start without it).
+    """
     if requested not in RUNTIMES:
         raise ValueError(f"INFERENCE_RUNTIME must be one of {', '.join(RUNTIMES)}, not {requested!r}")
-    if requested != "auto":
-        return requested
+    if requested == "tensorflow":
+        return "tensorflow", None
+    if requested == "onnxruntime":
+        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
     if not onnx_runtime_available():
         logger.warning("onnxruntime is not installed: serving %s with TensorFlow", onnx_path)
-        return "tensorflow"
+        return "tensorflow", None
     try:
-        verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
+        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
     except ModelChecksumError as error:
         logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is "
                        "slower", error)
-        return "tensorflow"
-    return "onnxruntime"
+        return "tensorflow", None
 
 
 def load_runtime(name: str, keras_path: Path, onnx_path: Path, intra_op: int, inter_op: int,

@@ -91,7 +91,7 @@ def test_stale_export_is_refused(export_copy):
 def test_auto_falls_back_to_tensorflow_for_a_stale_export(export_copy, caplog):
     onnx_path, checksum_path = export_copy
     with caplog.at_level(logging.WARNING, logger="core.runtimes"):
-        assert choose_runtime("auto", onnx_path, checksum_path, OTHER_SHA256) == "tensorflow"
+        assert choose_runtime("auto", onnx_path, checksum_path, OTHER_SHA256) == ("tensorflow", None)
     assert "TensorFlow" in caplog.text
 
 
@@ -99,14 +99,14 @@ def test_auto_falls_back_to_tensorflow_for_a_tampered_export(export_copy, model)
     onnx_path, checksum_path = export_copy
     with open(onnx_path, "ab") as stream:
         stream.write(b"\0")
-    assert choose_runtime("auto", onnx_path, checksum_path, model.sha256) == "tensorflow"
+    assert choose_runtime("auto", onnx_path, checksum_path, model.sha256) == ("tensorflow", None)
     with pytest.raises(ModelChecksumError, match="refusing"):
         verified_onnx_export(onnx_path, checksum_path, model.sha256)
 
 
 def test_auto_falls_back_to_tensorflow_without_an_export(tmp_path, model):
     assert choose_runtime("auto", tmp_path / "absent.onnx", tmp_path / "absent.onnx.sha256",
-                          model.sha256) == "tensorflow"
+                          model.sha256) == ("tensorflow", None)
 
 
 def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
