@@ -15,7 +15,8 @@ from tests.live_server import free_port, start_server, stop_server, wait_until_s
 
 WORKERS, THREADS = 2, 4
 BURST = WORKERS * THREADS  # one connection per thread of the whole server
-BURSTS = 3
+BURSTS = 10
+MIN_EVEN_BURSTS = 9  # measured: 30 of 30 bursts split 4/4 with the sharing, 19 of 30 without
 REQUEST_LINE = re.compile(r"\[(\d+)\] max_fashion_mnist\.requests: GET /model/labels 200")
 
 
@@ -61,10 +62,11 @@ def ask_labels(connection: http.client.HTTPConnection) -> int:
 
 
 def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(two_worker_server):
-    """Without the sharing, one worker often takes 7 or all 8 connections of a burst (measured)."""
+    """Each worker takes its THREADS connections of a burst; one burst in ten may go astray (a worker that is
+    not scheduled in time), and none may go all to one worker."""
     port, log_path = two_worker_server
-    totals: Counter = Counter()
-    for burst in range(BURSTS):
+    splits = []
+    for _ in range(BURSTS):
         before = len(served_by(log_path))
         connections = open_burst(port)
         try:
@@ -76,7 +78,6 @@ def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(two_wor
         time.sleep(0.3)  # the log lines are written after the answers
         shares = Counter(served_by(log_path)[before:])
         assert sum(shares.values()) == BURST
-        assert len(shares) == WORKERS and min(shares.values()) >= THREADS // 2, \
-            f"burst {burst}: connections per worker {dict(shares)}"
-        totals += shares
-    assert min(totals.values()) >= BURSTS * BURST * 0.4, f"connections per worker over all bursts {dict(totals)}"
+        splits.append(sorted(shares.values()) if len(shares) == WORKERS else [0, BURST])
+    even = sum(split == [THREADS] * WORKERS for split in splits)
+    assert even >= MIN_EVEN_BURSTS and all(split[0] > 0 for split in splits), f"connections per worker: {splits}"
