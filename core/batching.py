@@ -68,7 +68,10 @@ class MicroBatcher:
 
     def submit(self, rows: np.ndarray) -> Future:
         """Queue (N, *row_shape) rows; the Future's result is their (N, ...) outputs."""
-        request = _Request(self._checked(rows))
+        return self._enqueue(self._checked(rows))
+
+    def _enqueue(self, rows: np.ndarray) -> Future:
+        request = _Request(rows)
         with self._submit_lock:
             if self._closed.is_set():
                 raise BatcherClosedError("the model is shutting down")
@@ -85,7 +88,7 @@ class MicroBatcher:
                 return self._run_rows(rows)
             finally:
                 self._model_lock.release()
-        return self.submit(rows).result(timeout)
+        return self._enqueue(rows).result(timeout)
 
     def _checked(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)

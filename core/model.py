@@ -58,10 +58,11 @@ class ModelWrapper(MAXModelWrapper):
         self.flip_averaging = flip_averaging
         started = time.perf_counter()
         self.sha256 = verify_checksum(Path(path), Path(checksum_path))
-        self.runtime, self.onnx_sha256 = choose_runtime(runtime, Path(onnx_path), Path(onnx_checksum_path),
-                                                        self.sha256)
-        self._infer = load_runtime(self.runtime, Path(path), Path(onnx_path), config.INTRA_OP_THREADS,
-                                   config.INTER_OP_THREADS, flip_averaging)
+        self.runtime, export = choose_runtime(runtime, Path(onnx_path), Path(onnx_checksum_path), self.sha256,
+                                              config.INTRA_OP_THREADS, config.INTER_OP_THREADS)
+        self.onnx_sha256 = export.sha256 if export else None
+        self._infer = load_runtime(Path(path), export, config.INTRA_OP_THREADS, config.INTER_OP_THREADS,
+                                   flip_averaging)
         self.metrics = served_figures(read_model_metrics(Path(metrics_path), self.sha256), self.runtime,
                                       self.onnx_sha256)
         self.batcher = (MicroBatcher(self.predict_batch, max_batch_size, max_batch_delay_ms, MODEL_INPUT_SHAPE)

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -47,12 +48,10 @@ def average_with_mirror(run: Runtime) -> Runtime:
 
 # --------------------------------------------------------------------------- ONNX Runtime
 
-def onnx_source_sha256(path: Path) -> str | None:
-    """The Keras file's sha256 that the export records in its metadata."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), onnx_session_options(1, 1), providers=["CPUExecutionProvider"])
-    return session.get_modelmeta().custom_metadata_map.get(SOURCE_SHA256_KEY)
+class VerifiedExport(NamedTuple):
+    """The ONNX export, checked against its checksum and its source, with the session that will serve it."""
+    sha256: str
+    session: Any  # onnxruntime.InferenceSession (imported lazily)
 
 
 def onnx_session_options(intra_op: int, inter_op: int):
@@ -71,12 +70,20 @@ def onnx_session_options(intra_op: int, inter_op: int):
     return options
 
 
-def load_onnx_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
+def open_onnx_session(path: Path, intra_op: int, inter_op: int):
     """An ONNX Runtime session on the CPU; session.run releases the GIL while the network runs."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), onnx_session_options(intra_op, inter_op),
-                                   providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), onnx_session_options(intra_op, inter_op),
+                                providers=["CPUExecutionProvider"])
+
+
+def onnx_source_sha256(session) -> str | None:
+    """The Keras file's sha256 that the export records in its metadata."""
+    return session.get_modelmeta().custom_metadata_map.get(SOURCE_SHA256_KEY)
+
+
+def onnx_runtime(session) -> Runtime:
     input_name = session.get_inputs()[0].name
     output_names = [session.get_outputs()[0].name]
 
@@ -85,15 +92,18 @@ def load_onnx_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
     return run
 
 
-def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str) -> str:
-    """The export's own sha256, once it matches its checksum file and was made from this Keras file."""
+def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str, intra_op: int = 1,
+                         inter_op: int = 1) -> VerifiedExport:
+    """The export, once it matches its checksum file and was made from this Keras file; its session (opened
+    with the serving thread settings) is the one that serves, so the file is loaded once."""
     onnx_sha256 = verify_checksum(onnx_path, onnx_checksum_path)
-    source = onnx_source_sha256(onnx_path)
+    session = open_onnx_session(onnx_path, intra_op, inter_op)
+    source = onnx_source_sha256(session)
     if source != keras_sha256:
         raise StaleExportError(
             f"{onnx_path} was exported from a Keras file with sha256 {source}, not the configured model "
             f"({keras_sha256}): run `python training/export_onnx.py` again")
-    return onnx_sha256
+    return VerifiedExport(onnx_sha256, session)
 
 
 # --------------------------------------------------------------------------- TensorFlow
@@ -140,9 +150,9 @@ def onnx_runtime_available() -> bool:
     return True
 
 
-def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path,
-                   keras_sha256: str) -> tuple[str, str | None]:
-    """The runtime to serve with, and the verified export's sha256 when it is ONNX Runtime.
+def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str,
+                   intra_op: int = 1, inter_op: int = 1) -> tuple[str, VerifiedExport | None]:
+    """The runtime to serve with, and the verified export when it is ONNX Runtime.
 
     "auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise;
     "onnxruntime" insists on that export (an error to start without it).
@@ -152,26 +162,26 @@ def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path,
     if requested == "tensorflow":
         return "tensorflow", None
     if requested == "onnxruntime":
-        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
+        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256, intra_op, inter_op)
     if not onnx_runtime_available():
         logger.warning("onnxruntime is not installed: serving %s with TensorFlow", onnx_path)
         return "tensorflow", None
     try:
-        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256)
+        return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256, intra_op, inter_op)
     except ModelChecksumError as error:
         logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is "
                        "slower", error)
         return "tensorflow", None
 
 
-def load_runtime(name: str, keras_path: Path, onnx_path: Path, intra_op: int, inter_op: int,
+def load_runtime(keras_path: Path, export: VerifiedExport | None, intra_op: int, inter_op: int,
                  flip_averaging: bool) -> Runtime:
-    """The network ready to call, warmed up (the first call builds kernels and buffers)."""
-    run = (load_onnx_runtime(onnx_path, intra_op, inter_op) if name == "onnxruntime"
-           else load_tensorflow_runtime(keras_path, intra_op, inter_op))
+    """The network ready to call, warmed up (the first call builds kernels and buffers): the verified export's
+    session when there is one, else TensorFlow on the Keras file."""
+    run = onnx_runtime(export.session) if export else load_tensorflow_runtime(keras_path, intra_op, inter_op)
     if flip_averaging:
         run = average_with_mirror(run)
     probabilities = run(np.zeros((1, *MODEL_INPUT_SHAPE), dtype=np.float32))
     if probabilities.shape != (1, NUM_CLASSES):
-        raise ValueError(f"{name}: the model outputs {probabilities.shape[1:]}, expected ({NUM_CLASSES},)")
+        raise ValueError(f"the model outputs {probabilities.shape[1:]}, expected ({NUM_CLASSES},)")
     return run

@@ -4,7 +4,7 @@ import pytest
 
 from core.labels import CLASS_NAMES, NUM_CLASSES
 from core.model import to_model_batch, top_k_predictions
-from tests.imaging import class_name_of, sample_files, slug
+from tests.imaging import class_name_of, official_test_images, sample_files, slug
 
 ACCURACY_SUBSET = 1000  # the first images of the official test set: fixed, so the figure is repeatable
 MIN_SUBSET_ACCURACY = 0.92
@@ -50,14 +50,9 @@ def test_metadata_reports_the_measured_accuracy_of_this_file(model):
 
 def test_accuracy_on_a_fixed_test_subset(model):
     """The shipped model still classifies the official test images as well as the model card says."""
-    from training.dataset import DatasetNotFoundError, load_split
-
-    try:
-        images, labels = load_split("test")
-    except DatasetNotFoundError as error:
-        pytest.skip(f"Fashion-MNIST test files not available: {error}")
-    predicted = model.predict_batch(to_model_batch(images[:ACCURACY_SUBSET])).argmax(axis=1)
-    accuracy = float(np.mean(predicted == labels[:ACCURACY_SUBSET]))
+    images, labels = official_test_images(ACCURACY_SUBSET)
+    predicted = model.predict_batch(to_model_batch(images)).argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels))
     assert accuracy >= MIN_SUBSET_ACCURACY, f"accuracy {accuracy:.4f} on the first {ACCURACY_SUBSET} test images"
 
 

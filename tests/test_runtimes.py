@@ -17,8 +17,10 @@ from core.runtimes import (
     average_with_mirror,
     choose_runtime,
     onnx_source_sha256,
+    open_onnx_session,
     verified_onnx_export,
 )
+from tests.imaging import official_test_images
 
 AGREEMENT_IMAGES = 2000  # the first images of the official test set
 MIN_TOP1_AGREEMENT = 0.995  # int8 against float32; measured 0.9987 over all 10 000
@@ -28,16 +30,6 @@ OTHER_SHA256 = "0" * 64
 
 def random_batch(seed: int, count: int = 4) -> np.ndarray:
     return to_model_batch(np.random.default_rng(seed).integers(0, 256, (count, 28, 28), dtype=np.uint8))
-
-
-def official_test_images(count: int) -> tuple[np.ndarray, np.ndarray]:
-    from training.dataset import DatasetNotFoundError, load_split
-
-    try:
-        images, labels = load_split("test")
-    except DatasetNotFoundError as error:
-        pytest.skip(f"Fashion-MNIST test files not available: {error}")
-    return images[:count], labels[:count]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def test_the_shipped_export_is_served_by_default(model):
 
 
 def test_the_export_records_the_keras_file_it_came_from(model):
-    assert onnx_source_sha256(config.ONNX_MODEL_PATH) == model.sha256
+    assert onnx_source_sha256(open_onnx_session(config.ONNX_MODEL_PATH, 1, 1)) == model.sha256
 
 
 def test_runtimes_agree_on_the_official_test_images(model, tensorflow_model):
@@ -158,7 +150,7 @@ def test_export_writes_a_verified_int8_model_that_agrees_with_the_shipped_one(tm
     images, _ = official_test_images(500)  # skips without the dataset, which calibration needs too
     output = tmp_path / "exported.onnx"
     export(config.MODEL_PATH, output, None, calibration_images=200)
-    assert verified_onnx_export(output, tmp_path / "exported.onnx.sha256", model.sha256)
+    assert verified_onnx_export(output, tmp_path / "exported.onnx.sha256", model.sha256).sha256
     exported = ModelWrapper(runtime="onnxruntime", onnx_path=output,
                             onnx_checksum_path=tmp_path / "exported.onnx.sha256", max_batch_size=1)
     batch = to_model_batch(images)
