@@ -17,6 +17,9 @@ WORKERS, THREADS = 2, 4
 BURST = WORKERS * THREADS  # one connection per thread of the whole server
 BURSTS = 10
 MIN_EVEN_BURSTS = 9  # measured: 30 of 30 bursts split 4/4 with the sharing, 19 of 30 without
+# Uncounted bursts first: a new worker starts its request threads on its first connections, and on a busy
+# machine (a CI run) that slowed its first accepts (measured: bursts split 2/6 and 3/5, then 4/4 from the third).
+WARM_UP_BURSTS = 2
 REQUEST_LINE = re.compile(r"\[(\d+)\] max_fashion_mnist\.requests: GET /model/labels 200")
 
 
@@ -65,19 +68,24 @@ def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(two_wor
     """Each worker takes its THREADS connections of a burst; one burst in ten may go astray (a worker that is
     not scheduled in time), and none may go all to one worker."""
     port, log_path = two_worker_server
-    splits = []
-    for _ in range(BURSTS):
-        before = len(served_by(log_path))
-        connections = open_burst(port)
-        try:
-            with ThreadPoolExecutor(max_workers=BURST) as pool:
-                assert list(pool.map(ask_labels, connections)) == [200] * BURST
-        finally:
-            for connection in connections:
-                connection.close()
-        time.sleep(0.3)  # the log lines are written after the answers
-        shares = Counter(served_by(log_path)[before:])
-        assert sum(shares.values()) == BURST
-        splits.append(sorted(shares.values()) if len(shares) == WORKERS else [0, BURST])
+    for _ in range(WARM_UP_BURSTS):
+        run_burst(port, log_path)
+    splits = [run_burst(port, log_path) for _ in range(BURSTS)]
     even = sum(split == [THREADS] * WORKERS for split in splits)
     assert even >= MIN_EVEN_BURSTS and all(split[0] > 0 for split in splits), f"connections per worker: {splits}"
+
+
+def run_burst(port: int, log_path: Path) -> list[int]:
+    """One burst of BURST connections, one request each; the number each worker served, fewest first."""
+    before = len(served_by(log_path))
+    connections = open_burst(port)
+    try:
+        with ThreadPoolExecutor(max_workers=BURST) as pool:
+            assert list(pool.map(ask_labels, connections)) == [200] * BURST
+    finally:
+        for connection in connections:
+            connection.close()
+    time.sleep(0.3)  # the log lines are written after the answers
+    shares = Counter(served_by(log_path)[before:])
+    assert sum(shares.values()) == BURST
+    return sorted(shares.values()) if len(shares) == WORKERS else [0, BURST]
