@@ -50,11 +50,12 @@ unit: $(DEV_STAMP)  ## the fast tests only (no server process)
 integration: $(DEV_STAMP)  ## the tests that start a real gunicorn server
 	$(BIN)/python -m pytest -m integration
 
-train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 (+ .sha256) from the IDX files in $FASHION_MNIST_DIR
-	$(BIN)/python training/train.py
+train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 on Fashion-MNIST and the photos (~70 min on 2 cores; RESUME=1 carries on), then export it to ONNX
+	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)
+	$(BIN)/python -m training.export_onnx
 
 evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite assets/MODEL_CARD.md
-	$(BIN)/python training/evaluate.py
+	$(BIN)/python -m training.evaluate
 
 samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
 	$(BIN)/python training/export_samples.py

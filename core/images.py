@@ -3,8 +3,9 @@
 Fashion-MNIST images are a light garment on a black background, made from product photos by trimming
 the background, resizing the longest edge to 28 pixels, centring, negating and making them grayscale
 (Xiao et al. 2017, section 2). Uploads are decoded (any format and mode Pillow reads), oriented,
-flattened onto white, made grayscale and then put through those same steps: the garment is found
-(core/foreground.py), its contrast against the background becomes its brightness, a small tilt is undone
+flattened onto white, split into grayscale (luma) and colour (chroma), and then put through those same steps:
+the garment is found (core/foreground.py) by its contrast against the background in brightness or colour,
+which becomes its brightness, a small tilt is undone
 (core/deskew.py), its bounding box is scaled so the longest edge is 28 pixels and centred on black. An
 image that is already 28×28 is only inverted when its background is light, so every Fashion-MNIST image
 passes through unchanged.
@@ -20,7 +21,7 @@ from PIL import Image, ImageOps
 
 import config
 from core.deskew import estimate_tilt, rotate
-from core.foreground import Box, contrast_map, find_garment, has_light_border, noise_floor
+from core.foreground import Box, contrast_map, find_garment, has_light_border
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ WHITE = 255
 # shrink() keeps at least this many times its target side before its final Lanczos step (Pillow's reducing_gap).
 REDUCING_GAP = 3
 # Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
+GREY_MODES = ("1", "L", "LA", "I", "F")  # modes with no colour to use
+# The garment's "bright end" (→ 255): this percentile of its lit pixels, so a few highlights cannot dim it.
+BRIGHT_END_PERCENTILE = 99.0
 REDUCIBLE_MODE = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
 
@@ -61,7 +65,7 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
         image = Image.open(io.BytesIO(data))
         refuse_oversized(image)
         if draft_side and image.format == "JPEG":
-            image.draft("L", (draft_side, draft_side))
+            image.draft(image.mode, (draft_side, draft_side))  # keeps the colour
         image.load()
     except InvalidImageError:
         raise
@@ -83,16 +87,30 @@ def too_large_message() -> str:
     return f"The image has too many pixels to process (limit {config.MAX_IMAGE_PIXELS})."
 
 
-def to_grayscale(image: Image.Image) -> np.ndarray:
-    """Oriented by EXIF, transparency flattened onto white, as a uint8 grayscale array."""
+def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Oriented by EXIF, transparency flattened onto white, shrunk to the working size: the luma as uint8
+    and, for a colour image, its two chroma planes (Cb, Cr) as float32, or None for a grey one.
+
+    The chroma is what separates a blue shirt from a grey floor of the same brightness; the luma alone is
+    what Fashion-MNIST shows (its product shots were made grayscale).
+    """
     image = reduce_early(ImageOps.exif_transpose(image))
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return _stretch_to_uint8(np.asarray(image, dtype=np.float64))
+        return shrink(_stretch_to_uint8(np.asarray(image, dtype=np.float64)), config.PREPROCESS_WORK_SIDE), None
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (WHITE, WHITE, WHITE, 255))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    if image.mode in GREY_MODES:
+        return shrink(np.asarray(image.convert("L"), dtype=np.uint8), config.PREPROCESS_WORK_SIDE), None
+    image = image.convert("RGB")
+    if max(image.size) > config.PREPROCESS_WORK_SIDE:
+        image = shrink_image(image, config.PREPROCESS_WORK_SIDE)
+    luma = np.asarray(image.convert("L"), dtype=np.uint8)
+    if luma.shape == (MODEL_SIDE, MODEL_SIDE):
+        return luma, None  # a Fashion-MNIST-sized image passes through: its colour plays no part
+    chroma = np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
+    return luma, chroma
 
 
 def reduce_early(image: Image.Image) -> Image.Image:
@@ -127,9 +145,14 @@ def shrink(gray: np.ndarray, side: int) -> np.ndarray:
     """At most `side` pixels on the longest edge, anti-aliased: the garment search needs no more."""
     if max(gray.shape) <= side:
         return gray
-    image = Image.fromarray(gray, mode="L")
+    return np.asarray(shrink_image(Image.fromarray(gray, mode="L"), side), dtype=np.uint8)
+
+
+def shrink_image(image: Image.Image, side: int) -> Image.Image:
+    """A copy with at most `side` pixels on the longest edge (Lanczos, anti-aliased)."""
+    image = image.copy()
     image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=float(REDUCING_GAP))
-    return np.asarray(image, dtype=np.uint8)
+    return image
 
 
 def crop(values: np.ndarray, box: Box) -> np.ndarray:
@@ -155,40 +178,48 @@ def fit_longest_edge(values: np.ndarray, side: int = MODEL_SIDE) -> np.ndarray:
 
 
 def stretch_to_full_range(values: np.ndarray) -> np.ndarray:
-    """Brightest pixel → 255, as in Fashion-MNIST (whose images reach 254–255 in 99 % of cases)."""
+    """The garment's bright end → 255, as in Fashion-MNIST (whose images reach 254–255 in 99 % of cases).
+
+    The bright end is a high percentile of the garment's pixels, not the single brightest one: one shiny
+    button or logo must not leave the rest of the garment dark and flat.
+    """
     values = np.clip(values, 0.0, None)
-    peak = float(values.max())
-    if peak <= 0.0:
+    lit = values[values > 0.0]
+    if not len(lit):
         return np.zeros(values.shape, dtype=np.uint8)
-    return np.round(values * (255.0 / peak)).astype(np.uint8)
+    peak = float(np.percentile(lit, BRIGHT_END_PERCENTILE))
+    return np.round(np.clip(values * (255.0 / peak), 0.0, 255.0)).astype(np.uint8)
 
 
-def normalise_photo(gray: np.ndarray) -> np.ndarray:
-    """Any-size grayscale photo → 28×28: the garment's contrast, turned upright, cropped to it, longest edge
-    28, centred."""
-    gray = shrink(gray, config.PREPROCESS_WORK_SIDE)
-    contrast = contrast_map(gray)
-    contrast = np.clip(contrast - noise_floor(contrast), 0.0, None)
+def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
+    """A 28×28 image is already in the model's format: only inverted when its background is light."""
+    return WHITE - gray if has_light_border(gray) else gray
+
+
+def image_to_model_array(data: bytes) -> np.ndarray:
+    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the model sees.
+
+    The whole pre-processing, stage by stage, each in the module that owns it.
+    """
+    image = decode_image(data, draft_side=config.PREPROCESS_WORK_SIDE)  # decode (JPEGs at reduced scale)
+    luma, chroma = to_planes(image)  # grayscale (and colour), oriented, working size
+    if luma.shape == (MODEL_SIDE, MODEL_SIDE):
+        return pass_through_fashion_mnist(luma)  # Fashion-MNIST pass-through
+    return normalise_photo(luma, chroma)
+
+
+def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+    """A photo's planes → 28×28: foreground, tilt, crop, fit, contrast."""
+    contrast = contrast_map(luma, chroma)  # foreground: each pixel's contrast against the background
     box = find_garment(contrast)
-    tilt = estimate_tilt(crop(contrast, box))
+    tilt = estimate_tilt(crop(contrast, box))  # tilt
     if tilt:
         contrast = rotate(contrast, tilt)
         box = find_garment(contrast)
     logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
-    return stretch_to_full_range(fit_longest_edge(crop(contrast, box)))
-
-
-def to_model_side(gray: np.ndarray) -> np.ndarray:
-    """A 28×28 image is already in the model's format (only inverted if light); anything else is a photo."""
-    if gray.shape == (MODEL_SIDE, MODEL_SIDE):
-        return WHITE - gray if has_light_border(gray) else gray
-    return normalise_photo(gray)
-
-
-def image_to_model_array(data: bytes) -> np.ndarray:
-    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the model sees."""
-    image = decode_image(data, draft_side=config.PREPROCESS_WORK_SIDE)
-    return to_model_side(to_grayscale(image))
+    garment = crop(contrast, box)  # crop
+    fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black
+    return stretch_to_full_range(fitted)  # contrast
 
 
 def model_input_png(array: np.ndarray) -> bytes:

@@ -26,7 +26,7 @@ def sample_files() -> list[Path]:
 
 
 def photo_sample_files() -> list[Path]:
-    """The photo-like samples (e.g. sneaker-photo.jpg, dress-photo.png, bag-photo-rotated.jpg)."""
+    """The photo samples (e.g. sneaker-photo.jpg, dress-photo.png, bag-photo-rotated.jpg)."""
     return sorted(p for p in SAMPLES_DIR.iterdir() if "-photo" in p.stem)
 
 

@@ -1,5 +1,5 @@
-"""Start and stop the real gunicorn server on a free localhost port: used by the integration tests and by
-training/evaluate_photos.py, so both talk to the service exactly as `make run` serves it."""
+"""Start and stop the real gunicorn server on a free localhost port, so the integration tests talk to the
+service exactly as `make run` serves it."""
 from __future__ import annotations
 
 import os

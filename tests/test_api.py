@@ -69,7 +69,7 @@ def test_top_k_from_form_or_query(client, top_k):
         assert sum(p["probability"] for p in from_form) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_jpeg_photo_like_upload_is_classified(client):
+def test_jpeg_product_photo_upload_is_classified(client):
     boot = np.asarray(Image.open(ANKLE_BOOT))
     photo = Image.fromarray(255 - boot).resize((280, 280), Image.Resampling.LANCZOS).convert("RGB")
     body = post_image(client, encode(photo, "JPEG", quality=90), "boot.jpg").get_json()

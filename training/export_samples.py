@@ -1,11 +1,11 @@
-"""Write samples/: one real Fashion-MNIST test image per class, plus photo-like variants.
+"""Write samples/: one real Fashion-MNIST test image per class, plus photo variants.
 
 Usage: python training/export_samples.py [--data-dir D] [--output-dir samples]
 
 Each class's image is the FIRST test-set image with that label (lowest index), never one chosen by
 looking at the model's answers, so the samples show the model as it is. The 28×28 PNGs hold the exact
 dataset pixels. The two simple *-photo.jpg files are the same test images made to look like a product photo
-(dark garment on white, 280×280 RGB JPEG); the real-looking ones (training/make_photo_like.py's PHOTO_SAMPLES)
+(dark garment on white, 280×280 RGB JPEG); the real-looking ones (training/sample_photos.py's PHOTO_SAMPLES)
 add a textured, unevenly lit grey background with margins, a cut-out PNG with alpha and an EXIF-rotated JPEG,
 so the API's pre-processing (core/images.py) can be tried on what users upload.
 """
@@ -25,7 +25,7 @@ from PIL import Image
 import config
 from core.labels import CLASS_NAMES
 from training.dataset import load_split
-from training.make_photo_like import PHOTO_SAMPLES, make_samples
+from training.sample_photos import PHOTO_SAMPLES, make_samples
 
 logger = logging.getLogger("training.export_samples")
 
@@ -53,7 +53,7 @@ def first_index_per_class(labels: np.ndarray, n_classes: int = len(CLASS_NAMES))
     return indices
 
 
-def photo_like(image: np.ndarray, side: int = PHOTO_SIDE) -> Image.Image:
+def product_photo(image: np.ndarray, side: int = PHOTO_SIDE) -> Image.Image:
     """Inverted (dark garment on white), LANCZOS-upscaled to side×side, RGB: what a user might upload."""
     inverted = Image.fromarray(255 - np.asarray(image, dtype=np.uint8))
     return inverted.resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
@@ -76,7 +76,7 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
         "|---|---:|---|",
         *[f"| `{r['file']}` | {r['index']} | {r['label']} ({r['id']}) |" for r in rows],
         "",
-        "## Photo-like variants",
+        "## Product-photo variants",
         "",
         f"The same test image inverted (dark garment on a white background), upscaled to {PHOTO_SIDE}×{PHOTO_SIDE} "
         f"with Lanczos resampling, converted to RGB and saved as JPEG quality {JPEG_QUALITY}. They exercise the "
@@ -88,14 +88,13 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
         "",
         "## Real-looking photos",
         "",
-        "Made by `python training/make_photo_like.py --samples samples` (also written by "
-        "`python training/export_samples.py`): the same first test image of the class as a dark garment on a "
+        "Made by `python training/export_samples.py` (`training/sample_photos.py`): the same first test image "
+        "of the class as a dark garment on a "
         "light-grey, softly textured, unevenly lit sheet, with margins, a slight colour tint and sensor noise, "
         "600–1000 px, shot straight (no tilt). "
         "`dress-photo.png` is an RGBA cut-out (transparent background, black under the transparency); "
         "`bag-photo-rotated.jpg` is stored sideways with EXIF orientation 6, so it only looks right once the "
-        "orientation is applied. The same generator, with random tilts of up to ±10°, makes the photo-like "
-        "evaluation set (see `training/evaluate_photos.py`).",
+        "orientation is applied.",
         "",
         "| File | Test-set index | Class (id) |",
         "|---|---:|---|",
@@ -113,7 +112,7 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
 
 
 def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> list[Path]:
-    """Write the ten PNGs, the photo-like JPEGs and README.md; returns the paths written."""
+    """Write the ten PNGs, the photo JPEGs and README.md; returns the paths written."""
     output_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     rows: list[dict] = []
@@ -127,7 +126,7 @@ def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> 
     for name in PHOTO_CLASSES:
         row = next(r for r in rows if r["label"] == name)
         path = output_dir / f"{slug(name)}-photo.jpg"
-        photo_like(images[row["index"]]).save(path, format="JPEG", quality=JPEG_QUALITY)
+        product_photo(images[row["index"]]).save(path, format="JPEG", quality=JPEG_QUALITY)
         photos.append({**row, "file": path.name})
         written.append(path)
     real_looking: list[dict] = []

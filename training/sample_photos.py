@@ -1,40 +1,20 @@
-"""Make a photo-like evaluation set from the Fashion-MNIST test set, the way users' uploads look.
+"""The real-looking photos in samples/ (sneaker-photo.jpg, dress-photo.png, bag-photo-rotated.jpg, ...).
 
-Usage: python training/make_photo_like.py [--count 2000] [--start 0] [--seed 0] [--output-dir D] [--data-dir D]
-       python training/make_photo_like.py --samples samples    # the real-looking photos in samples/
-
-Each test image is turned into what a phone or shop photo of the garment would be: dark garment on a
-light-grey background (inverted), upscaled so the picture is 200–1000 px with random margins (so any
-aspect ratio), rotated by up to ±10°, lit unevenly (a brightness gradient) on a softly textured sheet,
-tinted, brightness/contrast-jittered, noisy, and saved as JPEG quality 60–95; some as RGBA PNG cut-outs
-(transparent background) and some as JPEGs stored sideways with an EXIF orientation tag. Each image has
-its own random generator seeded by (seed, test index), so a file does not change with --count.
-The set goes to --output-dir (default artifacts/photo-like, which git ignores) with labels.csv.
+A Fashion-MNIST test image drawn as a phone photo of the garment would be: dark on a light-grey, softly textured,
+unevenly lit sheet, with margins, a tint and sensor noise, saved as JPEG, as an RGBA PNG cut-out, or as a JPEG
+stored sideways with an EXIF orientation tag, so the API's pre-processing (core/images.py) can be tried on what
+users upload. training/export_samples.py writes them.
 """
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import logging
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import numpy as np
 from PIL import Image
 
-import config
 from core.labels import CLASS_NAMES
-from training.dataset import add_data_dir_argument, load_split
 
-logger = logging.getLogger("training.make_photo_like")
-
-DEFAULT_OUTPUT_DIR = config.REPO_ROOT / "artifacts" / "photo-like"
-LABELS_FILE = "labels.csv"
-GENERATION_FILE = "generation.json"  # how the set was made, copied into the accuracy report
 ORIENTATION_TAG = 0x0112
 # EXIF orientation → the transpose that stores the picture so that a viewer applying the tag shows it upright.
 STORED_SIDEWAYS = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
@@ -61,7 +41,8 @@ class PhotoStyle:
 
 
 def random_style(rng: np.random.Generator) -> PhotoStyle:
-    """One draw of every photo parameter, in the ranges the issue asks for."""
+    """One random draw of every photo parameter. make_photo draws one and drops it, so that the generator is in
+    the state it was in when samples/ was made (texture and noise come next) and the files stay the same."""
     kind = rng.choice(["jpeg", "png-alpha", "jpeg-exif"], p=[0.7, 0.15, 0.15])
     return PhotoStyle(
         canvas_side=int(rng.integers(200, 1001)),
@@ -133,35 +114,16 @@ def save_photo(rgb: np.ndarray, alpha: np.ndarray, style: PhotoStyle, stem: Path
     return path
 
 
-def make_photo(image28: np.ndarray, seed: int, index: int, stem: Path, style: PhotoStyle | None = None) -> Path:
-    """One photo of test image `index`, reproducible from (seed, index); `style` overrides the draw."""
+def make_photo(image28: np.ndarray, seed: int, index: int, stem: Path, style: PhotoStyle) -> Path:
+    """One photo of test image `index` in `style`, its texture and noise reproducible from (seed, index)."""
     rng = np.random.default_rng([seed, index])
-    drawn = random_style(rng)
-    return save_photo(*render(image28, style or drawn, rng), style or drawn, stem)
-
-
-def make_set(images: np.ndarray, labels: np.ndarray, output_dir: Path, seed: int, start: int, count: int) -> Path:
-    """Photos of test images start..start+count-1 and labels.csv (file, label, test index)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for index in range(start, min(start + count, len(images))):
-        path = make_photo(images[index], seed, index, output_dir / f"{index:05d}")
-        rows.append({"file": path.name, "label": int(labels[index]), "index": index})
-    labels_path = output_dir / LABELS_FILE
-    with labels_path.open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=["file", "label", "index"])
-        writer.writeheader()
-        writer.writerows(rows)
-    generation = {"command": " ".join(["python training/make_photo_like.py", *sys.argv[1:]]),
-                  "seed": seed, "start": start, "count": len(rows)}
-    (output_dir / GENERATION_FILE).write_text(json.dumps(generation, indent=2) + "\n")
-    logger.info("wrote %d photos and %s to %s", len(rows), LABELS_FILE, output_dir)
-    return labels_path
+    random_style(rng)  # drawn and dropped: see random_style
+    return save_photo(*render(image28, style, rng), style, stem)
 
 
 # The real-looking photos in samples/: the first test image of the class on a fixed light-grey textured,
-# unevenly lit sheet, shot straight (angle 0; the random set has the ±10° tilts, which the shipped model is
-# sensitive to: at 3–4° the sneaker and dress samples flip to Ankle boot and Coat).
+# unevenly lit sheet, shot straight (angle 0: the shipped model is sensitive to tilts; at 3–4° the sneaker
+# and dress samples flip to Ankle boot and Coat).
 SAMPLE_SHEET = PhotoStyle(canvas_side=800, margins=(0.15, 0.2, 0.25, 0.18), angle=0.0, background=205.0,
                           gradient=(-18.0, 12.0), texture=6.0, ink=0.92, tint=(1.03, 1.0, 0.95), contrast=1.0,
                           brightness=0.0, noise=3.0, kind="jpeg", quality=85, orientation=6)
@@ -181,30 +143,3 @@ def make_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path, seed:
         index = int(np.flatnonzero(labels == CLASS_NAMES.index(class_name))[0])
         written.append(make_photo(images[index], seed, index, output_dir / stem, style))
     return written
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_dir_argument(parser)
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
-    parser.add_argument("--count", type=int, default=2000, help="how many test images (default 2000)")
-    parser.add_argument("--start", type=int, default=0, help="first test-set index (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=Path, default=None,
-                        help="write only the named real-looking sample photos into this directory")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
-    images, labels = load_split("test", args.data_dir)
-    if args.samples:
-        written = make_samples(images, labels, args.samples, args.seed)
-        logger.info("wrote %s", ", ".join(str(p) for p in written))
-        return
-    make_set(images, labels, args.output_dir, args.seed, args.start, args.count)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,108 @@
+"""The model card renders from the metrics document and the training record, shows the figures it is given, says
+what was not recorded or measured, and reads nothing else."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from tests import evaluation_fixtures as fx
+from training.model_card import TEMPLATE, TEMPLATE_DIR, render_model_card
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_card_shows_the_figures_it_is_given() -> None:
+    metrics = fx.metrics()
+    metrics["test_accuracy"], metrics["macro_f1"] = 0.9123, 0.9087
+    metrics["per_class"][6]["f1"] = 0.4321
+    card = render_model_card(metrics, None)
+    assert "**Top-1 accuracy**: 0.9123 (91.23 %)" in card
+    assert "**Macro F1**: 0.9087" in card
+    assert "| 6 | Shirt |" in card and "0.4321" in card
+    assert "Lowest F1: Shirt (0.4321)" in card
+    assert "evaluated 2001-02-03" in card and "`python -m training.evaluate`" in card
+    assert f"`{fx.KERAS_SHA256}`" in card and f"sha256\n  `{fx.ONNX_SHA256}`" in card
+
+
+def test_card_compares_the_runtimes_and_gives_latency_and_targets() -> None:
+    card = render_model_card(fx.metrics(), None)
+    assert "| ONNX Runtime (int8 ONNX export), served | `fashion_mnist.onnx` | 90.00 % |" in card
+    assert "| TensorFlow (float32 Keras file) | `fashion_mnist.h5` | 95.00 % |" in card
+    assert "0.200 (p90 0.250)" in card and "0.050 (p90 0.060)" in card
+    assert "| Fashion-MNIST top-1 test accuracy | ≥ 94.50 % (stretch 95.50 %) | 90.00 % | FAIL (stretch FAIL) |" in card
+    assert "| Latency at batch 1, ms per call | ≤ 2.000 ms | 0.200 ms | PASS |" in card
+
+
+def test_card_with_a_training_record_quotes_every_argument_and_the_command() -> None:
+    card = render_model_card(fx.metrics(training_record="fashion_mnist.training.json"), fx.RECORD)
+    assert "python -m training.train --epochs 30 --arch resnet" in card
+    for name, value in fx.RECORD["arguments"].items():
+        shown = value if isinstance(value, str) else json.dumps(value)
+        assert f"| `{name}` | `{shown}` |" in card
+    assert "epoch 27 of 2" in card and "95.10 %" in card and "87.30 %" in card
+    assert "trained 2001-01-31" in card and "in 30 minutes" in card
+    assert "Training used 2236 photos" in card and "Not recorded" not in card
+
+
+def test_card_without_a_training_record_says_so_and_guesses_nothing() -> None:
+    card = render_model_card(fx.metrics(), None)
+    assert "Not recorded: there is no training record" in card
+    assert "trained (not recorded)" in card
+    assert "| Argument | Value |" not in card and "python -m training.train" not in card
+
+
+def test_card_gives_the_photo_validation_per_folder_and_its_confusion() -> None:
+    card = render_model_card(fx.metrics(), None)
+    assert "**Top-1 accuracy**: 83.33 % (5 of 6 photos)" in card
+    assert "| `t-shirt` | 2 | 1 | 50.00 % | T-shirt/top |" in card
+    assert "| `shoes` | 2 | 2 | 100.00 % | Sandal, Sneaker, Ankle boot |" in card
+    assert "| `t-shirt` | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in card
+    assert "![misclassified validation photos](photo_failures.png)" in card
+    assert "![confusion matrix of the test set](confusion_matrix.png)" in card
+
+
+def test_card_without_photos_says_they_were_not_measured() -> None:
+    card = render_model_card(fx.metrics(with_photos=False), None)
+    assert "Not measured: no clothing photo folder was found" in card
+    assert "photo_failures.png" not in card
+    assert "| Photo validation top-1 accuracy | ≥ 85.00 % | not measured | not measured |" in card
+
+
+def test_card_names_both_datasets_and_the_folder_mapping() -> None:
+    card = render_model_card(fx.metrics(), None)
+    assert "Zalando" in card and "MIT licence" in card and "Alexey Grigorev, CC0 1.0" in card
+    assert "| `shoes` | Sandal (5), Sneaker (7), Ankle boot (9) |" in card
+    assert "| `longsleeve` | T-shirt/top (0), Pullover (2), Shirt (6) |" in card
+    assert "`shorts`, `skirt` and `hat`" in card
+
+
+def test_a_missing_figure_is_an_error_not_an_empty_cell() -> None:
+    metrics = fx.metrics()
+    del metrics["macro_f1"]
+    with pytest.raises(UndefinedError):
+        render_model_card(metrics, None)
+
+
+def test_card_reads_no_file_but_its_template() -> None:
+    """Rendering twice in a fresh interpreter, files opened during the second render are recorded."""
+    code = (
+        "import json, sys\n"
+        "from training.model_card import render_model_card\n"
+        "metrics = json.load(sys.stdin)\n"
+        "render_model_card(metrics, None)\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
+        "render_model_card(metrics, None)\n"
+        "print(json.dumps(opened))\n")
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(fx.metrics()), capture_output=True,
+                          text=True, cwd=REPO_ROOT, check=True)
+    assert [Path(p).resolve() for p in json.loads(done.stdout)] == [TEMPLATE_DIR / TEMPLATE]
+
+
+def test_same_inputs_give_the_same_card() -> None:
+    assert render_model_card(fx.metrics(), fx.RECORD) == render_model_card(fx.metrics(), fx.RECORD)

@@ -1,0 +1,89 @@
+"""The training recipe end to end on a few images: the set loss, the epoch mix, a checkpoint that resumes,
+and a record that names the exact arguments and the model file it describes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import config
+from core.checksum import sha256_of
+from tests.test_photo_parity import garment_photo
+from training import photos as photo_module
+from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
+
+needs_dataset = pytest.mark.skipif(not (Path(config.FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz").is_file(),
+                                   reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
+
+
+def test_set_loss_is_minus_log_of_the_allowed_probability_mass():
+    probabilities = np.array([[0.1, 0.2, 0.7, 0, 0, 0, 0, 0, 0, 0], [0.5, 0.3, 0.2, 0, 0, 0, 0, 0, 0, 0]], np.float32)
+    allowed = np.zeros((2, 10), np.float32)
+    allowed[0, 2] = 1.0  # one class: plain cross-entropy
+    allowed[1, [1, 2]] = 1.0  # a set: -log(0.3 + 0.2)
+    losses = np.asarray(AllowedClassesLoss(reduction=None)(allowed, probabilities))
+    np.testing.assert_allclose(losses, [-np.log(0.7), -np.log(0.5)], rtol=1e-5)
+
+
+def test_label_smoothing_mixes_in_the_uniform_cross_entropy():
+    probabilities = np.full((1, 10), 0.1, np.float32)
+    allowed = one_hot_masks(np.array([3]))
+    loss = float(np.asarray(AllowedClassesLoss(smoothing=0.2, reduction=None)(allowed, probabilities))[0])
+    assert loss == pytest.approx(-np.log(0.1))  # uniform prediction: both parts equal -log 0.1
+
+
+def test_an_epoch_holds_every_image_once_and_each_photo_repeat_times():
+    rng = np.random.default_rng(0)
+    fashion = np.full((50, 28, 28), 7, np.uint8)
+    photos = np.full((4, 28, 28), 200, np.uint8)
+    allowed = np.zeros((4, 10), bool)
+    allowed[:, [5, 7, 9]] = True
+    images, targets = epoch_data(fashion, np.zeros(50, np.int64), photos, allowed, 3, rng, 0.4, (0.6, 1.2))
+    assert images.shape == (62, 28, 28) and targets.shape == (62, 10)
+    assert int(targets[:, 0].sum()) == 50 and int(targets[:, 5].sum()) == 12 == int(targets[:, 9].sum())
+    assert (images[targets[:, 0] == 1] == 7).all()  # Fashion-MNIST images are not jittered
+
+
+def test_brightness_jitter_keeps_the_background_black_and_varies_the_garment():
+    images = np.zeros((200, 28, 28), np.uint8)
+    images[:, 10:20, 10:20] = 150
+    jittered = jitter_brightness(images, np.random.default_rng(1), 0.4, (0.6, 1.2))
+    assert (jittered[:, :10] == 0).all()
+    levels = jittered[:, 15, 15]
+    assert levels.min() < 110 and levels.max() > 170
+
+
+@pytest.fixture()
+def tiny_photos(tmp_path, monkeypatch):
+    monkeypatch.setattr(photo_module, "CACHE_DIR", tmp_path / "cache")
+    for folder, colour in (("pants", (30, 30, 120)), ("shoes", (200, 40, 40))):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for seed in range(4):
+            (tmp_path / "photos" / folder / f"{seed}.jpg").write_bytes(garment_photo(seed, colour, (150, 150, 150)))
+    return tmp_path / "photos"
+
+
+@needs_dataset
+def test_training_resumes_from_its_checkpoint_and_records_what_it_used(tiny_photos, tmp_path):
+    from training.train import main
+
+    output = tmp_path / "model" / "net.h5"
+    common = ["--limit-train", "256", "--val-size", "100", "--widths", "8,16", "--dense-units", "16",
+              "--photos-dir", str(tiny_photos), "--photo-validation-fraction", "0.25", "--photo-repeats", "2",
+              "--checkpoint-dir", str(tmp_path / "checkpoint"), "--output", str(output)]
+    main([*common, "--epochs", "1"])
+    first = json.loads((tmp_path / "model" / "net.training.json").read_text())
+    assert [entry["epoch"] for entry in first["history"]] == [1]
+    main([*common, "--epochs", "2", "--resume"])
+    record = json.loads((tmp_path / "model" / "net.training.json").read_text())
+    assert [entry["epoch"] for entry in record["history"]] == [1, 2]  # epoch 1 came from the checkpoint
+    assert record["history"][0] == first["history"][0]
+    assert record["model_sha256"] == sha256_of(output)
+    assert record["arguments"]["widths"] == [8, 16] and record["arguments"]["epochs"] == 2
+    assert record["command"].startswith("python -m training.train --limit-train 256")
+    photos = record["data"]["photos"]
+    assert (photos["train_photos"], photos["validation_photos"]) == (6, 2)
+    assert photos["folder_classes"]["shoes"] == [5, 7, 9]
+    assert 0.0 <= record["selection"]["photo_validation_accuracy"] <= 1.0

@@ -1,0 +1,94 @@
+"""Photo validation accuracy of the shipped model under other pre-processing settings, to measure a choice.
+
+Usage: python -m training.compare_preprocessing [--photos-dir P] --variant NAME KEY=VALUE [KEY=VALUE ...] ...
+e.g.   python -m training.compare_preprocessing --variant one-shoe PREPROCESS_MIN_PART_FRACTION=1.0
+
+Each variant's settings are environment variables read by config.py, so each variant's photos are
+pre-processed in a fresh interpreter with them set; the default settings are always measured too. Only the
+model's photo validation split (seed and fraction from its training record) is used, and every variant is
+classified by the served runtime (core.model.ModelWrapper). Prints accuracy per folder and overall.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import config
+from training.photos import (
+    PhotoSet,
+    allowed_mask,
+    find_photos_root,
+    is_right,
+    list_photos,
+    preprocess_photos,
+    split_photos,
+)
+
+logger = logging.getLogger("training.compare_preprocessing")
+
+
+def validation_files(photos_dir: Path | None, fraction: float, seed: int) -> PhotoSet:
+    """The validation split's photos (arrays left empty): the split depends only on the listing."""
+    listed = list_photos(find_photos_root(photos_dir))
+    placeholder = PhotoSet(np.zeros((len(listed), 1, 1), np.uint8), np.stack([allowed_mask(f) for f, _ in listed]),
+                           np.array([f for f, _ in listed]), np.array([str(p) for _, p in listed]))
+    return split_photos(placeholder, fraction, seed)[1]
+
+
+def arrays_with_settings(paths: list[str], settings: dict[str, str], scratch: Path) -> np.ndarray:
+    """The photos pre-processed by a fresh interpreter whose environment holds the variant's settings."""
+    listing, output = scratch / "paths.json", scratch / "arrays.npy"
+    listing.write_text(json.dumps(paths))
+    code = ("import json, sys, numpy as np; from pathlib import Path; from training.photos import preprocess_photos; "
+            f"np.save({str(output)!r}, preprocess_photos([Path(p) for p in json.load(open({str(listing)!r}))]))")
+    # Our own interpreter running our own code; only the environment comes from the command line.
+    subprocess.run([sys.executable, "-c", code], cwd=config.REPO_ROOT, env={**os.environ, **settings}, check=True)
+    return np.load(output)
+
+
+def accuracy_by_folder(probabilities: np.ndarray, photos: PhotoSet) -> dict[str, float]:
+    right = is_right(probabilities, photos.allowed)
+    by_folder = {folder: float(right[photos.folders == folder].mean()) for folder in sorted(set(photos.folders))}
+    return {**by_folder, "all": float(right.mean())}
+
+
+def parse_variants(items: list[list[str]]) -> dict[str, dict[str, str]]:
+    variants = {"default": {}}
+    for name, *pairs in items:
+        variants[name] = dict(pair.split("=", 1) for pair in pairs)
+    return variants
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos-dir", type=Path, default=None)
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY=VALUE")
+    args = parser.parse_args(argv)
+    from core.model import ModelWrapper, to_model_batch
+    from training.record import read_training_record
+
+    wrapper = ModelWrapper(max_batch_size=1)
+    photo_data = (read_training_record(config.MODEL_PATH, wrapper.sha256) or {}).get("data", {}).get("photos", {})
+    validation = validation_files(args.photos_dir, photo_data.get("validation_fraction", 0.15),
+                                  photo_data.get("split_seed", 42))
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, settings in parse_variants(args.variant).items():
+            arrays = (preprocess_photos([Path(p) for p in validation.files]) if not settings
+                      else arrays_with_settings(list(validation.files), settings, Path(scratch)))
+            results[name] = accuracy_by_folder(wrapper.predict_batch(to_model_batch(arrays)), validation)
+            logger.info("%-12s %s", name, json.dumps({k: round(v, 3) for k, v in results[name].items()}))
+    return results
+
+
+if __name__ == "__main__":
+    main()
