@@ -123,6 +123,8 @@ MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 40_000_000)  # Pillow's decompre
 # Photos are shrunk to this longest side before the garment is looked for: the mask needs no more detail,
 # and a 12-megapixel upload then costs about what a 256-pixel one does.
 PREPROCESS_WORK_SIDE = _env_int("PREPROCESS_WORK_SIDE", 256)
+# Colour counts as contrast (a blue shirt on a grey floor of the same brightness); false: brightness only.
+PREPROCESS_COLOUR = _env_bool("PREPROCESS_COLOUR", True)
 # The foreground mask is grouped into connected parts on a grid of at most this many cells a side.
 PREPROCESS_MASK_GRID = _env_int("PREPROCESS_MASK_GRID", 64)
 # Blur radius (pixels at the working size) that hides fine background texture and noise before thresholding.
@@ -141,7 +143,7 @@ PREPROCESS_MAX_TILT_DEGREES = _env_float("PREPROCESS_MAX_TILT_DEGREES", 12.0)
 # Angle step of the tilt search.
 PREPROCESS_TILT_STEP_DEGREES = _env_float("PREPROCESS_TILT_STEP_DEGREES", 1.0)
 # A tilt is undone only when turning shrinks the garment's bounding box by at least this fraction
-# (2 % measured best on the photo-like set; 0 % and 5 % both scored lower).
+# (2 % measured best on an earlier synthetic photo set; 0 % and 5 % both scored lower).
 PREPROCESS_MIN_TILT_GAIN = _env_float("PREPROCESS_MIN_TILT_GAIN", 0.02)
 
 # --- Command-line batch classification (core/cli.py) ---

@@ -130,8 +130,9 @@ def fit_background(gray: np.ndarray, samples: np.ndarray | None = None) -> np.nd
         if keep.sum() < design.shape[1]:
             break
         coefficients, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
-    grid_rows, grid_cols = np.mgrid[0:height, 0:width]
-    return coefficients[0] + coefficients[1] * grid_rows / max(height, 1) + coefficients[2] * grid_cols / max(width, 1)
+    row_term = (coefficients[1] * np.arange(height) / max(height, 1))[:, np.newaxis]
+    col_term = (coefficients[2] * np.arange(width) / max(width, 1))[np.newaxis, :]
+    return coefficients[0] + row_term + col_term
 
 
 def has_light_border(gray: np.ndarray) -> bool:

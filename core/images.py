@@ -101,7 +101,7 @@ def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (WHITE, WHITE, WHITE, 255))
         image = Image.alpha_composite(background, rgba)
-    if image.mode in GREY_MODES:
+    if image.mode in GREY_MODES or not config.PREPROCESS_COLOUR:
         return shrink(np.asarray(image.convert("L"), dtype=np.uint8), config.PREPROCESS_WORK_SIDE), None
     image = image.convert("RGB")
     if max(image.size) > config.PREPROCESS_WORK_SIDE:

@@ -270,10 +270,16 @@ def save_for_serving(network: keras.Model, output: Path) -> str:
     return write_checksum(output, output.with_name(output.name + ".sha256"))
 
 
+def repo_relative(path: Path) -> str:
+    """A path inside the checkout as the checkout names it: the record must not carry this machine's layout."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(config.REPO_ROOT)) if resolved.is_relative_to(config.REPO_ROOT) else str(path)
+
+
 def training_record(args: argparse.Namespace, argv: list[str] | None, digest: str, state: dict, data: dict,
                     seconds: float) -> dict:
     """The arguments actually used (not today's flag defaults), keyed by the model's sha256."""
-    arguments = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     import tensorflow as tf
 
     return {"model_sha256": digest, "model_file": args.output.name,
