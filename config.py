@@ -76,7 +76,8 @@ MODEL_SHA256_PATH = Path(_env_str("MODEL_SHA256_PATH", f"{MODEL_PATH}.sha256"))
 MODEL_METRICS_PATH = Path(_env_str("MODEL_METRICS_PATH", str(REPO_ROOT / "assets" / "model_metrics.json")))
 MODEL_ID = "max-fashion-mnist"
 MODEL_NAME = "Fashion-MNIST clothing classifier"
-MODEL_DESCRIPTION = ("A convolutional neural network trained on Fashion-MNIST (Zalando) that classifies "
+MODEL_DESCRIPTION = ("A convolutional neural network trained on Fashion-MNIST (Zalando) and real clothing "
+                     "photos (clothing-dataset-small, CC0) that classifies "
                      "a clothing image into T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, "
                      "Sneaker, Bag or Ankle boot.")
 MODEL_TYPE = "Image Classification"
