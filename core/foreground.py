@@ -157,6 +157,7 @@ def contrast_map(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarr
 
 
 def luma_contrast(luma: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
+    """How much darker or lighter than the fitted background each pixel is, scaled to 0–1."""
     values = luma.astype(np.float64)
     background = np.clip(fit_background(luma, samples), DARKEST_BACKGROUND, 255.0 - DARKEST_BACKGROUND)
     darker = (background - values) / np.maximum(background, MIN_LUMA_SPAN)

@@ -40,10 +40,10 @@ MODEL_SIDE = 28
 WHITE = 255
 # shrink() keeps at least this many times its target side before its final Lanczos step (Pillow's reducing_gap).
 REDUCING_GAP = 3
-# Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
-GREY_MODES = ("1", "L", "LA", "I", "F")  # modes with no colour to use
+GREY_MODES = ("1", "L")  # what is left without colour once 16-bit, float and transparent images are handled
 # The garment's "bright end" (→ 255): this percentile of its lit pixels, so a few highlights cannot dim it.
 BRIGHT_END_PERCENTILE = 99.0
+# Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
 REDUCIBLE_MODE = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
 
@@ -103,12 +103,8 @@ def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         image = Image.alpha_composite(background, rgba)
     if image.mode in GREY_MODES or not config.PREPROCESS_COLOUR:
         return shrink(np.asarray(image.convert("L"), dtype=np.uint8), config.PREPROCESS_WORK_SIDE), None
-    image = image.convert("RGB")
-    if max(image.size) > config.PREPROCESS_WORK_SIDE:
-        image = shrink_image(image, config.PREPROCESS_WORK_SIDE)
+    image = shrink_in_place(image.convert("RGB"), config.PREPROCESS_WORK_SIDE)
     luma = np.asarray(image.convert("L"), dtype=np.uint8)
-    if luma.shape == (MODEL_SIDE, MODEL_SIDE):
-        return luma, None  # a Fashion-MNIST-sized image passes through: its colour plays no part
     chroma = np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
     return luma, chroma
 
@@ -145,12 +141,12 @@ def shrink(gray: np.ndarray, side: int) -> np.ndarray:
     """At most `side` pixels on the longest edge, anti-aliased: the garment search needs no more."""
     if max(gray.shape) <= side:
         return gray
-    return np.asarray(shrink_image(Image.fromarray(gray, mode="L"), side), dtype=np.uint8)
+    return np.asarray(shrink_in_place(Image.fromarray(gray, mode="L"), side), dtype=np.uint8)
 
 
-def shrink_image(image: Image.Image, side: int) -> Image.Image:
-    """A copy with at most `side` pixels on the longest edge (Lanczos, anti-aliased)."""
-    image = image.copy()
+def shrink_in_place(image: Image.Image, side: int) -> Image.Image:
+    """The image itself, made at most `side` pixels on the longest edge (Lanczos, anti-aliased); callers pass
+    an image of their own (a conversion's result), so no copy is needed."""
     image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=float(REDUCING_GAP))
     return image
 

@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 
@@ -51,3 +51,17 @@ def official_test_images(count: int) -> tuple[np.ndarray, np.ndarray]:
     except DatasetNotFoundError as error:
         pytest.skip(f"Fashion-MNIST test files not available: {error}")
     return images[:count], labels[:count]
+
+
+def garment_photo(seed: int, colour: tuple[int, int, int], floor: tuple[int, int, int]) -> bytes:
+    """A coloured T-shaped garment on a noisy floor, as a phone JPEG of 640×480 would show it."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(np.array(floor) + rng.normal(0, 6, (480, 640, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="RGB")
+    draw = ImageDraw.Draw(image)
+    left = 200 + 10 * seed
+    draw.rectangle((left, 120, left + 220, 400), fill=colour)
+    draw.rectangle((left - 80, 120, left + 300, 200), fill=colour)  # sleeves
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()

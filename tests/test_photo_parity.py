@@ -8,25 +8,12 @@ import io
 import numpy as np
 import pytest
 import requests
-from PIL import Image, ImageDraw
+from PIL import Image
 
+from tests.imaging import garment_photo
 from training.photos import load_photos, split_photos
 
 pytestmark = pytest.mark.integration
-
-
-def garment_photo(seed: int, colour: tuple[int, int, int], floor: tuple[int, int, int]) -> bytes:
-    """A coloured T-shaped garment on a noisy floor, as a phone JPEG of 640×480 would show it."""
-    rng = np.random.default_rng(seed)
-    pixels = np.clip(np.array(floor) + rng.normal(0, 6, (480, 640, 3)), 0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels, mode="RGB")
-    draw = ImageDraw.Draw(image)
-    left = 200 + 10 * seed
-    draw.rectangle((left, 120, left + 220, 400), fill=colour)
-    draw.rectangle((left - 80, 120, left + 300, 200), fill=colour)  # sleeves
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 import config
 from core.checksum import sha256_of
-from tests.test_photo_parity import garment_photo
+from tests.imaging import garment_photo
 from training import photos as photo_module
 from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
 

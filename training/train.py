@@ -21,6 +21,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 import config
@@ -280,8 +281,6 @@ def training_record(args: argparse.Namespace, argv: list[str] | None, digest: st
                     seconds: float) -> dict:
     """The arguments actually used (not today's flag defaults), keyed by the model's sha256."""
     arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    import tensorflow as tf
-
     return {"model_sha256": digest, "model_file": args.output.name,
             "command": shlex.join(["python", "-m", "training.train", *(sys.argv[1:] if argv is None else argv)]),
             "arguments": arguments, "data": data, "selection": state["best"], "history": state["history"],
