@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 import config
+from core.skin import set_aside_worn_skin
 
 BORDER_FRACTION = 0.03  # how wide a frame (fraction of the shorter side, at least 1 px) shows the background
 MAD_TO_SIGMA = 1.4826  # a normal distribution's standard deviation per median absolute deviation
@@ -30,6 +31,12 @@ CHROMA_SPAN = 128.0
 # The border's group unlike the image's centre is the background when it holds at least this share of the
 # border, and when the two groups' mean colours lie this many levels apart (luma/chroma units).
 MIN_BACKGROUND_SHARE = 0.15
+# A studio background: the border's median luma at least this light, its chroma this close to neutral grey
+# (Cb = Cr = 128), and its luma this flat (robust standard deviation, levels).
+STUDIO_MIN_LUMA = 200.0
+STUDIO_MAX_CHROMA = 8.0
+STUDIO_MAX_SIGMA = 6.0
+NEUTRAL_CHROMA = 128.0
 MIN_GROUP_DISTANCE = 12.0
 TWO_MEANS_ITERATIONS = 6
 
@@ -138,6 +145,18 @@ def fit_background(gray: np.ndarray, samples: np.ndarray | None = None) -> np.nd
 def has_light_border(gray: np.ndarray) -> bool:
     """Photos show a dark garment on a light background, the opposite of Fashion-MNIST."""
     return float(np.median(gray[border_mask(gray.shape)])) > LIGHT_THRESHOLD
+
+
+def studio_background(luma: np.ndarray, chroma: np.ndarray | None) -> bool:
+    """A plain, light, grey-white border: a catalogue shot (where people model clothes), not a garment
+    laid on a floor, bed or sofa."""
+    if chroma is None:
+        return False
+    border = border_mask(luma.shape)
+    edge_luma = luma[border].astype(np.float32)
+    chroma_offset = np.abs(chroma[border] - NEUTRAL_CHROMA).max(axis=-1)
+    return (float(np.median(edge_luma)) >= STUDIO_MIN_LUMA and float(np.median(chroma_offset)) <= STUDIO_MAX_CHROMA
+            and robust_sigma(edge_luma) <= STUDIO_MAX_SIGMA)
 
 
 def contrast_map(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
@@ -290,9 +309,10 @@ def with_margin(box: Box, shape: tuple[int, int], fraction: float) -> Box:
                min(shape[0], box.bottom + pad), min(shape[1], box.right + pad))
 
 
-def find_garment(contrast: np.ndarray) -> Box:
-    """The garment's tight box (plus the configured margin); the whole image when nothing stands out."""
-    found = garment_box(foreground_mask(contrast))
+def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None) -> Box:
+    """The garment's tight box (plus the configured margin); the whole image when nothing stands out.
+    `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box."""
+    found = garment_box(set_aside_worn_skin(foreground_mask(contrast), skin))
     if found is None:
         return Box(0, 0, *contrast.shape)
     return with_margin(tighten(found, contrast), contrast.shape, config.PREPROCESS_CROP_MARGIN)

@@ -21,7 +21,8 @@ from PIL import Image, ImageOps
 
 import config
 from core.deskew import estimate_tilt, rotate
-from core.foreground import Box, contrast_map, find_garment, has_light_border
+from core.foreground import Box, contrast_map, find_garment, has_light_border, studio_background
+from core.skin import skin_colour
 
 logger = logging.getLogger(__name__)
 
@@ -207,11 +208,14 @@ def image_to_model_array(data: bytes) -> np.ndarray:
 def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
     """A photo's planes → 28×28: foreground, tilt, crop, fit, contrast."""
     contrast = contrast_map(luma, chroma)  # foreground: each pixel's contrast against the background
-    box = find_garment(contrast)
+    # a person wearing the garment (a studio shot), left out of its box
+    skin = skin_colour(luma, chroma) if studio_background(luma, chroma) else None
+    box = find_garment(contrast, skin)
     tilt = estimate_tilt(crop(contrast, box))  # tilt
     if tilt:
         contrast = rotate(contrast, tilt)
-        box = find_garment(contrast)
+        skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
+        box = find_garment(contrast, skin)
     logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
     garment = crop(contrast, box)  # crop
     fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black

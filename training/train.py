@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     network.add_argument("--widths", type=_numbers(int), default=(32, 64, 128), help="filters per block, e.g. 32,64")
     network.add_argument("--blocks-per-stage", type=int, default=1, help="residual blocks per stage (resnet)")
     network.add_argument("--dense-units", type=int, default=256, help="hidden units of the head (0: none)")
-    network.add_argument("--dropout", type=float, default=0.25)
+    network.add_argument("--dropout", type=float, default=0.15, help="after each block; twice this in the head")
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--epochs", type=int, default=16)
     optimisation.add_argument("--batch-size", type=int, default=128)
