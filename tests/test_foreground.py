@@ -36,3 +36,33 @@ def test_find_garment_on_a_blank_image_is_the_whole_image():
 
 def test_margin_stays_inside_the_image():
     assert with_margin(Box(2, 2, 38, 18), (40, 20), 0.1) == Box(0, 0, 40, 20)
+
+
+def flood_fill_parts(grid: np.ndarray) -> list[set]:
+    """Reference: the 8-connected parts by a plain flood fill, as sets of cells."""
+    todo, parts = {tuple(cell) for cell in np.argwhere(grid)}, []
+    while todo:
+        stack, part = [todo.pop()], set()
+        while stack:
+            row, col = stack.pop()
+            part.add((row, col))
+            for neighbour in [(row + dr, col + dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]:
+                if neighbour in todo:
+                    todo.remove(neighbour)
+                    stack.append(neighbour)
+        parts.append(part)
+    return parts
+
+
+def test_components_match_a_flood_fill_on_random_and_winding_grids():
+    rng = np.random.default_rng(0)
+    grids = [rng.random(rng.integers(1, 40, 2)) < rng.uniform(0.05, 0.7) for _ in range(60)]
+    snake = np.zeros((33, 20), dtype=bool)  # one long winding part: the worst case for label propagation
+    snake[::4] = True
+    for row in range(0, 29, 4):
+        snake[row:row + 4, 19 if row % 8 == 0 else 0] = True
+    for grid in [*grids, snake, np.zeros((5, 5), dtype=bool)]:
+        labels, sizes = label_components(grid)
+        found = [{tuple(cell) for cell in np.argwhere(labels == label)} for label in range(1, len(sizes))]
+        assert sorted(map(sorted, found)) == sorted(map(sorted, flood_fill_parts(grid)))
+        assert [len(part) for part in found] == sizes[1:].tolist()
