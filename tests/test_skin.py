@@ -52,7 +52,7 @@ def test_a_skin_coloured_garment_is_kept_whole():
     """A beige coat alone is mostly 'skin' by colour: too large a share to be a person's."""
     image = Image.new("RGB", (160, 240), (250, 250, 250))
     ImageDraw.Draw(image).rectangle((30, 20, 130, 220), fill=SKIN_TONES[1])
-    box, (height, width) = garment_box_of(image)
+    box, (height, _) = garment_box_of(image)
     assert box.top <= 22 * height / 240 and box.bottom >= 218 * height / 240
 
 

@@ -3,6 +3,8 @@ and a record that names the exact arguments and the model file it describes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +89,24 @@ def test_training_resumes_from_its_checkpoint_and_records_what_it_used(tiny_phot
     assert (photos["train_photos"], photos["validation_photos"]) == (6, 2)
     assert photos["folder_classes"]["shoes"] == [5, 7, 9]
     assert 0.0 <= record["selection"]["photo_validation_accuracy"] <= 1.0
+
+
+@needs_dataset
+def test_two_runs_with_the_same_arguments_write_the_same_model_file(tiny_photos, tmp_path):
+    """make train is reproducible: seeded data, augmentation and initialisation give the same weights, byte
+    for byte on the same machine (another CPU may differ in the last bits of its arithmetic). Each run is
+    its own process, as two `make train` runs are."""
+    digests = []
+    for run in ("first", "second"):
+        output = tmp_path / run / "net.h5"
+        train_in_a_process(["--limit-train", "256", "--val-size", "100", "--widths", "8,16", "--dense-units", "16",
+                            "--epochs", "1", "--photos-dir", str(tiny_photos), "--photo-validation-fraction", "0.25",
+                            "--photo-repeats", "2", "--checkpoint-dir", str(tmp_path / run / "checkpoint"),
+                            "--output", str(output), "--photo-cache-dir", str(tmp_path / "cache")])
+        digests.append(sha256_of(output))
+    assert digests[0] == digests[1]
+
+
+def train_in_a_process(arguments: list[str]) -> None:
+    subprocess.run([sys.executable, "-m", "training.train", *arguments], check=True, cwd=config.REPO_ROOT,
+                   capture_output=True, timeout=600)

@@ -29,6 +29,7 @@ from core.checksum import write_checksum
 from training.architecture import ARCHITECTURES, INPUT_SHAPE, build_model
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, epoch_data
+from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.photos import (
     FOLDER_CLASSES,
     PhotoSet,
@@ -85,6 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     photos.add_argument("--photo-repeats", type=int, default=4, help="times each training photo is seen per epoch")
     photos.add_argument("--photo-gamma", type=float, default=0.4, help="brightness jitter: gamma e^±this")
     photos.add_argument("--photo-gain", type=_numbers(float), default=(0.6, 1.2), help="brightness jitter: gain range")
+    photos.add_argument("--photo-cache-dir", type=Path, default=PHOTO_CACHE_DIR,
+                        help="where the photos' pre-processed arrays are cached (default: %(default)s)")
     photos.add_argument("--photo-validation-fraction", type=float, default=0.15,
                         help="share of each photo folder held back for model selection")
     selection = parser.add_argument_group("model selection")
@@ -178,7 +181,8 @@ def load_data(args: argparse.Namespace):
         fashion_train = (fashion_train[0][:args.limit_train], fashion_train[1][:args.limit_train])
     photo_train = photo_val = None
     if args.photos:
-        photo_train, photo_val = split_photos(load_photos(args.photos_dir), args.photo_validation_fraction,
+        photo_train, photo_val = split_photos(load_photos(args.photos_dir, args.photo_cache_dir),
+                                              args.photo_validation_fraction,
                                               args.seed)
     return fashion_train, fashion_val, photo_train, photo_val
 
