@@ -24,7 +24,7 @@ from core.cli import (
     main,
 )
 from core.labels import CLASS_NAMES
-from tests.imaging import SAMPLES_DIR, class_name_of, photo_sample_files, png_of, sample_files, slug
+from tests.imaging import SAMPLES_DIR, photo_sample_files, png_of, sample_files, slug
 from tests.live_server import REPO_ROOT, free_port
 
 ALL_SAMPLES = sample_files() + photo_sample_files()
@@ -115,7 +115,7 @@ def test_paths_that_find_nothing_are_reported(tree):
 
 # --- In-process classification and output ---
 
-def test_csv_to_stdout_classifies_every_sample(run):
+def test_csv_to_stdout_classifies_every_sample(run, sample_answers):
     status, out, err = run([str(SAMPLES_DIR), "--top-k", "3"])
     assert status == EXIT_OK, err
     rows = read_csv(out)
@@ -124,14 +124,14 @@ def test_csv_to_stdout_classifies_every_sample(run):
         "label_3", "label_id_3", "probability_3"]
     assert sorted(Path(row["path"]).name for row in rows) == sorted(p.name for p in ALL_SAMPLES)
     for row in rows:
-        assert slug(row["label_1"]) == class_name_of(Path(row["path"])), row
+        assert slug(row["label_1"]) == sample_answers[Path(row["path"]).name], row
         assert CLASS_NAMES[int(row["label_id_1"])] == row["label_1"]
         probabilities = [float(row[f"probability_{rank}"]) for rank in (1, 2, 3)]
         assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.0001
     assert "classified 16 of 16 files" in err
 
 
-def test_jsonl_to_a_file(run, tmp_path):
+def test_jsonl_to_a_file(run, tmp_path, sample_answers):
     output = tmp_path / "out.jsonl"
     status, out, _ = run([f"{SAMPLES_DIR}/*.png", "--format", "jsonl", "--top-k", "10", "-o", str(output)])
     assert status == EXIT_OK and out == "", "results go to the file, not stdout"
@@ -143,7 +143,7 @@ def test_jsonl_to_a_file(run, tmp_path):
         assert [set(p) for p in predictions] == [{"label", "label_id", "probability"}] * 10
         assert sorted(p["label_id"] for p in predictions) == list(range(10))
         assert abs(sum(p["probability"] for p in predictions) - 1.0) < 1e-3
-        assert slug(predictions[0]["label"]) == class_name_of(Path(record["path"]))
+        assert slug(predictions[0]["label"]) == sample_answers[Path(record["path"]).name]
 
 
 def test_unreadable_files_are_skipped_with_a_warning_and_exit_1(run, tmp_path):
@@ -222,7 +222,7 @@ def cli(*argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.integration
-def test_server_mode_gives_the_same_answers_as_in_process(live_server, run):
+def test_server_mode_gives_the_same_answers_as_in_process(live_server, run, sample_answers):
     done = cli(str(SAMPLES_DIR), "--server", live_server, "--format", "jsonl", "--top-k", "3")
     assert done.returncode == EXIT_OK, done.stderr
     over_http = {r["path"]: r["predictions"] for r in map(json.loads, done.stdout.splitlines())}
@@ -231,7 +231,7 @@ def test_server_mode_gives_the_same_answers_as_in_process(live_server, run):
     in_process = {r["path"]: r["predictions"] for r in map(json.loads, out.splitlines())}
     assert over_http.keys() == in_process.keys()
     for path, predictions in over_http.items():
-        assert slug(predictions[0]["label"]) == class_name_of(Path(path))
+        assert slug(predictions[0]["label"]) == sample_answers[Path(path).name]
         assert [p["label_id"] for p in predictions] == [p["label_id"] for p in in_process[path]]
         assert np.allclose([p["probability"] for p in predictions],
                            [p["probability"] for p in in_process[path]], atol=1e-4)
