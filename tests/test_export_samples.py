@@ -15,6 +15,8 @@ from training.export_samples import export_samples, first_index_per_class, slug
 from training.sample_photos import SAMPLE_SHEET, STORED_SIDEWAYS, make_photo, render
 
 SAMPLES = [np.asarray(Image.open(path)) for path in sample_files()]
+MIN_CORRELATION = 0.75  # per sample; their mean is checked against MIN_MEAN_CORRELATION
+MIN_MEAN_CORRELATION = 0.88
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,13 +77,25 @@ def extent(image: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
+def test_pre_processing_keeps_the_samples_sharp_on_average(tmp_path) -> None:
+    correlations = []
+    for index, sample in enumerate(SAMPLES):
+        style = replace(SAMPLE_SHEET, kind=("jpeg", "png-alpha", "jpeg-exif")[index % 3])
+        seen = image_to_model_array(make_photo(sample, 0, index, tmp_path / f"photo{index}", style).read_bytes())
+        correlations.append(correlation(seen, sample))
+    assert np.mean(correlations) > MIN_MEAN_CORRELATION, correlations
+
+
 @pytest.mark.parametrize("index", range(len(SAMPLES)), ids=[p.stem for p in sample_files()])
 def test_pre_processing_undoes_the_photo(tmp_path, index) -> None:
     """Straight photo → the model sees nearly the test image itself: same crop, scale, centring and levels
-    (what is left is the blur of upscaling, JPEG and downscaling)."""
+    (what is left is the blur of upscaling, JPEG and downscaling). The 128-pixel working size blurs thin parts
+    a little (the sandal's straps: correlation 0.78, 0.92 at 256 px; the ten samples' mean 0.91 against
+    0.95); Fashion-MNIST test images drawn as catalogue photos were classified as well at 128 as at 256 px
+    (93.5 % against 92.9 % of 1 000, docs in README "Pre-processing")."""
     style = replace(SAMPLE_SHEET, kind=("jpeg", "png-alpha", "jpeg-exif")[index % 3])
     path = make_photo(SAMPLES[index], 0, index, tmp_path / "photo", style)
     seen = image_to_model_array(path.read_bytes())
     assert np.allclose(extent(seen), extent(SAMPLES[index]), atol=1), "the garment's box, within a pixel"
-    assert correlation(seen, SAMPLES[index]) > 0.8
+    assert correlation(seen, SAMPLES[index]) > MIN_CORRELATION
     assert np.abs(seen.astype(int) - SAMPLES[index]).mean() < 35

@@ -1,0 +1,60 @@
+"""Top-1 accuracy of the served model on Fashion-MNIST test images drawn as catalogue photos: a dark garment,
+upright, on a plain white background, saved as JPEG (training/sample_photos.py draws them), then put through the
+server's pre-processing. It shows what a pre-processing setting costs on product shots, which the photo
+validation split (clothes on floors and beds) does not have.
+
+Usage: PREPROCESS_WORK_SIDE=256 python -m training.catalogue_proxy [--images N] [--style catalogue|phone]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+import config
+from core.images import image_to_model_array
+from core.model import ModelWrapper, to_model_batch
+from training.dataset import add_data_dir_argument, load_split
+from training.sample_photos import PhotoStyle, make_photo, random_style
+
+logger = logging.getLogger("training.catalogue_proxy")
+
+SEED = 7
+
+
+def photo_style(index: int, style: str) -> PhotoStyle:
+    """A random phone-photo style (training/sample_photos.py), made a plain, upright studio shot for catalogue."""
+    drawn = random_style(np.random.default_rng([SEED, index]))
+    if style == "phone":
+        return drawn
+    return replace(drawn, background=250.0, gradient=(0.0, 0.0), texture=0.0, angle=0.0, tint=(1.0, 1.0, 1.0),
+                   noise=1.0, kind="jpeg", quality=90)
+
+
+def proxy_accuracy(count: int, style: str, data_dir: str | None = None) -> float:
+    images, labels = load_split("test", data_dir)
+    with tempfile.TemporaryDirectory(prefix="catalogue_proxy_") as work:
+        arrays = [image_to_model_array(make_photo(images[i], SEED, i, Path(work) / f"photo{i}",
+                                                  photo_style(i, style)).read_bytes()) for i in range(count)]
+    probabilities = ModelWrapper().predict_batch(to_model_batch(np.stack(arrays)))
+    return float(np.mean(probabilities.argmax(axis=1) == labels[:count]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_dir_argument(parser)
+    parser.add_argument("--images", type=int, default=1000, help="the first N test images (default: %(default)s)")
+    parser.add_argument("--style", choices=("catalogue", "phone"), default="catalogue")
+    args = parser.parse_args(argv)
+    accuracy = proxy_accuracy(args.images, args.style, args.data_dir)
+    logger.info("%s photos of the first %d test images, PREPROCESS_WORK_SIDE=%d: top-1 %.1f %%", args.style,
+                args.images, config.PREPROCESS_WORK_SIDE, 100 * accuracy)
+
+
+if __name__ == "__main__":
+    main()
