@@ -38,6 +38,9 @@ WORKERS = _env_int("WORKERS", 2)  # one per core: Python request handling holds 
 # Threads per worker that run Flask and the model, each on a request the event loop has read whole; concurrent
 # requests in a worker share a forward pass (micro-batching).
 THREADS = _env_int("THREADS", 8)
+# A worker that already holds THREADS connections waits this long before accepting another, so that a less
+# busy worker takes it first (gunicorn_worker.SharingServer); 0 turns this off.
+ACCEPT_YIELD_MS = _env_float("ACCEPT_YIELD_MS", 2.0)
 # Connections are read by an event loop per worker (gunicorn's gevent worker, gunicorn_worker.py), so an idle or
 # slow client costs a greenlet and a socket, not a thread. Each limit below cuts off a client that holds a
 # connection without making progress; none of them slows the requests of others.

@@ -24,14 +24,17 @@ import io
 import json
 import logging
 import resource
+import time
 from collections.abc import Callable
 
 import gevent
 import gevent.local
 from gevent import socket
+from gevent.server import StreamServer
 from gevent.threadpool import ThreadPool
 from gunicorn import util
 from gunicorn.http.wsgi import Response
+from gunicorn.workers import ggevent
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
@@ -75,6 +78,12 @@ class EventWorker(GeventWorker):
         """The listening sockets become gevent's, and nothing else: gevent's worker monkey-patches the standard
         library, which would turn the request threads (and the micro-batcher's) into greenlets of the loop."""
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
+
+    def run(self) -> None:
+        SharingServer.busy_at = service.THREADS
+        SharingServer.yield_s = service.ACCEPT_YIELD_MS / 1000
+        ggevent.StreamServer = SharingServer  # gevent's run() makes its servers from this name (this process only)
+        super().run()
 
     def init_process(self) -> None:
         self.connection = gevent.local.local()  # per greenlet, i.e. per connection: requests answered on it
@@ -220,6 +229,29 @@ class InThreads:
             if hasattr(body, "close"):
                 body.close()
         return status_and_headers, chunks
+
+
+class SharingServer(StreamServer):
+    """gevent's server, sharing new connections out between the workers: every worker waits on the one
+    listening socket, and a worker that already holds `busy_at` connections lets `yield_s` pass before it
+    accepts another, so that a less busy worker, woken by the same connection, takes it first (when none
+    does, this one still takes it after the pause)."""
+
+    busy_at = 0
+    yield_s = 0.0
+    accept_until = 0.0  # just after a pause: accept whatever is waiting
+
+    def do_read(self):
+        if self.yield_s and len(self.pool) >= self.busy_at and time.monotonic() > self.accept_until:
+            self.stop_accepting()
+            self._timer = self.loop.timer(self.yield_s)
+            self._timer.start(self.after_pause)
+            return None
+        return super().do_read()
+
+    def after_pause(self) -> None:
+        self.accept_until = time.monotonic() + self.yield_s
+        self.start_accepting()
 
 
 def client_address(addr) -> str:
