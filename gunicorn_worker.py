@@ -251,7 +251,8 @@ class SharingServer(StreamServer):
 
     def after_pause(self) -> None:
         self.accept_until = time.monotonic() + self.yield_s
-        self.start_accepting()
+        if self.started:  # not closed meanwhile (the worker stopping)
+            self.start_accepting()
 
 
 def client_address(addr) -> str:

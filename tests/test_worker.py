@@ -28,7 +28,7 @@ from tests.live_server import REPO_ROOT, free_port, start_server, stop_server, w
 HEADER_TIMEOUT_S, KEEPALIVE_TIMEOUT_S, BODY_TIMEOUT_S, SEND_TIMEOUT_S = 2, 1, 2, 3
 THREADS = 4  # per worker, of 2
 BURST = 2 * THREADS  # one connection per request thread of the whole server
-BURSTS, MIN_EVEN_BURSTS = 10, 8
+BURSTS, MIN_EVEN_BURSTS = 10, 5
 WARM_UP_BURSTS = 2  # uncounted: a new worker's first accepts are slower (measured: 2/6 and 3/5, then 4/4)
 SLACK_S = 2.0  # a loaded CI machine: a cut comes within its timeout plus this
 SLOW_HEAD = b"POST /model/predict HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -184,15 +184,17 @@ def run_burst(port: int, log_path: Path) -> list[int]:
 
 @pytest.mark.integration
 def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(server):
-    """Each worker takes THREADS connections of a burst (SharingServer); one burst in five may go astray (a worker
-    not scheduled in time on a loaded machine), none may go all to one worker. Without the sharing, bursts split
-    14/2 or 16/0 as often as not (measured on 2 loaded cores)."""
+    """Each worker takes THREADS connections of a burst (SharingServer); on a loaded machine a worker not scheduled
+    within ACCEPT_YIELD_MS lets the other take more (measured over 8 runs of 10 bursts: 6 to 10 even, at worst 2/6
+    once). Without the sharing, on the same machine: 1 to 6 even, 0/8 and 1/7 among them; bursts of 16 split 14/2
+    or 16/0 as often as not."""
     port, log_path = server
     for _ in range(WARM_UP_BURSTS):
         run_burst(port, log_path)
     splits = [run_burst(port, log_path) for _ in range(BURSTS)]
     even = sum(split == [THREADS, THREADS] for split in splits)
-    assert even >= MIN_EVEN_BURSTS and all(split[0] > 0 for split in splits), f"connections per worker: {splits}"
+    assert even >= MIN_EVEN_BURSTS and all(split[0] >= THREADS // 2 for split in splits), \
+        f"connections per worker: {splits}"
 
 
 @pytest.mark.integration
