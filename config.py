@@ -56,7 +56,8 @@ KEEPALIVE_TIMEOUT = _env_float("KEEPALIVE_TIMEOUT", 5.0)
 # Seconds the whole request body has to arrive once its head has; then 408 and the connection is closed.
 # 30 s lets a 10 MiB upload (MAX_CONTENT_LENGTH) arrive at 3 Mbit/s.
 BODY_TIMEOUT = _env_float("BODY_TIMEOUT", 30.0)
-# Seconds a connection may go without taking a byte of its answer or sending a byte of its body: then cut off.
+# Seconds a connection may go without taking a byte of its answer or sending a byte of its body: then cut off
+# (at least HEADER_TIMEOUT and KEEPALIVE_TIMEOUT: it bounds every single read too; gunicorn.conf.py checks).
 SEND_TIMEOUT = _env_float("SEND_TIMEOUT", 30.0)
 # Bytes the request bodies a worker is receiving at once may hold between them (bodies are read whole, in
 # memory, before the app sees them); the request whose body would pass it is answered 503 (Retry-After: 1).
