@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress clean
+.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
 	$(BIN)/hadolint Dockerfile
 
 bandit: $(DEV_STAMP)  ## bandit (security linter) on the service's code
-	$(BIN)/bandit -q -r api core app.py config.py gunicorn.conf.py
+	$(BIN)/bandit -q -r api core app.py config.py gunicorn.conf.py gunicorn_worker.py
 
 audit: $(DEV_STAMP)  ## pip-audit on requirements.txt (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
 	$(BIN)/pip-audit --strict --requirement requirements.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
@@ -65,6 +65,10 @@ bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (b
 
 stress: $(DEV_STAMP)  ## 20 000 mixed requests at concurrency 32, a worker SIGKILLed, SIGTERM under load
 	$(BIN)/python benchmarks/stress.py
+
+BASELINE ?= 1b6bfdb
+abuse: $(DEV_STAMP)  ## normal predictions during idle, slow and reconnecting clients, this code against BASELINE's
+	$(BIN)/python -m benchmarks.abuse --baseline $(BASELINE)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

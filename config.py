@@ -35,16 +35,35 @@ API_VERSION = "1.0.0"
 HOST = _env_str("HOST", "0.0.0.0")  # noqa: S104  # nosec B104
 PORT = _env_int("PORT", 5000)
 WORKERS = _env_int("WORKERS", 2)  # one per core: Python request handling holds the GIL, so one worker uses ~1 core
-THREADS = _env_int("THREADS", 8)  # per worker: requests waiting on the model share a batch
+# Threads per worker that run Flask and the model, each on a request the event loop has read whole; concurrent
+# requests in a worker share a forward pass (micro-batching).
+THREADS = _env_int("THREADS", 8)
 # A worker that already holds THREADS connections waits this long before accepting another, so that a less
-# busy worker takes it first (gunicorn.conf.py, DeadlineThreadWorker.accept); 0 turns this off.
+# busy worker takes it first (gunicorn_worker.SharingServer); 0 turns this off.
 ACCEPT_YIELD_MS = _env_float("ACCEPT_YIELD_MS", 2.0)
+# Connections are read by an event loop per worker (gunicorn's gevent worker, gunicorn_worker.py), so an idle or
+# slow client costs a greenlet and a socket, not a thread. Each limit below cuts off a client that holds a
+# connection without making progress; none of them slows the requests of others.
+# Connections one worker holds at once (idle, being read, being answered); beyond it, new connections wait in
+# the listen backlog for any worker to free one. Each costs a file descriptor (the worker raises its own limit).
+MAX_CONNECTIONS = _env_int("MAX_CONNECTIONS", 2000)
+# Connections the kernel queues for the workers to accept (capped by net.core.somaxconn).
+BACKLOG = _env_int("BACKLOG", 2048)
+# Seconds a new connection has to send its whole request head (request line and headers); then it is closed.
+HEADER_TIMEOUT = _env_float("HEADER_TIMEOUT", 10.0)
+# Seconds an answered connection may stay open waiting for the next request's whole head (> 0).
+KEEPALIVE_TIMEOUT = _env_float("KEEPALIVE_TIMEOUT", 5.0)
+# Seconds the whole request body has to arrive once its head has; then 408 and the connection is closed.
+# 30 s lets a 10 MiB upload (MAX_CONTENT_LENGTH) arrive at 3 Mbit/s.
+BODY_TIMEOUT = _env_float("BODY_TIMEOUT", 30.0)
+# Seconds a connection may go without taking a byte of its answer or sending a byte of its body: then cut off
+# (at least HEADER_TIMEOUT and KEEPALIVE_TIMEOUT: it bounds every single read too; gunicorn.conf.py checks).
+SEND_TIMEOUT = _env_float("SEND_TIMEOUT", 30.0)
+# Bytes the request bodies a worker is receiving at once may hold between them (bodies are read whole, in
+# memory, before the app sees them); the request whose body would pass it is answered 503 (Retry-After: 1).
+BODY_BUFFER_BYTES = _env_int("BODY_BUFFER_BYTES", 256 * 1024 * 1024)
+# Seconds a worker may go without its heartbeat (its event loop blocked) before gunicorn replaces it.
 TIMEOUT = _env_int("TIMEOUT", 60)
-# Seconds a request may take from its first byte; past that the worker stops reading it (a request already
-# read is still answered), and one more REQUEST_TIMEOUT later closes its connection. gunicorn's threads read
-# a request with no time limit, so a client that trickles its request (slow-loris) would hold a thread for as
-# long as it liked, and THREADS such clients a whole worker. 30 s lets a 10 MiB upload arrive at 3 Mbit/s.
-REQUEST_TIMEOUT = _env_float("REQUEST_TIMEOUT", 30.0)
 # Each worker asks glibc's malloc to map blocks of at least this many bytes on their own and hand them back to
 # the system when freed (0: glibc's own adaptive rule). Under that rule, blocks up to 32 MiB freed by a
 # request thread (a large upload, a decoded image) stay in that thread's arena: measured, +200 MB of worker

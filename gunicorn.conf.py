@@ -3,13 +3,14 @@
 No preload_app: neither ONNX Runtime nor TensorFlow is fork-safe, so every worker loads the model after the fork.
 """
 import ctypes
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import config as service  # not "config": gunicorn reads that name as one of its own settings
-from gunicorn_worker import DeadlineThreadWorker
+from gunicorn_worker import EventWorker
 
 # Prometheus multiprocess mode: prometheus_client reads this variable when the workers import it (after the
 # fork), so it is set here, in the master, first.
@@ -18,13 +19,20 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
 bind = f"{service.HOST}:{service.PORT}"
 workers = service.WORKERS
-threads = service.THREADS
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
 
 
-worker_class = DeadlineThreadWorker
+# Event-driven connection handling: idle and slow clients cost a greenlet each, never a request thread.
+worker_class = EventWorker
+worker_connections = service.MAX_CONNECTIONS
+backlog = service.BACKLOG
+if service.KEEPALIVE_TIMEOUT <= 0:  # gunicorn would then read request heads with no time limit at all
+    raise ValueError(f"KEEPALIVE_TIMEOUT must be positive, got {service.KEEPALIVE_TIMEOUT}")
+if service.SEND_TIMEOUT < max(service.HEADER_TIMEOUT, service.KEEPALIVE_TIMEOUT):  # it bounds each read too
+    raise ValueError("SEND_TIMEOUT must be at least HEADER_TIMEOUT and KEEPALIVE_TIMEOUT")
+keepalive = math.ceil(service.KEEPALIVE_TIMEOUT)  # gunicorn only tests it for truth; the worker applies the seconds
 timeout = service.TIMEOUT
 graceful_timeout = service.GRACEFUL_TIMEOUT
 max_requests = service.MAX_REQUESTS

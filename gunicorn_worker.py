@@ -1,84 +1,271 @@
-"""The service's gunicorn worker: gthread, with a deadline on each request and connections shared out fairly.
+"""The service's gunicorn worker: gunicorn's gevent worker, with the read and write limits a public server needs.
 
-A module of its own so that benchmarks/bench.py can run its bare reference endpoint on the same worker
-(gunicorn.conf.py, the service's settings, is not importable by that name).
+One event loop per worker accepts every connection, keeps it alive, reads its request head and body and writes
+its answer; a connection costs a greenlet, not a thread, so idle, slow and abundant clients cannot hold up anyone
+else. Only a request whose whole body has arrived (up to MAX_CONTENT_LENGTH) is handed to one of the worker's
+THREADS request threads, which runs Flask and the model while the loop goes on accepting and reading.
+
+gunicorn's gevent worker reads a request head within `keepalive` seconds, but reads the body inside the
+application with no time limit and writes the answer with none either. Here (config.py):
+- HEADER_TIMEOUT: a new connection must send its whole head within that many seconds, else it is closed;
+- KEEPALIVE_TIMEOUT: an answered connection must send its next whole head within that many seconds, else it
+  is closed;
+- BODY_TIMEOUT: the whole body must arrive within that many seconds of the head, else 408 and close;
+- SEND_TIMEOUT: a client that takes no byte of its answer, or sends no byte of its body, for that many seconds
+  is cut off;
+- BODY_BUFFER_BYTES: the bodies a worker is receiving at once hold at most that many bytes; the request whose
+  body would pass it is answered 503, so that uploads cannot exhaust the memory.
+
+A module of its own so that benchmarks/bench.py can run its bare reference endpoint on the same worker.
 """
 from __future__ import annotations
 
-import socket
-import threading
+import io
+import json
+import logging
+import resource
 import time
+from collections.abc import Callable
 
-from gunicorn.workers.gthread import ThreadWorker
+import gevent
+import gevent.local
+from gevent import socket
+from gevent.server import StreamServer
+from gevent.threadpool import ThreadPool
+from gunicorn import util
+from gunicorn.http.wsgi import Response
+from gunicorn.workers import ggevent
+from gunicorn.workers.base_async import AsyncWorker
+from gunicorn.workers.ggevent import GeventWorker
 
 import config as service
 
+logger = logging.getLogger("max_fashion_mnist.server")
 
-class DeadlineThreadWorker(ThreadWorker):
-    """gunicorn's gthread worker, with a deadline on each request (config.REQUEST_TIMEOUT); accept() shares
-    bursts of connections between the workers.
+# Descriptors a worker needs besides its connections: the model, logs, metrics files, the listening socket.
+SPARE_FILE_DESCRIPTORS = 256
+READ_CHUNK_BYTES = 256 * 1024
 
-    gthread reads a request's headers and body in a pool thread with blocking reads and no time limit, so a
-    client sending a byte every half second holds that thread indefinitely, and THREADS such clients stop the
-    worker answering anyone (gunicorn's `timeout` only watches the worker's main loop, which stays alive).
-    Here a request gets a deadline when a thread takes it up; the main loop, which wakes at least once a
-    second, then stops the reading side of its connection: a blocked read returns at once and the thread is
-    free, while a request already read and being answered is not disturbed. A client that still has not
-    taken its answer one more REQUEST_TIMEOUT later (one that does not read it) has its connection closed.
-    """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.deadlines = {}  # connection -> [time.monotonic() deadline, reading stopped], requests being handled
-        self.deadlines_lock = threading.Lock()
+class RefusedRequestError(Exception):
+    """A request the worker answers itself, before the app: its status line, and the message for the client."""
 
-    def handle(self, conn):
-        with self.deadlines_lock:
-            self.deadlines[conn] = [time.monotonic() + service.REQUEST_TIMEOUT, False]
+    status: str
+
+    def message(self) -> str:
+        raise NotImplementedError
+
+
+class BodyTimeoutError(RefusedRequestError):
+    status = "408 Request Timeout"
+
+    def message(self) -> str:
+        return f"The request body did not arrive within {service.BODY_TIMEOUT:g} s."
+
+
+class BodyBufferFullError(RefusedRequestError):
+    status = "503 Service Unavailable"
+
+    def message(self) -> str:
+        return "The server is receiving too many uploads at once; retry shortly."
+
+
+class EventWorker(GeventWorker):
+    """gunicorn's gevent worker: header, keep-alive, body and send timeouts, bodies read whole, the app run in
+    request threads (module docstring)."""
+
+    def patch(self) -> None:
+        """The listening sockets become gevent's, and nothing else: gevent's worker monkey-patches the standard
+        library, which would turn the request threads (and the micro-batcher's) into greenlets of the loop."""
+        self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
+
+    def run(self) -> None:
+        SharingServer.busy_at = service.THREADS
+        SharingServer.yield_s = service.ACCEPT_YIELD_MS / 1000
+        ggevent.StreamServer = SharingServer  # gevent's run() makes its servers from this name (this process only)
+        super().run()
+
+    def init_process(self) -> None:
+        self.connection = gevent.local.local()  # per greenlet, i.e. per connection: requests answered on it
+        raise_file_limit(self.cfg.worker_connections + SPARE_FILE_DESCRIPTORS, self.log)
+        super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        threads = ThreadPool(service.THREADS)
+        threads.size = service.THREADS  # all started now: a worker's thread count does not drift with its load
+        self.wsgi = BodyFirst(InThreads(self.wsgi, threads), service.MAX_CONTENT_LENGTH, service.BODY_TIMEOUT,
+                              service.BODY_BUFFER_BYTES, self.close_after_answer)
+
+    def handle(self, listener, client, addr) -> None:
+        # A timeout on each send and receive: a client that neither reads its answer nor sends its body is
+        # cut off (gevent's worker otherwise makes the socket blocking, with no limit).
+        client.settimeout(service.SEND_TIMEOUT)
+        self.connection.answered = 0
+        AsyncWorker.handle(self, listener, client, addr)  # not GeventWorker.handle: it clears that timeout
+
+    def timeout_ctx(self):
+        """Bounds the reading of each request head (gunicorn's keep-alive loop): closed silently when over."""
+        seconds = service.KEEPALIVE_TIMEOUT if self.connection.answered else service.HEADER_TIMEOUT
+        return gevent.Timeout(seconds, False)
+
+    def handle_request(self, listener_name, req, sock, addr):
+        self.connection.answered += 1
+        self.connection.request = req
         try:
-            return super().handle(conn)
+            return super().handle_request(listener_name, req, sock, addr)
+        except TimeoutError:  # SEND_TIMEOUT while writing the answer: logged without a traceback
+            logger.warning("%s: %s %s: answer not taken for %g s, connection closed", client_address(addr),
+                           req.method, req.path, service.SEND_TIMEOUT)
+            raise StopIteration from None
+
+    def close_after_answer(self) -> None:
+        """The request being handled leaves body bytes unread (over the size limit): its answer says
+        `Connection: close` and the connection is closed after it, instead of reading the rest to reuse it."""
+        self.connection.request.must_close = True
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        """A request the worker refuses (RefusedRequestError) gets a JSON answer, then the connection is closed;
+        every other error as gunicorn answers it."""
+        if not isinstance(exc, RefusedRequestError):
+            super().handle_error(req, client, addr, exc)
+            return
+        logger.warning("%s: %s %s: %s", client_address(addr), req.method, req.path, exc.status)
+        message = exc.message()
+        # The Open Inference Protocol's error body on its routes, MAX's everywhere else (api/errors.py).
+        body = json.dumps({"error": message} if req.path.startswith("/v2/")
+                          else {"status": "error", "message": message}).encode()
+        answer = Response(req, client, self.cfg)
+        answer.force_close()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                   ("X-Content-Type-Options", "nosniff")]
+        if isinstance(exc, BodyBufferFullError):
+            headers.append(("Retry-After", "1"))
+        answer.start_response(exc.status, headers)
+        try:
+            answer.write(body)
+            answer.close()
+        except OSError:
+            return  # the client is gone
+        util.close_graceful(client)  # the client may still be sending: a plain close would reset, losing the answer
+
+
+class BodyFirst:
+    """WSGI middleware: reads the whole request body (at most max_bytes + 1) within timeout_s, then calls the app
+    with it in memory, so the app never waits on the network (a body over the limit still gets the app's own
+    413). A body declared larger than max_bytes is left unread: the app refuses it without reading it. Either
+    way oversized() is called (the worker then closes the connection after the answer). The bodies being
+    received hold at most budget_bytes between them."""
+
+    def __init__(self, app, max_bytes: int, timeout_s: float, budget_bytes: int,
+                 oversized: Callable[[], None] = lambda: None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.budget_bytes = budget_bytes
+        self.oversized = oversized
+        self.held_bytes = 0  # bodies being received now, in this worker
+
+    def __call__(self, environ, start_response):
+        length = environ.get("CONTENT_LENGTH")
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        declared = int(length) if length and length.isdigit() and not chunked else 0
+        if declared > self.max_bytes:
+            self.oversized()
+        elif chunked or declared:
+            wanted = self.max_bytes + 1 if chunked else declared
+            try:
+                with gevent.Timeout(self.timeout_s, BodyTimeoutError):
+                    body = self.receive(environ["wsgi.input"], wanted)
+            except TimeoutError:  # no byte for SEND_TIMEOUT
+                raise BodyTimeoutError() from None
+            if len(body) > self.max_bytes:
+                self.oversized()
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+    def receive(self, stream, wanted: int) -> bytes:
+        chunks, received = [], 0
+        try:
+            while received < wanted:
+                chunk = stream.read(min(READ_CHUNK_BYTES, wanted - received))
+                if not chunk:
+                    break  # shorter than announced: the app says what is wrong with it
+                received += len(chunk)
+                self.held_bytes += len(chunk)
+                if self.held_bytes > self.budget_bytes:
+                    raise BodyBufferFullError()
+                chunks.append(chunk)
         finally:
-            with self.deadlines_lock:
-                self.deadlines.pop(conn, None)
-
-    def accept(self, listener) -> None:
-        """Leave a new connection to a less busy worker while this one already holds its share.
-
-        Every worker waits on the one listening socket, and the first to wake takes a whole burst: 16
-        keep-alive connections opened together often all land in one worker (measured: all 16, or 15 of 16,
-        in 4 of 8 runs), which then serves them on one core while the other worker idles (605 against ~1 500
-        req/s). A worker that already holds THREADS connections waits ACCEPT_YIELD_MS before it takes another,
-        so that an idle worker, woken by the same connection, takes it first; when none does, this one still
-        takes it after the pause. Measured: 16 connections split 8/8 in 8 of 8 runs, ~1 650 req/s. The pause
-        blocks only this worker's main loop, and only while it is that busy: clients without keep-alive at c=16
-        lost nothing (1 211 against 1 190 req/s). (gunicorn's reuse_port spreads connections too, but a
-        restarting worker then refuses or resets the connections meant for it: 1 074 of 12 000 requests failed.)
-        """
-        if self.nr_conns >= self.cfg.threads:
-            time.sleep(service.ACCEPT_YIELD_MS / 1000.0)
-        super().accept(listener)
-
-    def murder_pending(self) -> None:
-        """Called by the main loop every time it wakes: also enforce the requests' deadlines."""
-        super().murder_pending()
-        now = time.monotonic()
-        with self.deadlines_lock:
-            for conn, entry in list(self.deadlines.items()):
-                deadline, reading_stopped = entry
-                if now < deadline:
-                    continue
-                if reading_stopped:
-                    del self.deadlines[conn]
-                    shutdown(conn.sock, socket.SHUT_RDWR)
-                    continue
-                self.log.warning("%s: request not done within %.0f s, no longer reading from it",
-                                 conn.client, service.REQUEST_TIMEOUT)
-                entry[:] = [deadline + service.REQUEST_TIMEOUT, True]
-                shutdown(conn.sock, socket.SHUT_RD)
+            self.held_bytes -= received
+        return b"".join(chunks)
 
 
-def shutdown(sock: socket.socket, how: int) -> None:
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass  # already closed by its thread
+class InThreads:
+    """WSGI middleware: runs the app in one of `threads` (real threads) and gives its whole answer back to the
+    event loop, which sends it. The loop keeps accepting and reading while Flask and the model work (ONNX Runtime
+    and image decoding release the GIL), and concurrent requests can share a forward pass (core/batching.py)."""
+
+    def __init__(self, app, threads: ThreadPool) -> None:
+        self.app = app
+        self.threads = threads
+
+    def __call__(self, environ, start_response):
+        status_and_headers, chunks = self.threads.apply(self.answer, (environ,))
+        start_response(*status_and_headers)
+        return chunks
+
+    def answer(self, environ) -> tuple[list, list[bytes]]:
+        """In a request thread: the app's status, headers and body."""
+        status_and_headers = []
+
+        def start_response(status, headers, exc_info=None):
+            status_and_headers[:] = [status, headers]
+
+        body = self.app(environ, start_response)
+        try:
+            chunks = list(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        return status_and_headers, chunks
+
+
+class SharingServer(StreamServer):
+    """gevent's server, sharing new connections out between the workers: every worker waits on the one
+    listening socket, and a worker that already holds `busy_at` connections lets `yield_s` pass before it
+    accepts another, so that a less busy worker, woken by the same connection, takes it first (when none
+    does, this one still takes it after the pause)."""
+
+    busy_at = 0
+    yield_s = 0.0
+    accept_until = 0.0  # just after a pause: accept whatever is waiting
+
+    def do_read(self):
+        if self.yield_s and len(self.pool) >= self.busy_at and time.monotonic() > self.accept_until:
+            self.stop_accepting()
+            self._timer = self.loop.timer(self.yield_s)
+            self._timer.start(self.after_pause)
+            return None
+        return super().do_read()
+
+    def after_pause(self) -> None:
+        self.accept_until = time.monotonic() + self.yield_s
+        if self.started:  # not closed meanwhile (the worker stopping)
+            self.start_accepting()
+
+
+def client_address(addr) -> str:
+    return f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
+
+
+def raise_file_limit(needed: int, log) -> None:
+    """Lift this process's soft limit on open files to `needed` (at most the hard limit): one descriptor per
+    connection, and a container's default soft limit may be 1 024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        log.warning("open-file limit %d is below the %d that MAX_CONNECTIONS needs", target, needed)

@@ -1,10 +1,10 @@
 """The ceiling: a Flask app that parses the upload and answers without any model work.
 
-Served by gunicorn with the service's own worker class (gunicorn_worker.py), workers and threads, it measures what HTTP,
+Served by gunicorn with the service's own worker class (gunicorn_worker.py) and settings, it measures what HTTP,
 multipart parsing and JSON cost on this machine, so `make bench` can say how close our service comes
 to that limit. Benchmarks only.
 
-Usage: gunicorn -c /dev/null -k gunicorn_worker.DeadlineThreadWorker -w WORKERS --threads THREADS \
+Usage: gunicorn -c /dev/null -k gunicorn_worker.EventWorker -w WORKERS --worker-connections MAX_CONNECTIONS \
        -b 127.0.0.1:PORT --no-control-socket benchmarks.bare_server:app
 """
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Absolute req/s depend on the machine and whatever else runs on it; ratios to servers measured minutes apart
 on the same machine do not (much). So this starts three servers on free local ports:
 
-- ours: the real gunicorn service, exactly as `make run` serves it (config's WORKERS and THREADS);
+- ours: the real gunicorn service, exactly as `make run` serves it (config's WORKERS);
 - seed: benchmarks/seed_server.py, the naive seed-style server (Flask dev server, Keras predict() per request);
-- bare: benchmarks/bare_server.py, Flask doing no model work, under the same gunicorn worker settings (the ceiling);
+- bare: benchmarks/bare_server.py, Flask doing no model work, on the same gunicorn worker and settings (the ceiling);
 
 loads each with `hey` (installed with apt-get if missing) at every --concurrency, posting samples/ankle-boot.png
 as the multipart field `image`, and prints req/s, p50, p99, errors and RSS, then the targets:
@@ -59,9 +59,8 @@ logger = logging.getLogger("benchmarks.bench")
 BENCH_DIR = Path(__file__).resolve().parent
 SEED_SCRIPT = BENCH_DIR / "seed_server.py"
 BARE_APP = "benchmarks.bare_server:app"
-# The service's worker (gthread, request deadlines, connections shared out between workers): without the
-# sharing, which worker takes a burst of connections is luck, and bare's req/s at c=16 moved 2 100–3 700.
-SERVICE_WORKER_CLASS = "gunicorn_worker.DeadlineThreadWorker"
+# The service's worker (gevent's event loop, with its read and write limits): the same server stack for both.
+SERVICE_WORKER_CLASS = "gunicorn_worker.EventWorker"
 DEFAULT_OUTPUT = BENCH_DIR / "results" / "latest.json"
 SAMPLE = config.REPO_ROOT / "samples" / "ankle-boot.png"
 SAMPLE_LABEL = "Ankle boot"
@@ -432,11 +431,11 @@ def gunicorn_binary() -> str:
 
 
 def start_ours(log_dir: Path) -> Server:
-    """The service as `make run` serves it: tests/live_server.py's command, with config's WORKERS and THREADS
-    (its own default env pins 1 and 4, which happen to be config's defaults; pass them through explicitly)."""
+    """The service as `make run` serves it: tests/live_server.py's command, with config's WORKERS (its own default
+    env pins 1 worker; pass config's through explicitly)."""
     port = free_port()
     log_path = log_dir / f"{OURS}.log"
-    env = {"WORKERS": str(config.WORKERS), "THREADS": str(config.THREADS)}
+    env = {"WORKERS": str(config.WORKERS)}
     return Server(OURS, start_server(port, log_path, extra_env=env), f"http://127.0.0.1:{port}", log_path, True)
 
 
@@ -450,13 +449,15 @@ def start_seed(log_dir: Path) -> Server:
 
 
 def start_bare(log_dir: Path) -> Server:
-    """gunicorn with the service's worker class, workers and threads; `-c /dev/null` so that it does not pick
-    up the service's gunicorn.conf.py from the working directory, no control socket (as the service)."""
+    """gunicorn with the service's worker class, workers, connection limit and keep-alive; `-c /dev/null` so that
+    it does not pick up the service's gunicorn.conf.py from the working directory, no control socket (as the
+    service). The worker reads its timeouts from config.py itself."""
     port = free_port()
     log_path = log_dir / f"{BARE}.log"
     command = [gunicorn_binary(), "-c", os.devnull, "-k", SERVICE_WORKER_CLASS, "-w", str(config.WORKERS),
-               "--threads", str(config.THREADS), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-               "--no-control-socket", BARE_APP]
+               "--worker-connections", str(config.MAX_CONNECTIONS), "--backlog", str(config.BACKLOG),
+               "--keep-alive", str(math.ceil(config.KEEPALIVE_TIMEOUT)), "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning", "--no-control-socket", BARE_APP]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=config.REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     return Server(BARE, process, f"http://127.0.0.1:{port}", log_path, True)
@@ -654,7 +655,7 @@ def write_results(path: Path, plan: Plan, runs: list[RunStats], soak: SoakResult
         "command": shlex.join(sys.orig_argv),
         "machine": machine,
         "git": git_state(),
-        "settings": {**asdict(plan), "workers": config.WORKERS, "threads": config.THREADS,
+        "settings": {**asdict(plan), "workers": config.WORKERS, "worker_connections": config.MAX_CONNECTIONS,
                      "sample": str(SAMPLE.relative_to(config.REPO_ROOT)),
                      "hey_request_timeout_s": HEY_REQUEST_TIMEOUT_S,
                      "note": "hey reports latencies to 0.1 ms; rss_mb is gunicorn's workers or the seed process"},

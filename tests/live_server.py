@@ -25,7 +25,7 @@ def free_port() -> int:
 
 def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     """The same gunicorn command as `make run`, on a port of its own, logging to a file (a pipe can fill)."""
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "THREADS": "4",
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1",
            **(extra_env or {})}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     return subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
@@ -43,6 +43,15 @@ def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path)
         except requests.RequestException:
             time.sleep(0.5)
     raise RuntimeError(f"server did not answer within {SERVER_START_TIMEOUT_S} s")
+
+
+def wait_for_workers(log_path: Path, workers: int, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    """Until every worker has loaded its model (wait_until_serving returns once the first one answers)."""
+    deadline = time.monotonic() + timeout_s
+    while log_path.read_text().count("warmed up") < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{workers} workers did not load the model:\n{log_path.read_text()}")
+        time.sleep(0.2)
 
 
 def stop_server(process: subprocess.Popen) -> None:

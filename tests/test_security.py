@@ -1,5 +1,5 @@
 """Security properties of the service: no debug output or stack traces in answers, body size limits, the
-headers that protect browsers, uploads that never touch the disk, the gunicorn request deadline, and
+headers that protect browsers, uploads that never touch the disk, the server's connection limits, and
 Swagger UI working under its Content-Security-Policy (in a real Chromium, when there is one).
 
 The hostile-input tests that need a running server are in test_hostile.py.
@@ -154,13 +154,18 @@ def gunicorn_settings() -> dict:
     return vars(module)
 
 
-def test_gunicorn_cuts_off_slow_requests_by_default():
-    """The deadline that stops slow clients holding threads (tested against a server in test_hostile.py)."""
-    from gunicorn.workers.gthread import ThreadWorker
+def test_gunicorn_reads_connections_in_an_event_loop_and_cuts_off_slow_clients_by_default():
+    """The worker and limits that keep idle and slow clients from holding anything up (tested against real
+    servers in test_worker.py, test_connections.py and test_hostile.py)."""
+    from gunicorn.workers.ggevent import GeventWorker
 
     settings = gunicorn_settings()
-    assert issubclass(settings["worker_class"], ThreadWorker)
-    assert 5 <= config.REQUEST_TIMEOUT <= 120
+    assert issubclass(settings["worker_class"], GeventWorker)
+    assert settings["worker_connections"] == config.MAX_CONNECTIONS >= 1000
+    assert settings["backlog"] == config.BACKLOG and settings["keepalive"] >= 1
+    assert 1 <= config.HEADER_TIMEOUT <= 60 and 1 <= config.KEEPALIVE_TIMEOUT <= 75
+    assert 5 <= config.BODY_TIMEOUT <= 120 and 5 <= config.SEND_TIMEOUT <= 120
+    assert config.MAX_CONTENT_LENGTH <= config.BODY_BUFFER_BYTES
     assert settings["preload_app"] is False
 
 
