@@ -38,8 +38,12 @@ def test_too_few_pixels_give_no_tilt():
     assert estimate_tilt(contrast) == 0.0
 
 
-def test_a_tilt_beyond_the_limit_is_not_undone():
-    assert abs(estimate_tilt(garment_contrast(30.0))) <= config.PREPROCESS_MAX_TILT_DEGREES
+@pytest.mark.parametrize("limit", [12.0, 5.0])
+def test_a_tilt_beyond_the_limit_is_turned_by_the_limit_only(monkeypatch, limit):
+    """A 30° tilt is more than the search looks at: the garment is turned by the limit, the most it may be."""
+    monkeypatch.setattr(config, "PREPROCESS_MAX_TILT_DEGREES", limit)
+    assert estimate_tilt(garment_contrast(30.0)) == -limit
+    assert estimate_tilt(garment_contrast(-30.0)) == limit
 
 
 def test_turning_off_by_config(monkeypatch):

@@ -47,10 +47,17 @@ def test_a_prediction_moves_the_request_batch_and_class_metrics(client):
 
 
 def test_unknown_paths_share_one_endpoint_label(client):
-    client.get("/no/such/page")
-    client.get("/another/one")
-    endpoints = {labels for (name, labels) in scrape(client) if name == "fashion_mnist_http_requests_total"}
-    assert not any(("endpoint", "/no/such/page") in labels for labels in endpoints)
+    """404s are counted, all under one label: a client inventing paths must not grow the metrics."""
+    before = sample_value(scrape(client), "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched",
+                          status="404")
+    assert client.get("/no/such/page").status_code == 404
+    assert client.get("/another/one").status_code == 404
+    samples = scrape(client)
+    endpoints = {dict(labels).get("endpoint") for (name, labels) in samples
+                 if name == "fashion_mnist_http_requests_total"}
+    assert not endpoints & {"/no/such/page", "/another/one"}
+    assert sample_value(samples, "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched",
+                        status="404") == before + 2
 
 
 def test_invented_methods_share_one_method_label(client):
