@@ -102,7 +102,7 @@ def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256
     if source != keras_sha256:
         raise StaleExportError(
             f"{onnx_path} was exported from a Keras file with sha256 {source}, not the configured model "
-            f"({keras_sha256}): run `python training/export_onnx.py` again")
+            f"({keras_sha256}): run `python -m training.export_onnx` again")
     return VerifiedExport(onnx_sha256, session)
 
 

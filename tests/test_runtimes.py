@@ -13,6 +13,7 @@ import config
 from core.checksum import ModelChecksumError, write_checksum
 from core.model import ModelWrapper, to_model_batch
 from core.runtimes import (
+    SOURCE_SHA256_KEY,
     StaleExportError,
     average_with_mirror,
     choose_runtime,
@@ -76,7 +77,7 @@ def test_probabilities_stay_float_not_8_bit_steps(model):
 
 def test_stale_export_is_refused(export_copy):
     onnx_path, checksum_path = export_copy
-    with pytest.raises(StaleExportError, match=r"export_onnx\.py"):
+    with pytest.raises(StaleExportError, match=r"python -m training\.export_onnx"):
         verified_onnx_export(onnx_path, checksum_path, OTHER_SHA256)
 
 
@@ -101,10 +102,26 @@ def test_auto_falls_back_to_tensorflow_without_an_export(tmp_path, model):
                           model.sha256) == ("tensorflow", None)
 
 
-def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
+def test_asking_for_onnxruntime_with_a_changed_export_file_fails_to_start(export_copy):
     onnx_path, checksum_path = export_copy
     checksum_path.write_text(f"{OTHER_SHA256}  model.onnx\n")
     with pytest.raises(ModelChecksumError):
+        ModelWrapper(runtime="onnxruntime", onnx_path=onnx_path, onnx_checksum_path=checksum_path,
+                     max_batch_size=1)
+
+
+def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
+    """An intact export (its checksum matches) made from another Keras file is not this model."""
+    import onnx
+
+    onnx_path, checksum_path = export_copy
+    exported = onnx.load(str(onnx_path))
+    for entry in exported.metadata_props:
+        if entry.key == SOURCE_SHA256_KEY:
+            entry.value = OTHER_SHA256
+    onnx.save(exported, str(onnx_path))
+    write_checksum(onnx_path, checksum_path)
+    with pytest.raises(StaleExportError, match=f"exported from a Keras file with sha256 {OTHER_SHA256}"):
         ModelWrapper(runtime="onnxruntime", onnx_path=onnx_path, onnx_checksum_path=checksum_path,
                      max_batch_size=1)
 
