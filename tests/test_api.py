@@ -178,6 +178,16 @@ def test_unknown_route_is_json_404(client):
     assert_error(client.get("/model/nothing-here"), 404, "not found")
 
 
+def test_a_wrong_method_on_a_route_is_json_405_with_allow(client):
+    """maxfw's catch-all static route (removed by app.drop_catch_all_static_route) would answer a GET on a
+    POST-only route 404, and advertise GET everywhere."""
+    response = client.get("/model/predict")
+    assert response.status_code == 405 and response.get_json()["status"] == "error"
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) == {"OPTIONS", "POST"}
+    options = client.open("/model/predict", method="OPTIONS")
+    assert "GET" not in options.headers["Allow"]
+
+
 def test_swagger_ui_is_served_at_root(client):
     response = client.get("/")
     assert response.status_code == 200
