@@ -121,3 +121,42 @@ def test_response_json_and_binary_round_trip():
     tail = body[length:]
     np.testing.assert_array_equal(np.frombuffer(tail[:8], dtype="<f4"), [0.25, 0.75])
     assert tail[8:] == struct.pack("<I", 3) + b"Bag"
+
+
+def binary_bytes_request(elements_data: bytes, shape: list[int]) -> tuple[bytes, str]:
+    header = json.dumps({"inputs": [{"name": "image_bytes", "shape": shape, "datatype": "BYTES",
+                                     "parameters": {"binary_data_size": len(elements_data)}}]}).encode()
+    return header + elements_data, str(len(header))
+
+
+def test_binary_bytes_must_hold_as_many_elements_as_the_shape_says():
+    """Else a request declaring shape [1] could carry any number of images past V2_MAX_BATCH."""
+    two = b"".join(BYTES_LENGTH.pack(len(e)) + e for e in (b"ab", b"cd"))
+    with pytest.raises(ProtocolError, match=r"needs 1 elements, got 2"):
+        parse_request(*binary_bytes_request(two, [1]))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"\x01\x00", "truncated BYTES element length"),
+    (BYTES_LENGTH.pack(9) + b"abc", "longer than the data sent"),
+])
+def test_cut_binary_bytes_elements_are_refused(data, message):
+    with pytest.raises(ProtocolError, match=message):
+        parse_request(*binary_bytes_request(data, [1]))
+
+
+IMAGE_INPUT = {"name": "image", "shape": [1], "datatype": "FP32", "data": [1]}
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"outputs": {"name": "label"}}, "'outputs' must be a list"),
+    ({"parameters": ["binary_data_output"]}, "'parameters' must be a JSON object"),
+    ({"parameters": []}, "'parameters' must be a JSON object"),
+    ({"outputs": [{"name": "label", "parameters": {"classification": -1}}]}, "classification must be a non-negative"),
+    ({"outputs": [{"name": "label", "parameters": {"classification": "3"}}]}, "classification must be a non-negative"),
+    ({"outputs": [{"name": "label", "parameters": []}]}, "'parameters' must be a JSON object"),
+])
+def test_malformed_outputs_and_parameters_are_refused(extra, message):
+    with pytest.raises(ProtocolError, match=message) as refusal:
+        parse_request(json_body([IMAGE_INPUT], **extra), None)
+    assert refusal.value.status == 400

@@ -95,7 +95,7 @@ def parse_request(body: bytes, header_length: str | None) -> InferenceRequest:
         inputs.append(tensor)
     if offset != len(tail):
         raise ProtocolError(f"The body has {len(tail) - offset} bytes of binary data that no input declares.")
-    parameters = header.get("parameters") or {}
+    parameters = {} if header.get("parameters") is None else header["parameters"]
     if not isinstance(parameters, dict):
         raise ProtocolError("'parameters' must be a JSON object.")
     request_id = header.get("id")
@@ -211,7 +211,7 @@ def parse_outputs(raw: object, binary_default: bool) -> list[OutputRequest] | No
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise ProtocolError("Each requested output needs a 'name'.")
-        parameters = item.get("parameters") or {}
+        parameters = {} if item.get("parameters") is None else item["parameters"]
         if not isinstance(parameters, dict):
             raise ProtocolError(f"Output '{item['name']}': 'parameters' must be a JSON object.")
         classification = parameters.get("classification", 0)
