@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 
-from flask import Flask, jsonify
+from flask import Flask, has_request_context, jsonify, request
 from flask_restx import Api, fields
 from maxfw.core import MAX_API
 from werkzeug.exceptions import HTTPException
@@ -30,8 +30,19 @@ def http_error_message(error: HTTPException) -> str:
     return error.description or HTTPStatus(error.code).phrase
 
 
+V2_PATH_PREFIX = "/v2/"
+
+
 def error_body_and_status(error: Exception) -> tuple[dict, int]:
-    """MAX's {"status", "message"} everywhere, except the V2 protocol's own {"error"} on its routes."""
+    """MAX's {"status", "message"} everywhere, except the V2 protocol's own {"error"} on its routes (a 413 or a
+    503 there too)."""
+    body, status = _max_error_body_and_status(error)
+    if "message" in body and has_request_context() and request.path.startswith(V2_PATH_PREFIX):
+        return {"error": body["message"]}, status
+    return body, status
+
+
+def _max_error_body_and_status(error: Exception) -> tuple[dict, int]:
     if isinstance(error, ProtocolError):
         return {"error": error.message}, error.status
     if isinstance(error, BatcherClosedError):

@@ -268,7 +268,7 @@ def test_hostile_v2_request_gets_the_protocols_400(server, body, headers, messag
 def test_v2_body_over_the_limit_is_refused(server):
     body = b"[" * (config.MAX_CONTENT_LENGTH + 1)
     response = timed(lambda: requests.post(f"{server.url}{V2_INFER}", data=body, timeout=CLIENT_TIMEOUT_S))
-    assert_json_error(response, 413)
+    assert_json_error(response, 413, key="error")
     assert_still_serving(server)
 
 

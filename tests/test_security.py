@@ -58,7 +58,7 @@ def test_an_internal_error_answers_500_without_details(app, client, monkeypatch,
     monkeypatch.setattr(model, "predict_images", boom)
     response = send(client)
     assert response.status_code == 500
-    assert response.get_json() == {"status": "error", "message": "Internal server error."}
+    assert response.get_json() == error_body(path, "Internal server error.")
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and "secret-detail" not in text and ".py" not in text
 
@@ -70,7 +70,12 @@ def test_body_over_max_content_length_is_413_json(client, path):
     response = client.post(path, data=b"\0" * (config.MAX_CONTENT_LENGTH + 1),
                            content_type="multipart/form-data; boundary=x")
     assert response.status_code == 413
-    assert response.get_json()["status"] == "error"
+    assert response.get_json() == error_body(path, "The data value transmitted exceeds the capacity limit.")
+
+
+def error_body(path: str, message: str) -> dict:
+    """MAX's error shape; the Open Inference Protocol's own on its routes."""
+    return {"error": message} if path.startswith("/v2/") else {"status": "error", "message": message}
 
 
 # --- Headers --------------------------------------------------------------------------------------------

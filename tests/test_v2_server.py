@@ -127,6 +127,9 @@ def test_unknown_model_or_version_is_404(live_server):
     for path in ("/v2/models/resnet", "/v2/models/resnet/ready", f"/v2/models/{MODEL}/versions/7"):
         response = requests.get(f"{live_server}{path}", timeout=TIMEOUT_S)
         assert response.status_code == 404 and "Unknown" in response.json()["error"]
+    one_image = {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}]}
+    response = v2_post(live_server, one_image, f"/v2/models/{MODEL}/versions/7/infer")
+    assert response.status_code == 404 and "Unknown" in response.json()["error"]
 
 
 def test_v2_and_swagger_document_each_other(live_server):
@@ -160,3 +163,4 @@ def test_a_chunked_body_over_the_limit_is_413(live_server):
 
     response = requests.post(f"{live_server}/v2/models/{MODEL}/infer", data=body(), timeout=TIMEOUT_S)
     assert response.status_code == 413
+    assert list(response.json()) == ["error"], "the protocol's own error shape, as every other V2 error"
