@@ -1,4 +1,5 @@
-"""The V2 input rules of this model (api/v2/inference.model_batch): one image input, 28×28×1, values in range."""
+"""The V2 input rules of this model (api/v2/inference.model_batch): one image input, 28×28×1, values in range;
+and readiness while shutting down."""
 import json
 
 import numpy as np
@@ -33,3 +34,16 @@ def test_inputs_this_model_cannot_take_are_refused_with_a_reason(inputs, message
 def test_a_valid_image_becomes_one_model_batch():
     batch = model_batch(request_of(image([2, 28, 28, 1], fill=255.0, datatype="UINT8")))
     assert batch.shape == (2, 28, 28, 1) and batch.dtype == np.float32 and float(batch.max()) == 1.0
+
+
+def test_readiness_answers_503_while_the_model_shuts_down(client, monkeypatch):
+    """A readiness probe must take the pod out of rotation as soon as the worker stops taking requests."""
+    from core.model import ModelWrapper
+
+    assert client.get("/v2/health/ready").get_json() == {"ready": True}
+    monkeypatch.setattr(ModelWrapper, "ready", property(lambda self: False))
+    server = client.get("/v2/health/ready")
+    assert server.status_code == 503 and server.get_json()["ready"] is False
+    assert "shutting down" in server.get_json()["error"]
+    model = client.get("/v2/models/fashion-mnist/ready")
+    assert model.status_code == 503 and model.get_json() == {"name": "fashion-mnist", "ready": False}
