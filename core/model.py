@@ -17,7 +17,7 @@ from core.batching import MicroBatcher
 from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, image_to_model_array
 from core.labels import CLASS_NAMES
-from core.metrics import read_model_metrics, served_figures
+from core.model_figures import read_model_metrics, served_figures
 from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime
 from core.telemetry import record_batch, record_model_load, record_predictions
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.metrics import served_figures
+from core.model_figures import served_figures
 from tests import evaluation_fixtures as fx
 from training import photos as photo_module
 from training.contact_sheet import CAPTION_HEIGHT, GAP, SCALE
@@ -36,7 +36,7 @@ def test_top_level_figures_are_the_served_runtimes() -> None:
 
 
 def test_the_server_finds_its_figures_in_the_document() -> None:
-    """core.metrics.served_figures: each runtime's section, ONNX Runtime's only for the export measured."""
+    """core.model_figures.served_figures: each runtime's section, ONNX Runtime's only for the export measured."""
     metrics = json.loads(metrics_to_json(fx.metrics()))
     assert metrics["sha256"] == fx.KERAS_SHA256
     served = served_figures(metrics, "onnxruntime", fx.ONNX_SHA256)

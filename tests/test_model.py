@@ -63,7 +63,7 @@ def test_accuracy_on_a_fixed_test_subset(model):
 
 
 def test_metrics_of_another_model_file_are_ignored(tmp_path):
-    from core.metrics import read_model_metrics
+    from core.model_figures import read_model_metrics
 
     metrics_file = tmp_path / "metrics.json"
     metrics_file.write_text('{"sha256": "aaa", "test_accuracy": 0.99}')
@@ -87,7 +87,7 @@ def test_flip_averaging_averages_the_image_and_its_mirror(model):
 
 
 def test_figures_are_those_of_the_runtime_that_serves():
-    from core.metrics import served_figures
+    from core.model_figures import served_figures
 
     metrics = {"sha256": "keras", "test_accuracy": 0.94, "runtimes": {
         "onnxruntime": {"sha256": "export-1", "test_accuracy": 0.9397},

@@ -10,7 +10,7 @@ averaging, one network in memory at a time. Measured: the official Fashion-MNIST
 real-photo validation split (photo_validation.py; skipped with a warning when no photo folder is found) and
 latency (latency.py). Writes into --output-dir:
   model_metrics.json    the figures, keyed by the Keras file's sha256 (the server reports them only for that
-                        file; core.metrics.served_figures picks the serving runtime's section)
+                        file; core.model_figures.served_figures picks the serving runtime's section)
   confusion_matrix.png  the test-set confusion matrix of the served runtime
   photo_failures.png    the misclassified validation photos, as the model saw them
   MODEL_CARD.md         model_card.py's rendering of the figures and of the model's training record
@@ -55,7 +55,7 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 DEFAULT_BATCH_SIZE = 500
 RUNTIME_CHOICES = ("auto", "onnxruntime", "tensorflow")
 VERSION_KEYS = {"onnxruntime": "onnxruntime_version", "tensorflow": "tensorflow_version"}
-# The served runtime's figures, copied to the top level (what core.metrics.served_figures reads for a file
+# The served runtime's figures, copied to the top level (what core.model_figures.served_figures reads for a file
 # without per-runtime sections, and what a reader of the file looks for first).
 TOP_LEVEL_FIGURES = ("test_accuracy", "macro_f1", "expected_calibration_error", "latency_ms",
                      "test_accuracy_flip_averaging", "expected_calibration_error_flip_averaging",
@@ -152,7 +152,7 @@ def measure_runtimes(args: argparse.Namespace, test_images: np.ndarray,
 
 
 def runtime_section(run: RuntimeRun, labels: np.ndarray, photos: ValidationPhotos | None, runtime: str) -> dict:
-    """One runtime's entry under "runtimes": what core.metrics.served_figures hands the server when it serves."""
+    """One runtime's entry under "runtimes": what core.model_figures.served_figures hands the server when it serves."""
     plain, flipped = (scores.runtime_scores(c.test, labels) for c in (run.plain, run.flipped))
     section = {"model_file": run.model_file, "sha256": run.sha256, **plain, "latency_ms": run.plain.latency,
                "test_accuracy_flip_averaging": flipped["test_accuracy"],
