@@ -19,10 +19,9 @@ class MultipartFormDataParser(FormDataParser):
     """Werkzeug's form parser, with multipart bodies parsed by python-multipart.
 
     Werkzeug compiles two regular expressions for every multipart boundary it meets, and a real client (curl,
-    requests, a browser) picks a new random boundary for every request, so Python's regex cache never helps:
-    measured 313 µs to parse a one-file upload against 46 µs when the boundary repeats. python-multipart
-    parses the same body in 14 µs whatever the boundary. Everything else (URL-encoded forms, the size and
-    part limits, the errors) stays Werkzeug's.
+    requests, a browser) picks a new random boundary for every request, so Python's regex cache never helps;
+    python-multipart costs the same whatever the boundary (figures: README, "Performance"). Everything else
+    (URL-encoded forms, the size and part limits, the errors) stays Werkzeug's.
     """
 
     def _parse_multipart(self, stream: IO[bytes], mimetype: str, content_length: int | None,
