@@ -97,6 +97,7 @@ WORKDIR /app
 COPY app.py config.py gunicorn.conf.py gunicorn_worker.py ./
 COPY api/ ./api/
 COPY core/ ./core/
+COPY cli/ ./cli/
 
 EXPOSE 5000
 

@@ -78,7 +78,7 @@ clean:  ## remove the virtual environment and caches
 
 IMAGES ?= samples
 classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process: make classify IMAGES='dir *.jpg' ARGS='--format jsonl'
-	$(BIN)/python -m core.cli classify $(IMAGES) $(ARGS)
+	$(BIN)/python -m cli classify $(IMAGES) $(ARGS)
 
 install-browser:  ## Debian's chromium for the browser tests, if missing (run as root)
 	sh scripts/install-browser.sh

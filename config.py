@@ -172,15 +172,5 @@ PREPROCESS_TILT_STEP_DEGREES = _env_float("PREPROCESS_TILT_STEP_DEGREES", 1.0)
 # (2 % measured best on an earlier synthetic photo set; 0 % and 5 % both scored lower).
 PREPROCESS_MIN_TILT_GAIN = _env_float("PREPROCESS_MIN_TILT_GAIN", 0.02)
 
-# --- Command-line batch classification (core/cli.py) ---
-# Images per forward pass when the CLI runs the model in-process.
-CLI_BATCH_SIZE = _env_int("CLI_BATCH_SIZE", 256)
-# Classes written per image unless --top-k says otherwise (1: just the answer).
-CLI_TOP_K = _env_int("CLI_TOP_K", 1)
-# With --server: requests in flight at once (the server's micro-batcher groups them), and seconds to wait
-# for one answer.
-CLI_SERVER_CONCURRENCY = _env_int("CLI_SERVER_CONCURRENCY", 4)
-CLI_SERVER_TIMEOUT = _env_float("CLI_SERVER_TIMEOUT", 60.0)
-
 # --- Training data (the standard IDX files) ---
 FASHION_MNIST_DIR = _env_str("FASHION_MNIST_DIR", str(REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"))

@@ -41,7 +41,7 @@ from pathlib import Path
 import requests
 
 import config
-from tests.live_server import free_port, stop_server, wait_until_serving
+from tooling.live_server import free_port, stop_server, wait_until_serving
 
 logger = logging.getLogger("benchmarks.abuse")
 

@@ -52,7 +52,7 @@ import numpy as np
 import requests
 
 import config
-from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 
 logger = logging.getLogger("benchmarks.bench")
 
@@ -431,7 +431,7 @@ def gunicorn_binary() -> str:
 
 
 def start_ours(log_dir: Path) -> Server:
-    """The service as `make run` serves it: tests/live_server.py's command, with config's WORKERS (its own default
+    """The service as `make run` serves it: tooling/live_server.py's command, with config's WORKERS (its own default
     env pins 1 worker; pass config's through explicitly)."""
     port = free_port()
     log_path = log_dir / f"{OURS}.log"

@@ -37,7 +37,7 @@ from PIL import Image
 
 import config
 from benchmarks.bench import descendants_of, process_parents, rss_mb
-from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 
 logger = logging.getLogger("benchmarks.stress")
 

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from PIL import Image
 
 import config
-from tests.live_server import running_server
+from tooling.live_server import running_server
 
 logger = logging.getLogger("scripts.demo_screenshot")
 

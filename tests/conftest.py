@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.live_server import running_server
+from tooling.live_server import running_server
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 
 from core.labels import CLASS_NAMES
 from tests.imaging import photo_sample_files, sample_files, slug
-from tests.live_server import REPO_ROOT
+from tooling.live_server import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -1,4 +1,4 @@
-"""The command-line classifier (core/cli.py): arguments, which files, CSV and JSON Lines, skipped files and
+"""The command-line classifier (cli/classify.py): arguments, which files, CSV and JSON Lines, skipped files and
 exit codes, in-process with the session's model; and over HTTP with --server against the real server."""
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import config
-from core.cli import (
+from cli.classify import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_TOP_K,
     EXIT_OK,
     EXIT_SERVER,
     EXIT_SKIPPED,
@@ -25,7 +26,7 @@ from core.cli import (
 )
 from core.labels import CLASS_NAMES
 from tests.imaging import SAMPLES_DIR, photo_sample_files, png_of, sample_files, slug
-from tests.live_server import REPO_ROOT, free_port
+from tooling.live_server import REPO_ROOT, free_port
 
 ALL_SAMPLES = sample_files() + photo_sample_files()
 
@@ -52,7 +53,7 @@ def read_csv(text: str) -> list[dict]:
 def test_defaults():
     args = build_parser().parse_args(["classify", "samples"])
     assert (args.paths, args.format, args.output, args.server) == (["samples"], "csv", None, None)
-    assert args.top_k == config.CLI_TOP_K == 1 and args.batch_size == config.CLI_BATCH_SIZE
+    assert args.top_k == DEFAULT_TOP_K == 1 and args.batch_size == DEFAULT_BATCH_SIZE
     assert not args.quiet
 
 
@@ -196,7 +197,7 @@ def test_batches_give_the_models_own_answers(model, tmp_path):
 
 
 def test_core_cli_imports_neither_flask_nor_tensorflow_until_it_needs_the_model():
-    code = "import sys, core.cli; assert 'flask' not in sys.modules and 'tensorflow' not in sys.modules"
+    code = "import sys, cli.classify; assert 'flask' not in sys.modules and 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
 
 
@@ -217,7 +218,7 @@ def test_training_evaluate_cli_scores_by_class_folder(tmp_path):
 # --- --server ---
 
 def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", "classify", *argv], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", "classify", *argv], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

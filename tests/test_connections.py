@@ -23,7 +23,7 @@ import requests
 from benchmarks.abuse import SCENARIOS, AbusiveClients, predict_once, timed_predictions
 from benchmarks.bench import descendants_of, process_parents
 from tests.imaging import sample_files
-from tests.live_server import free_port, start_server, stop_server, wait_for_workers, wait_until_serving
+from tooling.live_server import free_port, start_server, stop_server, wait_for_workers, wait_until_serving
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ import requests
 import config
 from tests.hostile.make_corpus import CORPUS, Hostile, decompression_bomb, garment_png
 from tests.imaging import sample_files
-from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 
 pytestmark = pytest.mark.integration
 

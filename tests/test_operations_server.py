@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bench import CONTENT_TYPE, multipart_body
 from tests.imaging import sample_files
-from tests.live_server import free_port, start_server, stop_server, wait_until_serving
+from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 
 pytestmark = pytest.mark.integration
 REQUESTS = 12

@@ -22,7 +22,7 @@ from PIL import Image
 import config
 from api import served_model
 from tests.imaging import encode
-from tests.live_server import REPO_ROOT
+from tooling.live_server import REPO_ROOT
 
 INTERNAL_DETAIL = "secret-detail-/work/main/core/model.py line 42"
 TWO_MB_NOISE_PNG = encode(Image.fromarray(np.random.default_rng(0).integers(0, 256, (1200, 1200), dtype=np.uint8)))

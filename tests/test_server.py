@@ -7,7 +7,7 @@ import requests
 import config
 from core.labels import CLASS_NAMES
 from tests.imaging import photo_sample_files, sample_files, slug
-from tests.live_server import free_port, start_server, stop_server
+from tooling.live_server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 TIMEOUT_S = 30

@@ -23,7 +23,7 @@ import requests
 import config
 from gunicorn_worker import BodyBufferFullError, BodyFirst
 from tests.imaging import sample_files
-from tests.live_server import REPO_ROOT, free_port, start_server, stop_server, wait_for_workers, wait_until_serving
+from tooling.live_server import REPO_ROOT, free_port, start_server, stop_server, wait_for_workers, wait_until_serving
 
 HEADER_TIMEOUT_S, KEEPALIVE_TIMEOUT_S, BODY_TIMEOUT_S, SEND_TIMEOUT_S = 2, 1, 2, 3
 THREADS = 4  # per worker, of 2

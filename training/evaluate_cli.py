@@ -1,9 +1,9 @@
 """Check the command-line classifier end to end on the 10 000 official test images, as files on disk.
 
-Usage: python training/evaluate_cli.py [--data-dir D] [--work-dir DIR] [-- extra core.cli arguments]
+Usage: python training/evaluate_cli.py [--data-dir D] [--work-dir DIR] [-- extra cli arguments]
 
 Writes each test image as a PNG into a folder named after its class (e.g. 9-ankle-boot/00000.png), runs
-`python -m core.cli classify` on that folder in a child process (the progress bar shows), then scores its
+`python -m cli classify` on that folder in a child process (the progress bar shows), then scores its
 CSV against the folder names and compares the accuracy with the model card's (assets/model_metrics.json).
 Exits 1 if they differ: every 28×28 test image reaches the model pixel for pixel, so they must be equal.
 """
@@ -61,7 +61,7 @@ def score_csv(csv_path: Path) -> tuple[int, int]:
 
 def run_cli(image_dir: Path, csv_path: Path, extra: list[str]) -> float:
     """The CLI as a user runs it; returns its wall-clock seconds, model loading included."""
-    command = [sys.executable, "-m", "core.cli", "classify", str(image_dir), "--output", str(csv_path), *extra]
+    command = [sys.executable, "-m", "cli", "classify", str(image_dir), "--output", str(csv_path), *extra]
     logger.info("running: %s", shlex.join(command))
     started = time.perf_counter()
     subprocess.run(command, cwd=config.REPO_ROOT, check=True)  # noqa: S603 - our own interpreter and module
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     parser.add_argument("--work-dir", type=Path, help="where the PNGs and the CSV go (default: a temporary folder)")
-    parser.add_argument("extra", nargs="*", help="more arguments for core.cli classify (after --)")
+    parser.add_argument("extra", nargs="*", help="more arguments for cli classify (after --)")
     args = parser.parse_args(argv)
     if args.work_dir:
         return 0 if evaluate(args.work_dir, args.data_dir, args.extra) else 1

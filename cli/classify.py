@@ -1,4 +1,4 @@
-"""Classify many image files from the command line: `python -m core.cli classify PATH...`.
+"""Classify many image files from the command line: `python -m cli classify PATH...`.
 
 PATHs are files, folders (searched recursively for image files) and globs (`'shots/**/*.jpg'`, quoted so
 that the shell leaves them alone). By default the model runs in this process, a whole batch per forward
@@ -28,7 +28,6 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 import numpy as np
 
-import config
 from core.images import InvalidImageError, image_to_model_array
 from core.labels import NUM_CLASSES
 
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
     from core.model import ModelWrapper
 
-logger = logging.getLogger("core.cli")
+logger = logging.getLogger("cli")
 
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 # What a folder is searched for: the formats the API accepts (core/images.py). A file named on the command
@@ -46,6 +45,14 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".d
                             ".ico"})
 FORMATS = ("csv", "jsonl")
 PROBABILITY_DECIMALS = 6
+# Images per forward pass when the model runs in this process.
+DEFAULT_BATCH_SIZE = 256
+# Classes written per image unless --top-k says otherwise (1: just the answer).
+DEFAULT_TOP_K = 1
+# With --server: requests in flight at once (the server's micro-batcher groups them), and seconds to wait for
+# one answer.
+DEFAULT_SERVER_CONCURRENCY = 4
+SERVER_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def batched(items: Sequence, size: int) -> Iterator[Sequence]:
 class InProcessClassifier:
     """The server's pre-processing per file, then one forward pass per batch: no server, no HTTP."""
 
-    def __init__(self, model: ModelWrapper, top_k: int, batch_size: int = config.CLI_BATCH_SIZE) -> None:
+    def __init__(self, model: ModelWrapper, top_k: int, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.model, self.top_k, self.batch_size = model, top_k, batch_size
 
     def classify(self, paths: Sequence[Path]) -> Iterator[Classified]:
@@ -147,8 +154,8 @@ class InProcessClassifier:
 class ServerClassifier:
     """Each file sent to a running service's POST /model/predict, a few at a time."""
 
-    def __init__(self, base_url: str, top_k: int, concurrency: int = config.CLI_SERVER_CONCURRENCY,
-                 timeout: float = config.CLI_SERVER_TIMEOUT) -> None:
+    def __init__(self, base_url: str, top_k: int, concurrency: int = DEFAULT_SERVER_CONCURRENCY,
+                 timeout: float = SERVER_TIMEOUT_S) -> None:
         self.url = base_url.rstrip("/") + "/model/predict"
         self.top_k, self.concurrency, self.timeout = top_k, concurrency, timeout
         self._local = threading.local()  # one requests.Session (connection pool) per thread
@@ -247,7 +254,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.cli", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     classify = commands.add_parser("classify", help="classify image files, folders and globs",
@@ -255,15 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("paths", nargs="+", metavar="PATH", help="an image file, a folder, or a glob")
     classify.add_argument("--format", choices=FORMATS, default="csv", help="output format (default: csv)")
     classify.add_argument("--output", "-o", type=Path, help="write the results here instead of stdout")
-    classify.add_argument("--top-k", type=top_k_argument, default=config.CLI_TOP_K,
-                          help=f"classes per image, most likely first (1-{NUM_CLASSES}, default {config.CLI_TOP_K})")
-    classify.add_argument("--batch-size", type=positive_int, default=config.CLI_BATCH_SIZE,
-                          help=f"images per forward pass in-process (default {config.CLI_BATCH_SIZE})")
+    classify.add_argument("--top-k", type=top_k_argument, default=DEFAULT_TOP_K,
+                          help=f"classes per image, most likely first (1-{NUM_CLASSES}, default {DEFAULT_TOP_K})")
+    classify.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
+                          help=f"images per forward pass in-process (default {DEFAULT_BATCH_SIZE})")
     classify.add_argument("--server", metavar="URL",
                           help="send the images to this running service (e.g. http://localhost:5000) instead "
                                "of loading the model here")
-    classify.add_argument("--concurrency", type=positive_int, default=config.CLI_SERVER_CONCURRENCY,
-                          help=f"with --server: requests in flight (default {config.CLI_SERVER_CONCURRENCY})")
+    classify.add_argument("--concurrency", type=positive_int, default=DEFAULT_SERVER_CONCURRENCY,
+                          help=f"with --server: requests in flight (default {DEFAULT_SERVER_CONCURRENCY})")
     classify.add_argument("--quiet", "-q", action="store_true", help="no progress bar, warnings only")
     return parser
 
@@ -347,7 +354,3 @@ def main(argv: Sequence[str] | None = None, model: ModelWrapper | None = None) -
     args = build_parser().parse_args(argv)
     configure_logging(args.quiet)
     return run_classify(args, model)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

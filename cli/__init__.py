@@ -1,0 +1,1 @@
+"""The command-line application: `python -m cli classify PATH...` (see cli/classify.py)."""
