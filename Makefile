@@ -58,7 +58,7 @@ evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite as
 	$(BIN)/python -m training.evaluate
 
 samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
-	$(BIN)/python training/export_samples.py
+	$(BIN)/python -m training.export_samples
 
 bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (benchmarks/results/)
 	$(BIN)/python benchmarks/bench.py

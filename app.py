@@ -23,6 +23,7 @@ from api.predict import ModelPredictAPI
 from api.security_headers import register_security_headers
 from api.uploads import InMemoryUploadRequest
 from api.v2.routes import v2 as v2_namespace
+from config import SETTINGS, Settings
 from core.checksum import ModelChecksumError
 from core.logs import configure_logging
 from core.model import ModelWrapper
@@ -32,10 +33,10 @@ logger = logging.getLogger(__name__)
 WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that cannot boot: the master stops, no respawn loop
 
 
-def load_verified_model() -> ModelWrapper:
+def load_verified_model(settings: Settings) -> ModelWrapper:
     """A model that fails its checksum stops the server with one clear log line, not a traceback."""
     try:
-        return ModelWrapper()
+        return ModelWrapper(settings)
     except ModelChecksumError as error:
         logger.critical("cannot start: %s", error)
         raise SystemExit(WORKER_BOOT_ERROR) from None
@@ -60,13 +61,17 @@ def _copy_rule(rule):
     return copy
 
 
-def create_app(model: ModelWrapper | None = None) -> Flask:
-    """Load (and verify) the model first: a process that cannot serve it must not start."""
-    configure_logging(config.LOG_LEVEL, config.LOG_FORMAT)
+def create_app(model: ModelWrapper | None = None, settings: Settings = SETTINGS) -> Flask:
+    """Load (and verify) the model first: a process that cannot serve it must not start. A model passed in
+    (tests) brings its own settings."""
+    if model is not None:
+        settings = model.settings
+    configure_logging(settings.log_level, settings.log_format)
     if model is None:
-        model = load_verified_model()
+        model = load_verified_model(settings)
         atexit.register(model.close)  # a stopping worker serves the requests already queued
     max_app = MAXApp(config.API_TITLE, config.API_DESC, config.API_VERSION)
+    max_app.app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     max_app.app.request_class = InMemoryUploadRequest  # uploads never touch the disk
     max_app.app.extensions[MODEL_EXTENSION] = model
     max_app.add_api(ModelMetadataAPI, "/metadata")
@@ -74,7 +79,7 @@ def create_app(model: ModelWrapper | None = None) -> Flask:
     max_app.add_api(ModelPredictAPI, "/predict")
     max_app.api.add_namespace(v2_namespace)
     max_app.api.add_namespace(operations)
-    register_monitoring(max_app.app)
+    register_monitoring(max_app.app, settings.request_log)
     register_error_handlers(max_app.app, max_app.api)
     register_demo(max_app.app)
     register_security_headers(max_app.app)

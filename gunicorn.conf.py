@@ -1,4 +1,4 @@
-"""gunicorn settings, all taken from config.py (and so from the environment).
+"""gunicorn settings, all taken from config.SETTINGS (and so from the environment).
 
 No preload_app: neither ONNX Runtime nor TensorFlow is fork-safe, so every worker loads the model after the fork.
 """
@@ -12,13 +12,15 @@ from pathlib import Path
 import config as service  # not "config": gunicorn reads that name as one of its own settings
 from gunicorn_worker import EventWorker
 
+settings = service.SETTINGS  # gunicorn ignores names it does not know
+
 # Prometheus multiprocess mode: prometheus_client reads this variable when the workers import it (after the
 # fork), so it is set here, in the master, first.
-METRICS_DIR = Path(service.PROMETHEUS_MULTIPROC_DIR or tempfile.mkdtemp(prefix="max-fashion-mnist-metrics-"))
+METRICS_DIR = Path(settings.prometheus_multiproc_dir or tempfile.mkdtemp(prefix="max-fashion-mnist-metrics-"))
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 
-bind = f"{service.HOST}:{service.PORT}"
-workers = service.WORKERS
+bind = f"{settings.host}:{settings.port}"
+workers = settings.workers
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
@@ -26,19 +28,19 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
 
 # Event-driven connection handling: idle and slow clients cost a greenlet each, never a request thread.
 worker_class = EventWorker
-worker_connections = service.MAX_CONNECTIONS
-backlog = service.BACKLOG
-if service.KEEPALIVE_TIMEOUT <= 0:  # gunicorn would then read request heads with no time limit at all
-    raise ValueError(f"KEEPALIVE_TIMEOUT must be positive, got {service.KEEPALIVE_TIMEOUT}")
-if service.SEND_TIMEOUT < max(service.HEADER_TIMEOUT, service.KEEPALIVE_TIMEOUT):  # it bounds each read too
+worker_connections = settings.max_connections
+backlog = settings.backlog
+if settings.keepalive_timeout <= 0:  # gunicorn would then read request heads with no time limit at all
+    raise ValueError(f"KEEPALIVE_TIMEOUT must be positive, got {settings.keepalive_timeout}")
+if settings.send_timeout < max(settings.header_timeout, settings.keepalive_timeout):  # it bounds each read too
     raise ValueError("SEND_TIMEOUT must be at least HEADER_TIMEOUT and KEEPALIVE_TIMEOUT")
-keepalive = math.ceil(service.KEEPALIVE_TIMEOUT)  # gunicorn only tests it for truth; the worker applies the seconds
-timeout = service.TIMEOUT
-graceful_timeout = service.GRACEFUL_TIMEOUT
-max_requests = service.MAX_REQUESTS
-max_requests_jitter = service.MAX_REQUESTS_JITTER
-loglevel = service.LOG_LEVEL
-accesslog = "-" if service.ACCESS_LOG else None
+keepalive = math.ceil(settings.keepalive_timeout)  # gunicorn only tests it for truth; the worker applies the seconds
+timeout = settings.timeout
+graceful_timeout = settings.graceful_timeout
+max_requests = settings.max_requests
+max_requests_jitter = settings.max_requests_jitter
+loglevel = settings.log_level
+accesslog = "-" if settings.access_log else None
 errorlog = "-"
 chdir = str(service.REPO_ROOT)  # maxfw's MAXApp reads config.py from the working directory
 preload_app = False
@@ -53,18 +55,18 @@ def on_starting(server) -> None:
 
 
 def post_fork(server, worker) -> None:
-    """In each worker: big temporary blocks go back to the system when freed (config.MALLOC_MMAP_THRESHOLD_BYTES).
+    """In each worker: big temporary blocks go back to the system when freed (the MALLOC_MMAP_THRESHOLD_BYTES setting).
 
     Left alone where glibc's own MALLOC_MMAP_THRESHOLD_ variable is set, and where the C library is not glibc.
     """
-    if service.MALLOC_MMAP_THRESHOLD_BYTES <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if settings.malloc_mmap_threshold_bytes <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except AttributeError:
         return
-    if not mallopt(M_MMAP_THRESHOLD, service.MALLOC_MMAP_THRESHOLD_BYTES):
-        server.log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", service.MALLOC_MMAP_THRESHOLD_BYTES)
+    if not mallopt(M_MMAP_THRESHOLD, settings.malloc_mmap_threshold_bytes):
+        server.log.warning("mallopt(M_MMAP_THRESHOLD, %d) failed", settings.malloc_mmap_threshold_bytes)
 
 
 def child_exit(server, worker) -> None:
@@ -75,5 +77,5 @@ def child_exit(server, worker) -> None:
 
 
 def on_exit(server) -> None:
-    if not service.PROMETHEUS_MULTIPROC_DIR:  # our own temporary directory
+    if not settings.prometheus_multiproc_dir:  # our own temporary directory
         shutil.rmtree(METRICS_DIR, ignore_errors=True)

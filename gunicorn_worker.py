@@ -38,7 +38,7 @@ from gunicorn.workers import ggevent
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-import config as service
+from config import SETTINGS
 
 logger = logging.getLogger("max_fashion_mnist.server")
 
@@ -60,7 +60,7 @@ class BodyTimeoutError(RefusedRequestError):
     status = "408 Request Timeout"
 
     def message(self) -> str:
-        return f"The request body did not arrive within {service.BODY_TIMEOUT:g} s."
+        return f"The request body did not arrive within {SETTINGS.body_timeout:g} s."
 
 
 class BodyBufferFullError(RefusedRequestError):
@@ -80,8 +80,8 @@ class EventWorker(GeventWorker):
         self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
 
     def run(self) -> None:
-        SharingServer.busy_at = service.THREADS
-        SharingServer.yield_s = service.ACCEPT_YIELD_MS / 1000
+        SharingServer.busy_at = SETTINGS.threads
+        SharingServer.yield_s = SETTINGS.accept_yield_ms / 1000
         ggevent.StreamServer = SharingServer  # gevent's run() makes its servers from this name (this process only)
         super().run()
 
@@ -92,21 +92,21 @@ class EventWorker(GeventWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        threads = ThreadPool(service.THREADS)
-        threads.size = service.THREADS  # all started now: a worker's thread count does not drift with its load
-        self.wsgi = BodyFirst(InThreads(self.wsgi, threads), service.MAX_CONTENT_LENGTH, service.BODY_TIMEOUT,
-                              service.BODY_BUFFER_BYTES, self.close_after_answer)
+        threads = ThreadPool(SETTINGS.threads)
+        threads.size = SETTINGS.threads  # all started now: a worker's thread count does not drift with its load
+        self.wsgi = BodyFirst(InThreads(self.wsgi, threads), SETTINGS.max_content_length, SETTINGS.body_timeout,
+                              SETTINGS.body_buffer_bytes, self.close_after_answer)
 
     def handle(self, listener, client, addr) -> None:
         # A timeout on each send and receive: a client that neither reads its answer nor sends its body is
         # cut off (gevent's worker otherwise makes the socket blocking, with no limit).
-        client.settimeout(service.SEND_TIMEOUT)
+        client.settimeout(SETTINGS.send_timeout)
         self.connection.answered = 0
         AsyncWorker.handle(self, listener, client, addr)  # not GeventWorker.handle: it clears that timeout
 
     def timeout_ctx(self):
         """Bounds the reading of each request head (gunicorn's keep-alive loop): closed silently when over."""
-        seconds = service.KEEPALIVE_TIMEOUT if self.connection.answered else service.HEADER_TIMEOUT
+        seconds = SETTINGS.keepalive_timeout if self.connection.answered else SETTINGS.header_timeout
         return gevent.Timeout(seconds, False)
 
     def handle_request(self, listener_name, req, sock, addr):
@@ -116,7 +116,7 @@ class EventWorker(GeventWorker):
             return super().handle_request(listener_name, req, sock, addr)
         except TimeoutError:  # SEND_TIMEOUT while writing the answer: logged without a traceback
             logger.warning("%s: %s %s: answer not taken for %g s, connection closed", client_address(addr),
-                           req.method, req.path, service.SEND_TIMEOUT)
+                           req.method, req.path, SETTINGS.send_timeout)
             raise StopIteration from None
 
     def close_after_answer(self) -> None:

@@ -18,8 +18,6 @@ from prometheus_client import (
     multiprocess,
 )
 
-import config
-
 logger = logging.getLogger("max_fashion_mnist.requests")
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -59,15 +57,15 @@ def start_timer() -> None:
     g.request_started = time.perf_counter()
 
 
-def observe(response: Response) -> Response:
-    """Counts and times every answer, errors included, and logs it."""
+def observe(response: Response, request_log: bool = True) -> Response:
+    """Counts and times every answer, errors included, and logs it (with the REQUEST_LOG setting)."""
     seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
     endpoint = request.url_rule.rule if request.url_rule is not None else UNMATCHED
     method = request.method if request.method in KNOWN_METHODS else OTHER_METHOD
     count, latency = request_metrics(method, endpoint, response.status_code)
     count.inc()
     latency.observe(seconds)
-    if config.REQUEST_LOG and logger.isEnabledFor(logging.INFO):  # no record built for a dropped line
+    if request_log and logger.isEnabledFor(logging.INFO):  # no record built for a dropped line
         logger.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, seconds * 1000,
                     extra={"method": request.method, "path": request.path, "status": response.status_code,
                            "duration_ms": round(seconds * 1000, 3), "remote_addr": request.remote_addr})
@@ -81,6 +79,6 @@ def request_metrics(method: str, endpoint: str, status: int) -> tuple:
     return HTTP_REQUESTS.labels(**labels), HTTP_LATENCY.labels(**labels)
 
 
-def register_monitoring(app: Flask) -> None:
+def register_monitoring(app: Flask, request_log: bool) -> None:
     app.before_request(start_timer)
-    app.after_request(observe)
+    app.after_request(functools.partial(observe, request_log=request_log))

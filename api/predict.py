@@ -7,9 +7,9 @@ from maxfw.core import MAX_API, PredictAPI
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 
-import config
 from api import served_model
 from api.errors import error_response
+from config import SETTINGS
 from core.images import image_to_model_array, model_input_png
 from core.labels import NUM_CLASSES
 
@@ -20,8 +20,10 @@ predict_request.add_argument(
     "image", type=FileStorage, location="files", required=True,
     help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF, ICO).")
 predict_request.add_argument(
-    "top_k", type=inputs.int_range(1, NUM_CLASSES), location=("form", "args"), default=config.DEFAULT_TOP_K,
-    help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {config.DEFAULT_TOP_K}).")
+    # The Swagger document is built at import, from the process's settings (a request without top_k gets the
+    # served model's own DEFAULT_TOP_K: the same value, unless a test builds an app with other settings).
+    "top_k", type=inputs.int_range(1, NUM_CLASSES), location=("form", "args"), default=SETTINGS.default_top_k,
+    help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {SETTINGS.default_top_k}).")
 predict_request.add_argument(
     "debug", type=inputs.boolean, location=("form", "args"), default=False,
     help="Also return the 28x28 image the model was shown (model_input, a PNG data URL).")
@@ -72,7 +74,7 @@ def predict_arguments() -> dict:
     if len(images) != 1:
         return predict_request.parse_args()
     try:
-        return {"image": images[0], "top_k": config.DEFAULT_TOP_K if top_k is None else TOP_K(top_k),
+        return {"image": images[0], "top_k": None if top_k is None else TOP_K(top_k),
                 "debug": False if debug is None else inputs.boolean(debug)}
     except ValueError:
         return predict_request.parse_args()
@@ -92,7 +94,7 @@ class ModelPredictAPI(PredictAPI):
         refuse_several_files()
         args = predict_arguments()
         model_input = image_to_model_array(args["image"].read())
-        body = {"status": "ok", "predictions": served_model().classify_array(model_input, top_k=args["top_k"])}
+        body = {"status": "ok", "predictions": served_model().classify(model_input, top_k=args["top_k"])}
         if args["debug"]:
             body["model_input"] = png_data_url(model_input_png(model_input))
         return body

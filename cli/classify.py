@@ -280,10 +280,11 @@ def make_classifier(args: argparse.Namespace, model: ModelWrapper | None = None)
     if args.server:
         return ServerClassifier(args.server, args.top_k, args.concurrency)
     if model is None:
+        from config import SETTINGS
         from core.model import ModelWrapper
 
         # max_batch_size=1: no micro-batcher thread; this process makes its own batches.
-        model = ModelWrapper(max_batch_size=1)
+        model = ModelWrapper(SETTINGS.replace(max_batch_size=1))
     return InProcessClassifier(model, args.top_k, args.batch_size)
 
 

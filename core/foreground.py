@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFilter
 
-import config
 from core.skin import set_aside_worn_skin
 
 BORDER_FRACTION = 0.03  # how wide a frame (fraction of the shorter side, at least 1 px) shows the background
@@ -38,6 +37,20 @@ STUDIO_MAX_SIGMA = 6.0
 NEUTRAL_CHROMA = 128.0
 MIN_GROUP_DISTANCE = 12.0
 TWO_MEANS_ITERATIONS = 6
+# --- Tuned on the photo validation split (python -m training.compare_preprocessing; training/README.md) ---
+# The foreground mask is grouped into connected parts on a grid of at most this many cells a side.
+MASK_GRID = 64
+# Blur radius (pixels at the working size) that hides fine background texture and noise before thresholding.
+BLUR_RADIUS = 2.0
+# A pixel is garment when it differs from the fitted background by more than this fraction of full scale...
+MIN_CONTRAST = 0.08
+# ...and by more than this many robust standard deviations of the border (the background's own texture).
+NOISE_SIGMAS = 4.0
+# Parts of the mask at least this fraction of the largest one's size count as garment too (sandal straps).
+MIN_PART_FRACTION = 0.25
+# Margin around the garment's bounding box, as a fraction of its longer side. Fashion-MNIST's own objects
+# touch the 28-pixel frame on their long side (98 % of test images), hence 0.
+CROP_MARGIN = 0.0
 
 
 @dataclass(frozen=True)
@@ -199,18 +212,18 @@ def noise_floor(contrast: np.ndarray, samples: np.ndarray | None = None) -> floa
 def foreground_mask(contrast: np.ndarray) -> np.ndarray:
     """Pixels that stand out from the background by their level or by an edge, after blurring the texture."""
     blurred = np.asarray(Image.fromarray(np.round(contrast * 255).astype(np.uint8), mode="L")
-                         .filter(ImageFilter.GaussianBlur(config.PREPROCESS_BLUR_RADIUS)), dtype=np.float32) / 255
+                         .filter(ImageFilter.GaussianBlur(BLUR_RADIUS)), dtype=np.float32) / 255
     edges = edge_strength(blurred)
     border = quiet_border(contrast)
-    return ((blurred > _threshold(blurred[border], config.PREPROCESS_MIN_CONTRAST))
-            | (edges > _threshold(edges[border], config.PREPROCESS_MIN_CONTRAST / 4)))
+    return ((blurred > _threshold(blurred[border], MIN_CONTRAST))
+            | (edges > _threshold(edges[border], MIN_CONTRAST / 4)))
 
 
 def quiet_border(contrast: np.ndarray) -> np.ndarray:
     """The border pixels that are background (below the minimum contrast), whose texture sets the
     thresholds; the whole border when the garment covers nearly all of it."""
     border = border_mask(contrast.shape)
-    quiet = border & (contrast < config.PREPROCESS_MIN_CONTRAST)
+    quiet = border & (contrast < MIN_CONTRAST)
     return quiet if quiet.sum() >= MIN_BACKGROUND_SHARE * border.sum() else border
 
 
@@ -223,7 +236,7 @@ def edge_strength(values: np.ndarray) -> np.ndarray:
 
 def _threshold(border_values: np.ndarray, minimum: float) -> float:
     """Clearly above the border's own level and spread, and never below a minimum contrast."""
-    level = float(np.median(border_values)) + config.PREPROCESS_NOISE_SIGMAS * robust_sigma(border_values)
+    level = float(np.median(border_values)) + NOISE_SIGMAS * robust_sigma(border_values)
     return max(minimum, level)
 
 
@@ -289,11 +302,11 @@ def garment_box(mask: np.ndarray) -> Box | None:
     Stray specks of a textured background form small parts and are left out; a sandal's separate straps
     are kept by the size fraction.
     """
-    grid, block = coarse_grid(mask, config.PREPROCESS_MASK_GRID)
+    grid, block = coarse_grid(mask, MASK_GRID)
     labels, sizes = label_components(grid)
     if len(sizes) <= 1:
         return None
-    kept = np.flatnonzero(sizes >= config.PREPROCESS_MIN_PART_FRACTION * sizes[1:].max())
+    kept = np.flatnonzero(sizes >= MIN_PART_FRACTION * sizes[1:].max())
     kept = kept[kept > 0]
     cells = np.isin(labels, kept)
     fine = mask & np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[:mask.shape[0], :mask.shape[1]]
@@ -307,7 +320,7 @@ def tighten(box: Box, contrast: np.ndarray) -> Box:
     The blur that makes the mask robust also spreads it by about twice its radius on every side; the
     garment's own edge is where enough pixels of a row or column clear the minimum contrast.
     """
-    inside = contrast[box.top:box.bottom, box.left:box.right] > config.PREPROCESS_MIN_CONTRAST / 2
+    inside = contrast[box.top:box.bottom, box.left:box.right] > MIN_CONTRAST / 2
     rows = np.flatnonzero(inside.sum(axis=1) >= _min_count(box.width))
     cols = np.flatnonzero(inside.sum(axis=0) >= _min_count(box.height))
     if not len(rows) or not len(cols):
@@ -331,7 +344,7 @@ def with_margin(box: Box, shape: tuple[int, int], fraction: float) -> Box:
 def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None) -> Box:
     """The garment's tight box (plus the configured margin); the whole image when nothing stands out.
     `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box."""
-    found = garment_box(set_aside_worn_skin(foreground_mask(contrast), skin))
+    found = garment_box(set_aside_worn_skin(foreground_mask(contrast), skin, BLUR_RADIUS))
     if found is None:
         return Box(0, 0, *contrast.shape)
-    return with_margin(tighten(found, contrast), contrast.shape, config.PREPROCESS_CROP_MARGIN)
+    return with_margin(tighten(found, contrast), contrast.shape, CROP_MARGIN)

@@ -19,7 +19,6 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-import config
 from core.deskew import estimate_tilt, rotate
 from core.foreground import Box, contrast_map, find_garment, has_light_border, studio_background
 from core.skin import skin_colour
@@ -28,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Pillow raises DecompressionBombError at twice this many pixels and only warns below that;
 # refuse_oversized() refuses everything above it, so the warning adds nothing.
-Image.MAX_IMAGE_PIXELS = config.MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS = 40_000_000  # the MAX_IMAGE_PIXELS setting's default
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 # Pillow allocates a large image in blocks of this size (what its PILLOW_BLOCK_SIZE variable sets). glibc
 # maps allocations over 32 MiB with mmap and hands them back when freed; smaller ones stay in the malloc
@@ -38,6 +37,12 @@ PILLOW_BLOCK_SIZE = 64 * 1024 * 1024
 Image.core.set_block_size(PILLOW_BLOCK_SIZE)
 
 MODEL_SIDE = 28
+# Photos are shrunk to this longest side before the garment is looked for: the mask needs no more detail, and
+# a 12-megapixel upload then costs little more than its decoding. 128 scored as 256 did on the photo validation
+# split at a quarter of the pixels (docs/preprocessing.md).
+WORK_SIDE = 128
+# Colour counts as contrast (a blue shirt on a grey floor of the same brightness); False: brightness only.
+USE_COLOUR = True
 WHITE = 255
 # shrink() keeps at least this many times its target side before its final Lanczos step (Pillow's reducing_gap).
 REDUCING_GAP = 3
@@ -46,6 +51,11 @@ GREY_MODES = ("1", "L")  # what is left without colour once 16-bit, float and tr
 BRIGHT_END_PERCENTILE = 99.0
 # Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
 REDUCIBLE_MODE = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+
+
+def set_pixel_limit(pixels: int) -> None:
+    """The MAX_IMAGE_PIXELS setting: Pillow's own limit is process-wide, and so is ours."""
+    Image.MAX_IMAGE_PIXELS = pixels
 
 
 class InvalidImageError(ValueError):
@@ -80,12 +90,12 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
 
 def refuse_oversized(image: Image.Image) -> None:
     """Checked from the header, before any pixel is decoded, so a bomb costs nothing."""
-    if image.width * image.height > config.MAX_IMAGE_PIXELS:
+    if image.width * image.height > Image.MAX_IMAGE_PIXELS:
         raise InvalidImageError(too_large_message())
 
 
 def too_large_message() -> str:
-    return f"The image has too many pixels to process (limit {config.MAX_IMAGE_PIXELS})."
+    return f"The image has too many pixels to process (limit {Image.MAX_IMAGE_PIXELS})."
 
 
 def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -97,14 +107,14 @@ def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """
     image = reduce_early(ImageOps.exif_transpose(image))
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return shrink(_stretch_to_uint8(np.asarray(image, dtype=np.float64)), config.PREPROCESS_WORK_SIDE), None
+        return shrink(_stretch_to_uint8(np.asarray(image, dtype=np.float64)), WORK_SIDE), None
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (WHITE, WHITE, WHITE, 255))
         image = Image.alpha_composite(background, rgba)
-    if image.mode in GREY_MODES or not config.PREPROCESS_COLOUR:
-        return shrink(np.asarray(image.convert("L"), dtype=np.uint8), config.PREPROCESS_WORK_SIDE), None
-    image = shrink_in_place(image.convert("RGB"), config.PREPROCESS_WORK_SIDE)
+    if image.mode in GREY_MODES or not USE_COLOUR:
+        return shrink(np.asarray(image.convert("L"), dtype=np.uint8), WORK_SIDE), None
+    image = shrink_in_place(image.convert("RGB"), WORK_SIDE)
     luma = np.asarray(image.convert("L"), dtype=np.uint8)
     chroma = np.asarray(image.convert("YCbCr"), dtype=np.float32)[..., 1:]
     return luma, chroma
@@ -116,9 +126,9 @@ def reduce_early(image: Image.Image) -> Image.Image:
     shrink() would make the same reduction later, but only after the mode conversions below: each of those
     copies the full decoded image, so a small upload of a highly compressible 40-megapixel RGBA PNG used to
     cost over 600 MB of worker memory. JPEGs are already decoded at reduced scale (draft), and images under
-    2 × REDUCING_GAP × PREPROCESS_WORK_SIDE pixels on their longest side are left as they are.
+    2 × REDUCING_GAP × WORK_SIDE pixels on their longest side are left as they are.
     """
-    factor = max(image.size) // (REDUCING_GAP * config.PREPROCESS_WORK_SIDE)
+    factor = max(image.size) // (REDUCING_GAP * WORK_SIDE)
     if factor < 2:
         return image
     if image.mode in REDUCIBLE_MODE:
@@ -198,7 +208,7 @@ def image_to_model_array(data: bytes) -> np.ndarray:
 
     The whole pre-processing, stage by stage, each in the module that owns it.
     """
-    image = decode_image(data, draft_side=config.PREPROCESS_WORK_SIDE)  # decode (JPEGs at reduced scale)
+    image = decode_image(data, draft_side=WORK_SIDE)  # decode (JPEGs at reduced scale)
     luma, chroma = to_planes(image)  # grayscale (and colour), oriented, working size
     if luma.shape == (MODEL_SIDE, MODEL_SIDE):
         return pass_through_fashion_mnist(luma)  # Fashion-MNIST pass-through

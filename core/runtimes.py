@@ -7,6 +7,7 @@ averaging, each image's left-right mirror is run too and the two probability vec
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -108,8 +109,15 @@ def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256
 
 # --------------------------------------------------------------------------- TensorFlow
 
+def quiet_tensorflow() -> None:
+    """TensorFlow reads its log level from the environment when first imported: errors only, unless the
+    environment says otherwise (TF_CPP_MIN_LOG_LEVEL)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
     """TensorFlow's thread pools can only be sized before its runtime starts; later calls are no-ops."""
+    quiet_tensorflow()
     import tensorflow as tf
 
     with _thread_pools_configured:

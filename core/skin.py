@@ -19,34 +19,38 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-import config
-
 # Chai & Ngan's skin range in Pillow's YCbCr (8-bit, chroma centred on 128).
 SKIN_CB = (77.0, 127.0)
 SKIN_CR = (133.0, 173.0)
 # Very dark pixels carry no reliable colour (shadows, black garments, hair).
 MIN_SKIN_LUMA = 40.0
+# Skin-coloured pixels are left out of the garment search when they make between these shares of the
+# foreground (face, arms, legs beside the garment); outside it the skin colour is the garment's own (a beige
+# coat) or a few stray pixels. A MAX_SHARE of 0 turns it off. Measured in training/README.md.
+MIN_SHARE = 0.03
+MAX_SHARE = 0.5
 
 
 def skin_colour(luma: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None:
     """True where a pixel has human skin's colour; None for a grey image (no colour to tell)."""
-    if chroma is None or not config.PREPROCESS_SKIN_MAX_SHARE:
+    if chroma is None or not MAX_SHARE:
         return None
     cb, cr = chroma[..., 0], chroma[..., 1]
     return ((cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1]) & (cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1])
             & (luma >= MIN_SKIN_LUMA))
 
 
-def set_aside_worn_skin(foreground: np.ndarray, skin: np.ndarray | None) -> np.ndarray:
-    """The foreground without the person wearing the garment: skin pixels (and the blur's halo around
-    them) removed when skin is a minor share of the foreground; the foreground as it is otherwise."""
+def set_aside_worn_skin(foreground: np.ndarray, skin: np.ndarray | None, blur_radius: float) -> np.ndarray:
+    """The foreground without the person wearing the garment: skin pixels (and the halo the foreground's blur
+    of `blur_radius` spreads around them) removed when skin is a minor share of the foreground; the foreground
+    as it is otherwise."""
     if skin is None:
         return foreground
     worn = foreground & skin
     share = worn.sum() / max(1, int(foreground.sum()))
-    if share < config.PREPROCESS_SKIN_MIN_SHARE or share > config.PREPROCESS_SKIN_MAX_SHARE:
+    if share < MIN_SHARE or share > MAX_SHARE:
         return foreground
-    return foreground & ~grow(worn, config.PREPROCESS_BLUR_RADIUS)
+    return foreground & ~grow(worn, blur_radius)
 
 
 def grow(mask: np.ndarray, blur_radius: float) -> np.ndarray:

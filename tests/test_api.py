@@ -50,10 +50,10 @@ def test_predict_returns_top_three_sorted_with_argmax_first(client, model):
     body = response.get_json()
     assert body["status"] == "ok"
     predictions = body["predictions"]
-    assert len(predictions) == config.DEFAULT_TOP_K
+    assert len(predictions) == config.SETTINGS.default_top_k
     # The model's own probabilities for the upload: the answer is their three largest, largest first.
     probabilities_of_model = model.predict_batch(to_model_batch(image_to_model_array(ANKLE_BOOT.read_bytes())[None]))[0]
-    top_three = np.argsort(probabilities_of_model)[::-1][:config.DEFAULT_TOP_K]
+    top_three = np.argsort(probabilities_of_model)[::-1][:config.SETTINGS.default_top_k]
     assert [p["label_id"] for p in predictions] == top_three.tolist() and top_three[0] == 9
     assert [p["probability"] for p in predictions] == pytest.approx(probabilities_of_model[top_three].tolist(),
                                                                     abs=1e-6)
@@ -162,7 +162,7 @@ def test_decompression_bomb_is_400(client):
 
 
 def test_upload_over_max_content_length_is_413(client):
-    too_big = b"\0" * (config.MAX_CONTENT_LENGTH + 1)
+    too_big = b"\0" * (config.SETTINGS.max_content_length + 1)
     assert_error(post_image(client, too_big, "big.png"), 413, "exceeds")
 
 

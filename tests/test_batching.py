@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import config
 from core.batching import BatcherClosedError, MicroBatcher
 
 ROW_SHAPE = (2,)
@@ -208,10 +209,10 @@ def test_batch_size_must_be_positive():
 def test_the_served_model_answers_the_same_with_and_without_batching(model):
     from core.model import ModelWrapper, to_model_batch
 
-    unbatched = ModelWrapper(max_batch_size=1)
+    unbatched = ModelWrapper(config.SETTINGS.replace(max_batch_size=1))
     images = np.random.default_rng(0).integers(0, 256, size=(24, 28, 28), dtype=np.uint8)
     assert model.batcher is not None and unbatched.batcher is None
     with ThreadPoolExecutor(max_workers=8) as pool:
-        batched = list(pool.map(lambda image: model._predict(to_model_batch(image)), images))
+        batched = list(pool.map(lambda image: model.infer(to_model_batch(image)), images))
     for image, probabilities in zip(images, batched, strict=True):
-        np.testing.assert_allclose(probabilities, unbatched._predict(to_model_batch(image)), atol=1e-5)
+        np.testing.assert_allclose(probabilities, unbatched.infer(to_model_batch(image)), atol=1e-5)

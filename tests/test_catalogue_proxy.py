@@ -1,10 +1,9 @@
 """training.catalogue_proxy: drawn catalogue photos are plain studio shots, and the model names most of them."""
-from pathlib import Path
 
 import pytest
 
-import config
 from training.catalogue_proxy import photo_style, proxy_accuracy
+from training.dataset import default_data_dir
 
 
 def test_catalogue_style_is_a_plain_upright_studio_shot_and_phone_style_is_not():
@@ -13,7 +12,7 @@ def test_catalogue_style_is_a_plain_upright_studio_shot_and_phone_style_is_not()
     assert phone != catalogue and phone.canvas_side == catalogue.canvas_side
 
 
-@pytest.mark.skipif(not (Path(config.FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz").is_file(),
+@pytest.mark.skipif(not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
 def test_the_shipped_model_names_most_drawn_catalogue_photos():
     assert proxy_accuracy(40, "catalogue") >= 0.85

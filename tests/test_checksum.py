@@ -57,4 +57,4 @@ def test_checksum_file_without_a_digest_is_refused(tmp_path, text):
 def test_shipped_model_matches_its_checksum():
     import config
 
-    assert verify_checksum(config.MODEL_PATH, config.MODEL_SHA256_PATH)
+    assert verify_checksum(config.SETTINGS.model_path, config.SETTINGS.model_sha256_path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-import config
+from core import deskew
 from core.deskew import estimate_tilt, rotate
 from core.images import normalise_photo
 
@@ -41,13 +41,13 @@ def test_too_few_pixels_give_no_tilt():
 @pytest.mark.parametrize("limit", [12.0, 5.0])
 def test_a_tilt_beyond_the_limit_is_turned_by_the_limit_only(monkeypatch, limit):
     """A 30° tilt is more than the search looks at: the garment is turned by the limit, the most it may be."""
-    monkeypatch.setattr(config, "PREPROCESS_MAX_TILT_DEGREES", limit)
+    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", limit)
     assert estimate_tilt(garment_contrast(30.0)) == -limit
     assert estimate_tilt(garment_contrast(-30.0)) == limit
 
 
 def test_turning_off_by_config(monkeypatch):
-    monkeypatch.setattr(config, "PREPROCESS_MAX_TILT_DEGREES", 0.0)
+    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", 0.0)
     assert estimate_tilt(garment_contrast(8.0)) == 0.0
 
 
@@ -68,6 +68,6 @@ def dark_rectangle_photo(angle: float) -> np.ndarray:
 def test_a_tilted_photo_reaches_the_model_as_upright_as_a_straight_one(monkeypatch):
     upright = normalise_photo(dark_rectangle_photo(0.0)).astype(np.float32)
     straightened = normalise_photo(dark_rectangle_photo(8.0)).astype(np.float32)
-    monkeypatch.setattr(config, "PREPROCESS_MAX_TILT_DEGREES", 0.0)
+    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", 0.0)
     left_tilted = normalise_photo(dark_rectangle_photo(8.0)).astype(np.float32)
     assert np.abs(straightened - upright).mean() < 0.4 * np.abs(left_tilted - upright).mean()

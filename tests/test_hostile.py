@@ -39,8 +39,8 @@ CLIENT_TIMEOUT_S = 10
 CUT_AFTER_S = 3  # the server's HEADER_TIMEOUT and BODY_TIMEOUT here
 CLIENTS = 4  # hostile requests sent at once
 PROMPT_S = 2.0  # a normal request beside slow clients (measured: milliseconds; gthread: until they were cut)
-MEMORY_GROWTH_LIMIT_MB = 100  # measured +15-20 MB; +200 MB without config.MALLOC_MMAP_THRESHOLD_BYTES
-V2_INFER = f"/v2/models/{config.V2_MODEL_NAME}/infer"
+MEMORY_GROWTH_LIMIT_MB = 100  # measured +15-20 MB; +200 MB without config.SETTINGS.malloc_mmap_threshold_bytes
+V2_INFER = f"/v2/models/{config.SETTINGS.v2_model_name}/infer"
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def test_each_hostile_file_is_answered_quickly_and_the_server_carries_on(server,
     if item.readable:
         assert response.status_code == 200, response.text[:300]
         predictions = response.json()["predictions"]
-        assert len(predictions) == config.DEFAULT_TOP_K
+        assert len(predictions) == config.SETTINGS.default_top_k
         assert all(math.isfinite(p["probability"]) and 0 <= p["probability"] <= 1 for p in predictions)
     else:
         body = assert_json_error(response, 400)
@@ -182,7 +182,7 @@ def test_chunked_upload_past_the_limit_is_refused_with_413(server):
     """No Content-Length to check up front: the limit must hold while the body streams in."""
     def body() -> Iterator[bytes]:
         yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
-        for _ in range(config.MAX_CONTENT_LENGTH // (1024 * 1024) + 10):
+        for _ in range(config.SETTINGS.max_content_length // (1024 * 1024) + 10):
             yield b"\0" * (1024 * 1024)
 
     response = timed(lambda: predict(server, data=body(), headers={"Content-Type": "multipart/form-data; boundary=x"}))
@@ -266,7 +266,7 @@ def test_hostile_v2_request_gets_the_protocols_400(server, body, headers, messag
 
 
 def test_v2_body_over_the_limit_is_refused(server):
-    body = b"[" * (config.MAX_CONTENT_LENGTH + 1)
+    body = b"[" * (config.SETTINGS.max_content_length + 1)
     response = timed(lambda: requests.post(f"{server.url}{V2_INFER}", data=body, timeout=CLIENT_TIMEOUT_S))
     assert_json_error(response, 413, key="error")
     assert_still_serving(server)

@@ -1,5 +1,4 @@
 """Decoding and normalising uploads into the 28×28 array the model was trained on."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ from PIL import Image
 
 import config
 from core.foreground import has_light_border
-from core.images import InvalidImageError, decode_image, image_to_model_array
+from core.images import WORK_SIDE, InvalidImageError, decode_image, image_to_model_array
 from tests.imaging import SAMPLES_DIR, encode, png_of
+from training.dataset import default_data_dir
 
 PASS_THROUGH_SUBSET = 2000  # the first official test images, each checked to reach the model unchanged
 PROPERTY_MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]
@@ -110,7 +110,7 @@ def test_truncated_png_is_refused():
 
 
 def test_decompression_bomb_is_refused_before_decoding():
-    side = int(config.MAX_IMAGE_PIXELS ** 0.5) + 100
+    side = int(config.SETTINGS.max_image_pixels ** 0.5) + 100
     bomb = encode(Image.new("1", (side, side)))  # tiny file, too many pixels
     assert len(bomb) < 1_000_000
     with pytest.raises(InvalidImageError, match="too many pixels"):
@@ -118,7 +118,7 @@ def test_decompression_bomb_is_refused_before_decoding():
 
 
 def test_far_over_the_limit_bomb_is_refused():
-    side = int((3 * config.MAX_IMAGE_PIXELS) ** 0.5)  # past Pillow's own hard limit (2×)
+    side = int((3 * config.SETTINGS.max_image_pixels) ** 0.5)  # past Pillow's own hard limit (2×)
     with pytest.raises(InvalidImageError, match="too many pixels"):
         decode_image(encode(Image.new("1", (side, side))))
 
@@ -188,7 +188,7 @@ def test_large_photo_is_shrunk_early_and_still_found():
     darkness = np.zeros((4000, 3000), dtype=np.float32)
     darkness[800:3200, 1000:2000] = 0.85
     data = encode(Image.fromarray(photo_of(darkness)).convert("RGB"), "JPEG", quality=80)
-    decoded = decode_image(data, draft_side=config.PREPROCESS_WORK_SIDE)
+    decoded = decode_image(data, draft_side=WORK_SIDE)
     assert max(decoded.size) < 1000, "the JPEG is decoded at a reduced scale"
     result = image_to_model_array(data)
     assert result.shape == (28, 28) and result[14, 14] > 200
@@ -205,7 +205,7 @@ def test_large_fashion_mnist_like_image_round_trips():
     assert np.corrcoef(result.ravel().astype(float), array.ravel().astype(float))[0, 1] > 0.95
 
 
-@pytest.mark.skipif(not (Path(config.FASHION_MNIST_DIR) / "t10k-images-idx3-ubyte.gz").is_file(),
+@pytest.mark.skipif(not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
                     reason="Fashion-MNIST test images not found in FASHION_MNIST_DIR")
 def test_fashion_mnist_test_images_pass_through_unchanged():
     from training.dataset import load_split

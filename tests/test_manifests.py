@@ -9,6 +9,7 @@ service really does: config.py, the Dockerfile, the README's image name and the 
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -34,6 +35,7 @@ LIVE_PATH = "/v2/health/live"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 # A worker's RSS with TensorFlow and the model loaded: measured ~560 MiB (README: ~590 MB).
 WORKER_MEMORY_MIB = 560
+SETTING_NAMES = {f.name.upper() for f in dataclasses.fields(config.Settings)}
 # Environment variables the manifests may set that config.py does not read, and who reads them.
 EXTERNAL_ENV = {
     "PROTOCOL": "KServe: which protocol a custom predictor speaks",
@@ -222,11 +224,11 @@ def test_inference_service_is_a_v2_custom_predictor_knative_accepts():
 @pytest.mark.parametrize("manifest", POD_SPECS)
 def test_container_port_is_the_one_the_service_listens_on(manifest):
     """The container port, every probe's port and the Prometheus port annotation are the port gunicorn binds
-    (config.PORT) and the Dockerfile EXPOSEs; a manifest that sets PORT must set it to the same port."""
+    (config.SETTINGS.port) and the Dockerfile EXPOSEs; a manifest that sets PORT must set it to the same port."""
     container = only_container(POD_SPECS[manifest]())
     port = serving_port(container)["containerPort"]
-    assert port == config.PORT
-    assert dockerfile_instruction("EXPOSE") == [str(config.PORT)]
+    assert port == config.SETTINGS.port
+    assert dockerfile_instruction("EXPOSE") == [str(config.SETTINGS.port)]
     assert int(env_of(container).get("PORT", port)) == port
     for probe in PROBES:
         assert probe_port(container, container[probe]) == port, probe
@@ -302,7 +304,7 @@ def test_termination_grace_period_covers_prestop_and_gunicorn_drain():
         command = pre_stop["exec"]["command"]
         assert Path(command[0]).name == "sleep", f"preStop is not a sleep: {command}"
         sleep_s = int(command[1])
-    graceful_s = int(env_of(container).get("GRACEFUL_TIMEOUT", config.GRACEFUL_TIMEOUT))
+    graceful_s = int(env_of(container).get("GRACEFUL_TIMEOUT", config.SETTINGS.graceful_timeout))
     assert sleep_s > 0
     assert pod_spec["terminationGracePeriodSeconds"] > sleep_s + graceful_s
 
@@ -329,10 +331,10 @@ def test_service_and_autoscaler_reach_the_deployment():
 
 @pytest.mark.parametrize("manifest", POD_SPECS)
 def test_environment_names_are_settings_something_reads(manifest):
-    """Every variable the manifest sets is a config.py setting or one a named library reads: a misspelt WORKER
+    """Every variable the manifest sets is a config.Settings field or one a named library reads: a misspelt WORKER
     or THREAD would be ignored without a word, and the pod would run with the defaults."""
     unknown = [name for name in env_of(only_container(POD_SPECS[manifest]()))
-               if not (name.isupper() and hasattr(config, name)) and name not in EXTERNAL_ENV]
+               if name not in SETTING_NAMES and name not in EXTERNAL_ENV]
     assert not unknown
 
 
@@ -342,7 +344,7 @@ def test_resources_fit_the_worker_count(manifest):
     WORKERS; TensorFlow's threads over all workers must fit the CPU limit (more only thrash under the CPU quota)."""
     container = only_container(POD_SPECS[manifest]())
     env = env_of(container)
-    workers = int(env.get("WORKERS", config.WORKERS))
+    workers = int(env.get("WORKERS", config.SETTINGS.workers))
     resources = container["resources"]
     assert quantity(resources["requests"]["memory"]) >= workers * WORKER_MEMORY_MIB * 2**20
     assert quantity(resources["limits"]["memory"]) >= quantity(resources["requests"]["memory"])
@@ -354,7 +356,7 @@ def test_knative_concurrency_is_the_servers_concurrency():
     """containerConcurrency caps the requests Knative sends one pod at WORKERS x THREADS, what gunicorn serves at
     once; more would queue unseen inside gunicorn, fewer would leave threads idle."""
     env = env_of(only_container(predictor_pod_spec()))
-    concurrency = int(env.get("WORKERS", config.WORKERS)) * int(env.get("THREADS", config.THREADS))
+    concurrency = int(env.get("WORKERS", config.SETTINGS.workers)) * int(env.get("THREADS", config.SETTINGS.threads))
     assert inference_service()["spec"]["predictor"]["containerConcurrency"] == concurrency
 
 

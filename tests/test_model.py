@@ -76,14 +76,14 @@ def test_flip_averaging_averages_the_image_and_its_mirror(model):
     import config
     from core.model import ModelWrapper
 
-    mirrored_model = ModelWrapper(flip_averaging=True)
+    mirrored_model = ModelWrapper(config.SETTINGS.replace(tta_flip=True))
     batch = to_model_batch(np.random.default_rng(4).integers(0, 256, (3, 28, 28), dtype=np.uint8))
     mirror = batch[:, :, ::-1, :]
     expected = (model.predict_batch(batch) + model.predict_batch(mirror)) / 2
     assert np.allclose(mirrored_model.predict_batch(batch), expected, atol=1e-5)
     assert np.allclose(mirrored_model.predict_batch(mirror), expected, atol=1e-5), "a mirror gets the same answer"
-    assert config.TTA_FLIP is False, "flip averaging is off unless TTA_FLIP=true"
-    assert model.flip_averaging is False
+    assert config.SETTINGS.tta_flip is False, "flip averaging is off unless TTA_FLIP=true"
+    assert model.settings.tta_flip is False
 
 
 def test_figures_are_those_of_the_runtime_that_serves():

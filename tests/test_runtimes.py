@@ -35,25 +35,25 @@ def random_batch(seed: int, count: int = 4) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def tensorflow_model() -> ModelWrapper:
-    return ModelWrapper(runtime="tensorflow", max_batch_size=1)
+    return ModelWrapper(config.SETTINGS.replace(inference_runtime="tensorflow", max_batch_size=1))
 
 
 @pytest.fixture()
 def export_copy(tmp_path):
     """The shipped export and its checksum, copied so that a test may spoil them."""
     onnx_path = tmp_path / "model.onnx"
-    shutil.copyfile(config.ONNX_MODEL_PATH, onnx_path)
+    shutil.copyfile(config.SETTINGS.onnx_model_path, onnx_path)
     write_checksum(onnx_path, tmp_path / "model.onnx.sha256")
     return onnx_path, tmp_path / "model.onnx.sha256"
 
 
 def test_the_shipped_export_is_served_by_default(model):
     assert model.runtime == "onnxruntime"
-    assert model.onnx_sha256 == config.ONNX_MODEL_SHA256_PATH.read_text().split()[0]
+    assert model.onnx_sha256 == config.SETTINGS.onnx_model_sha256_path.read_text().split()[0]
 
 
 def test_the_export_records_the_keras_file_it_came_from(model):
-    assert onnx_source_sha256(open_onnx_session(config.ONNX_MODEL_PATH, 1, 1)) == model.sha256
+    assert onnx_source_sha256(open_onnx_session(config.SETTINGS.onnx_model_path, 1, 1)) == model.sha256
 
 
 def test_runtimes_agree_on_the_official_test_images(model, tensorflow_model):
@@ -106,8 +106,8 @@ def test_asking_for_onnxruntime_with_a_changed_export_file_fails_to_start(export
     onnx_path, checksum_path = export_copy
     checksum_path.write_text(f"{OTHER_SHA256}  model.onnx\n")
     with pytest.raises(ModelChecksumError):
-        ModelWrapper(runtime="onnxruntime", onnx_path=onnx_path, onnx_checksum_path=checksum_path,
-                     max_batch_size=1)
+        ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=onnx_path,
+                                             onnx_model_sha256_path=checksum_path, max_batch_size=1))
 
 
 def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
@@ -122,13 +122,13 @@ def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
     onnx.save(exported, str(onnx_path))
     write_checksum(onnx_path, checksum_path)
     with pytest.raises(StaleExportError, match=f"exported from a Keras file with sha256 {OTHER_SHA256}"):
-        ModelWrapper(runtime="onnxruntime", onnx_path=onnx_path, onnx_checksum_path=checksum_path,
-                     max_batch_size=1)
+        ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=onnx_path,
+                                             onnx_model_sha256_path=checksum_path, max_batch_size=1))
 
 
 def test_an_unknown_runtime_is_refused(model):
     with pytest.raises(ValueError, match="INFERENCE_RUNTIME"):
-        choose_runtime("torch", config.ONNX_MODEL_PATH, config.ONNX_MODEL_SHA256_PATH, model.sha256)
+        choose_runtime("torch", config.SETTINGS.onnx_model_path, config.SETTINGS.onnx_model_sha256_path, model.sha256)
 
 
 def test_tensorflow_runtime_reports_its_own_figures(tensorflow_model, model):
@@ -166,10 +166,11 @@ def test_export_writes_a_verified_int8_model_that_agrees_with_the_shipped_one(tm
 
     images, _ = official_test_images(500)  # skips without the dataset, which calibration needs too
     output = tmp_path / "exported.onnx"
-    export(config.MODEL_PATH, output, None, calibration_images=200)
+    export(config.SETTINGS.model_path, output, None, calibration_images=200)
     assert verified_onnx_export(output, tmp_path / "exported.onnx.sha256", model.sha256).sha256
-    exported = ModelWrapper(runtime="onnxruntime", onnx_path=output,
-                            onnx_checksum_path=tmp_path / "exported.onnx.sha256", max_batch_size=1)
+    exported = ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=output,
+                                                    onnx_model_sha256_path=tmp_path / "exported.onnx.sha256",
+                                                    max_batch_size=1))
     batch = to_model_batch(images)
     agreement = np.mean(exported.predict_batch(batch).argmax(axis=1) == model.predict_batch(batch).argmax(axis=1))
     assert agreement >= 0.99

@@ -47,15 +47,15 @@ def boom(*args, **kwargs):
     ("/model/predict", lambda client: client.post(
         "/model/predict", data={"image": (io.BytesIO(TWO_MB_NOISE_PNG), "a.png")})),
     ("/v2/models/fashion-mnist/infer", lambda client: client.post(
-        f"/v2/models/{config.V2_MODEL_NAME}/infer",
+        f"/v2/models/{config.SETTINGS.v2_model_name}/infer",
         json={"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}]})),
 ])
 def test_an_internal_error_answers_500_without_details(app, client, monkeypatch, path, send):
     """A bug deep in the model must not leak its message, a file path or a traceback to the client."""
     with app.app_context():
         model = served_model()
-    monkeypatch.setattr(model, "classify_array", boom)
-    monkeypatch.setattr(model, "predict_images", boom)
+    monkeypatch.setattr(model, "classify", boom)
+    monkeypatch.setattr(model, "infer", boom)
     response = send(client)
     assert response.status_code == 500
     assert response.get_json() == error_body(path, "Internal server error.")
@@ -65,9 +65,9 @@ def test_an_internal_error_answers_500_without_details(app, client, monkeypatch,
 
 # --- Size limits ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/model/predict", f"/v2/models/{config.V2_MODEL_NAME}/infer"])
+@pytest.mark.parametrize("path", ["/model/predict", f"/v2/models/{config.SETTINGS.v2_model_name}/infer"])
 def test_body_over_max_content_length_is_413_json(client, path):
-    response = client.post(path, data=b"\0" * (config.MAX_CONTENT_LENGTH + 1),
+    response = client.post(path, data=b"\0" * (config.SETTINGS.max_content_length + 1),
                            content_type="multipart/form-data; boundary=x")
     assert response.status_code == 413
     assert response.get_json() == error_body(path, "The data value transmitted exceeds the capacity limit.")
@@ -166,11 +166,11 @@ def test_gunicorn_reads_connections_in_an_event_loop_and_cuts_off_slow_clients_b
 
     settings = gunicorn_settings()
     assert issubclass(settings["worker_class"], GeventWorker)
-    assert settings["worker_connections"] == config.MAX_CONNECTIONS >= 1000
-    assert settings["backlog"] == config.BACKLOG and settings["keepalive"] >= 1
-    assert 1 <= config.HEADER_TIMEOUT <= 60 and 1 <= config.KEEPALIVE_TIMEOUT <= 75
-    assert 5 <= config.BODY_TIMEOUT <= 120 and 5 <= config.SEND_TIMEOUT <= 120
-    assert config.MAX_CONTENT_LENGTH <= config.BODY_BUFFER_BYTES
+    assert settings["worker_connections"] == config.SETTINGS.max_connections >= 1000
+    assert settings["backlog"] == config.SETTINGS.backlog and settings["keepalive"] >= 1
+    assert 1 <= config.SETTINGS.header_timeout <= 60 and 1 <= config.SETTINGS.keepalive_timeout <= 75
+    assert 5 <= config.SETTINGS.body_timeout <= 120 and 5 <= config.SETTINGS.send_timeout <= 120
+    assert config.SETTINGS.max_content_length <= config.SETTINGS.body_buffer_bytes
     assert settings["preload_app"] is False
 
 

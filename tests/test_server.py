@@ -33,7 +33,7 @@ def test_each_sample_is_answered_as_the_model_names_it(live_server, sample, samp
     body = response.json()
     assert body["status"] == "ok"
     assert slug(body["predictions"][0]["label"]) == sample_answers[sample.name]
-    assert len(body["predictions"]) == config.DEFAULT_TOP_K
+    assert len(body["predictions"]) == config.SETTINGS.default_top_k
 
 
 def test_metadata_and_labels_over_http(live_server):
@@ -62,7 +62,7 @@ def test_swagger_ui_and_openapi_document(live_server):
     (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=11), 400, "top_k"),
     (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=0), 400, "top_k"),
     (lambda url: requests.post(f"{url}/model/predict", json={"image": "x"}, timeout=TIMEOUT_S), 400, "image"),
-    (lambda url: predict(url, b"\0" * (config.MAX_CONTENT_LENGTH + 1024), "big.png"), 413, "exceeds"),
+    (lambda url: predict(url, b"\0" * (config.SETTINGS.max_content_length + 1024), "big.png"), 413, "exceeds"),
     (lambda url: requests.get(f"{url}/no/such/route", timeout=TIMEOUT_S), 404, "not found"),
 ], ids=["no-body", "wrong-field", "text-file", "empty-file", "top-k-11", "top-k-0", "json-body", "too-large",
         "unknown-route"])

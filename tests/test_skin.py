@@ -43,7 +43,7 @@ def test_the_box_holds_the_dress_and_leaves_out_head_and_legs(skin):
 
 
 def test_without_skin_removal_the_whole_person_is_boxed(monkeypatch):
-    monkeypatch.setattr("config.PREPROCESS_SKIN_MAX_SHARE", 0.0)
+    monkeypatch.setattr("core.skin.MAX_SHARE", 0.0)
     box, (height, _) = garment_box_of(person_in_a_dress(SKIN_TONES[1]))
     assert box.top < 20 * height / 240 and box.bottom > 220 * height / 240
 
@@ -61,8 +61,8 @@ def test_grey_images_and_stray_skin_pixels_change_nothing():
     foreground[5:15, 5:15] = True
     skin = np.zeros_like(foreground)
     skin[5, 5] = True  # 1 % of the foreground
-    assert set_aside_worn_skin(foreground, None) is foreground
-    assert np.array_equal(set_aside_worn_skin(foreground, skin), foreground)
+    assert set_aside_worn_skin(foreground, None, 2.0) is foreground
+    assert np.array_equal(set_aside_worn_skin(foreground, skin, 2.0), foreground)
     luma = np.full((4, 4), 120, dtype=np.uint8)
     assert skin_colour(luma, None) is None
 

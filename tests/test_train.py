@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,10 @@ import config
 from core.checksum import sha256_of
 from tests.imaging import garment_photo
 from training import photos as photo_module
+from training.dataset import default_data_dir
 from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
 
-needs_dataset = pytest.mark.skipif(not (Path(config.FASHION_MNIST_DIR) / "train-images-idx3-ubyte.gz").is_file(),
+needs_dataset = pytest.mark.skipif(not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
                                    reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
 
 

@@ -27,12 +27,12 @@ def image(shape: list[int], fill: float = 0.5, datatype: str = "FP32") -> dict:
 ])
 def test_inputs_this_model_cannot_take_are_refused_with_a_reason(inputs, message):
     with pytest.raises(ProtocolError, match=message) as refusal:
-        model_batch(request_of(*inputs))
+        model_batch(request_of(*inputs), max_batch=256)
     assert refusal.value.status == 400
 
 
 def test_a_valid_image_becomes_one_model_batch():
-    batch = model_batch(request_of(image([2, 28, 28, 1], fill=255.0, datatype="UINT8")))
+    batch = model_batch(request_of(image([2, 28, 28, 1], fill=255.0, datatype="UINT8")), max_batch=256)
     assert batch.shape == (2, 28, 28, 1) and batch.dtype == np.float32 and float(batch.max()) == 1.0
 
 

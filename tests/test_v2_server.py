@@ -12,7 +12,7 @@ from core.labels import CLASS_NAMES
 from tests.imaging import photo_sample_files, sample_files, slug
 
 pytestmark = pytest.mark.integration
-MODEL = config.V2_MODEL_NAME
+MODEL = config.SETTINGS.v2_model_name
 TIMEOUT_S = 30
 
 
@@ -148,17 +148,17 @@ def test_png_sent_as_fp32_0_255_matches_0_1(client, test_images):
 
 
 def test_a_batch_over_the_limit_is_refused(live_server):
-    count = config.V2_MAX_BATCH + 1
+    count = config.SETTINGS.v2_max_batch + 1
     body = {"inputs": [{"name": "image", "shape": [count, 28, 28], "datatype": "UINT8", "data": [0] * (784 * count)}]}
     response = v2_post(live_server, body)
-    assert response.status_code == 400 and f"At most {config.V2_MAX_BATCH} images" in response.json()["error"]
+    assert response.status_code == 400 and f"At most {config.SETTINGS.v2_max_batch} images" in response.json()["error"]
 
 
 def test_a_chunked_body_over_the_limit_is_413(live_server):
     chunk = b" " * (1024 * 1024)
 
     def body():
-        for _ in range(config.MAX_CONTENT_LENGTH // len(chunk) + 2):
+        for _ in range(config.SETTINGS.max_content_length // len(chunk) + 2):
             yield chunk
 
     response = requests.post(f"{live_server}/v2/models/{MODEL}/infer", data=body(), timeout=TIMEOUT_S)

@@ -32,7 +32,7 @@ BURSTS, MIN_EVEN_BURSTS = 10, 5
 WARM_UP_BURSTS = 2  # uncounted: a new worker's first accepts are slower (measured: 2/6 and 3/5, then 4/4)
 SLACK_S = 2.0  # a loaded CI machine: a cut comes within its timeout plus this
 SLOW_HEAD = b"POST /model/predict HTTP/1.1\r\nHost: x\r\nX-Slow: "
-V2_INFER = f"/v2/models/{config.V2_MODEL_NAME}/infer"
+V2_INFER = f"/v2/models/{config.SETTINGS.v2_model_name}/infer"
 REQUEST_LINE = re.compile(r"\[(\d+)\] max_fashion_mnist\.requests: (?:GET|POST) /model/\w+ 200")
 
 

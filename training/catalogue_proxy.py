@@ -3,7 +3,7 @@ upright, on a plain white background, saved as JPEG (training/sample_photos.py d
 server's pre-processing. It shows what a pre-processing setting costs on product shots, which the photo
 validation split (clothes on floors and beds) does not have.
 
-Usage: PREPROCESS_WORK_SIDE=256 python -m training.catalogue_proxy [--images N] [--style catalogue|phone]
+Usage: python -m training.catalogue_proxy [--images N] [--style catalogue|phone] [--work-side 256]
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-import config
+from core import images as preprocessing
 from core.images import image_to_model_array
 from core.model import ModelWrapper, to_model_batch
 from training.dataset import add_data_dir_argument, load_split
@@ -50,10 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     add_data_dir_argument(parser)
     parser.add_argument("--images", type=int, default=1000, help="the first N test images (default: %(default)s)")
     parser.add_argument("--style", choices=("catalogue", "phone"), default="catalogue")
+    parser.add_argument("--work-side", type=int, default=preprocessing.WORK_SIDE,
+                        help="core.images.WORK_SIDE to measure (default: the served %(default)s)")
     args = parser.parse_args(argv)
+    preprocessing.WORK_SIDE = args.work_side
     accuracy = proxy_accuracy(args.images, args.style, args.data_dir)
-    logger.info("%s photos of the first %d test images, PREPROCESS_WORK_SIDE=%d: top-1 %.1f %%", args.style,
-                args.images, config.PREPROCESS_WORK_SIDE, 100 * accuracy)
+    logger.info("%s photos of the first %d test images, WORK_SIDE=%d: top-1 %.1f %%", args.style,
+                args.images, preprocessing.WORK_SIDE, 100 * accuracy)
 
 
 if __name__ == "__main__":

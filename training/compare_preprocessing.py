@@ -1,19 +1,20 @@
 """Photo validation accuracy of the shipped model under other pre-processing settings, to measure a choice.
 
-Usage: python -m training.compare_preprocessing [--photos-dir P] --variant NAME KEY=VALUE [KEY=VALUE ...] ...
-e.g.   python -m training.compare_preprocessing --variant one-shoe PREPROCESS_MIN_PART_FRACTION=1.0
+Usage: python -m training.compare_preprocessing [--photos-dir P] --variant NAME MODULE.CONSTANT=VALUE ... ...
+e.g.   python -m training.compare_preprocessing --variant one-shoe core.foreground.MIN_PART_FRACTION=1.0
 
-Each variant's settings are environment variables read by config.py, so each variant's photos are
-pre-processed in a fresh interpreter with them set; the default settings are always measured too. Only the
+Each variant sets pre-processing constants (core/images.py, core/foreground.py, core/skin.py, core/deskew.py),
+so each variant's photos are pre-processed in a fresh interpreter with them set; the shipped values are always
+measured too. Only the
 model's photo validation split (seed and fraction from its training record) is used, and every variant is
 classified by the served runtime (core.model.ModelWrapper). Prints accuracy per folder and overall.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -44,14 +45,29 @@ def validation_files(photos_dir: Path | None, fraction: float, seed: int) -> Pho
 
 
 def arrays_with_settings(paths: list[str], settings: dict[str, str], scratch: Path) -> np.ndarray:
-    """The photos pre-processed by a fresh interpreter whose environment holds the variant's settings."""
-    listing, output = scratch / "paths.json", scratch / "arrays.npy"
+    """The photos pre-processed by a fresh interpreter with the variant's constants set (a fresh one, so that
+    nothing cached in this process can leak between variants)."""
+    listing, output, constants = scratch / "paths.json", scratch / "arrays.npy", scratch / "constants.json"
     listing.write_text(json.dumps(paths))
-    code = ("import json, sys, numpy as np; from pathlib import Path; from training.photos import preprocess_photos; "
+    constants.write_text(json.dumps(settings))
+    code = ("import json; from pathlib import Path; import numpy as np; "
+            "from training.compare_preprocessing import set_constants; "
+            f"set_constants(json.load(open({str(constants)!r}))); "
+            "from training.photos import preprocess_photos; "
             f"np.save({str(output)!r}, preprocess_photos([Path(p) for p in json.load(open({str(listing)!r}))]))")
-    # Our own interpreter running our own code; only the environment comes from the command line.
-    subprocess.run([sys.executable, "-c", code], cwd=config.REPO_ROOT, env={**os.environ, **settings}, check=True)
+    # Our own interpreter running our own code; the constants' values come from the command line.
+    subprocess.run([sys.executable, "-c", code], cwd=config.REPO_ROOT, check=True)
     return np.load(output)
+
+
+def set_constants(assignments: dict[str, str]) -> None:
+    """`core.foreground.MIN_CONTRAST` = "0.1": each value parsed to the type of the constant it replaces."""
+    for target, text in assignments.items():
+        module_name, _, name = target.rpartition(".")
+        module = importlib.import_module(module_name)
+        current = getattr(module, name)  # an unknown constant is an error, not a silent new attribute
+        value = text.strip().lower() in ("1", "true", "yes", "on") if isinstance(current, bool) else type(current)(text)
+        setattr(module, name, value)
 
 
 def accuracy_by_folder(probabilities: np.ndarray, photos: PhotoSet) -> dict[str, float]:
@@ -71,13 +87,14 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos-dir", type=Path, default=None)
-    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME KEY=VALUE")
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME MODULE.CONSTANT=VALUE")
     args = parser.parse_args(argv)
     from core.model import ModelWrapper, to_model_batch
     from training.record import read_training_record
 
-    wrapper = ModelWrapper(max_batch_size=1)
-    photo_data = (read_training_record(config.MODEL_PATH, wrapper.sha256) or {}).get("data", {}).get("photos", {})
+    wrapper = ModelWrapper(config.SETTINGS.replace(max_batch_size=1))
+    record = read_training_record(config.SETTINGS.model_path, wrapper.sha256) or {}
+    photo_data = record.get("data", {}).get("photos", {})
     validation = validation_files(args.photos_dir, photo_data.get("validation_fraction", 0.15),
                                   photo_data.get("split_seed", 42))
     results = {}

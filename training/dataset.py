@@ -19,6 +19,8 @@ SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 IDX_IMAGES_MAGIC = 2051
+# Where the project's machines keep the dataset, next to the checkout.
+SHARED_DATASET_DIR = config.REPO_ROOT.parent / "shared" / "datasets" / "fashion-mnist"
 IDX_LABELS_MAGIC = 2049
 
 
@@ -26,9 +28,14 @@ class DatasetNotFoundError(FileNotFoundError):
     """Raised when no directory holds the four IDX files."""
 
 
+def default_data_dir() -> Path:
+    """$FASHION_MNIST_DIR, else the shared folder next to the checkout."""
+    return Path(os.environ.get("FASHION_MNIST_DIR", SHARED_DATASET_DIR))
+
+
 def candidate_dirs(explicit: str | None = None) -> list[Path]:
     """Where the dataset may live: the flag, the environment, the shared folder, Keras' cache."""
-    dirs = [explicit, os.environ.get("FASHION_MNIST_DIR"), config.FASHION_MNIST_DIR,
+    dirs = [explicit, os.environ.get("FASHION_MNIST_DIR"), SHARED_DATASET_DIR,
             str(Path.home() / ".keras" / "datasets" / "fashion-mnist")]
     return [Path(d) for d in dirs if d]
 

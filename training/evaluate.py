@@ -113,9 +113,10 @@ def runtime_version(runtime: str) -> str:
 
 def open_wrapper(requested: str, args: argparse.Namespace, flip_averaging: bool) -> ModelWrapper:
     """The served model as the server builds it (sha256 verified, export checked), micro-batching off."""
-    return ModelWrapper(args.model, args.checksum, args.output_dir / METRICS_FILE, flip_averaging=flip_averaging,
-                        max_batch_size=1, runtime=requested, onnx_path=args.onnx_model,
-                        onnx_checksum_path=args.onnx_checksum)
+    return ModelWrapper(config.SETTINGS.replace(
+        model_path=args.model, model_sha256_path=args.checksum, model_metrics_path=args.output_dir / METRICS_FILE,
+        tta_flip=flip_averaging, max_batch_size=1, inference_runtime=requested, onnx_model_path=args.onnx_model,
+        onnx_model_sha256_path=args.onnx_checksum, intra_op_threads=evaluation_threads()))
 
 
 def measure_runtime(requested: str, args: argparse.Namespace, test_images: np.ndarray,
@@ -250,15 +251,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--model", type=Path, default=config.MODEL_PATH, help="the .h5 model to evaluate")
+    parser.add_argument("--model", type=Path, default=config.SETTINGS.model_path, help="the .h5 model to evaluate")
     parser.add_argument("--checksum", type=Path, default=None, help="its sha256 file (default: model + .sha256)")
-    parser.add_argument("--onnx-model", type=Path, default=config.ONNX_MODEL_PATH,
+    parser.add_argument("--onnx-model", type=Path, default=config.SETTINGS.onnx_model_path,
                         help="the int8 ONNX export of --model (training/export_onnx.py)")
     parser.add_argument("--onnx-checksum", type=Path, default=None, help="its sha256 file (default: + .sha256)")
     parser.add_argument("--runtimes", nargs="+", choices=RUNTIME_CHOICES, default=["auto", "tensorflow"],
                         help="runtimes to measure, the first giving the top-level figures (default: auto, i.e. "
                              "what the server runs, then tensorflow)")
-    parser.add_argument("--output-dir", type=Path, default=config.MODEL_METRICS_PATH.parent,
+    parser.add_argument("--output-dir", type=Path, default=config.SETTINGS.model_metrics_path.parent,
                         help=f"where {METRICS_FILE}, {CONFUSION_PNG}, {FAILURES_PNG} and {MODEL_CARD_FILE} go")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args(argv)
@@ -267,11 +268,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def use_every_core_unless_told() -> None:
+def evaluation_threads() -> int:
     """The model's latency on the whole machine, as one worker serves it, unless INTRA_OP_THREADS says otherwise
     (the server's default shares the cores out between its workers)."""
-    if "INTRA_OP_THREADS" not in os.environ:
-        config.INTRA_OP_THREADS = os.cpu_count() or 1
+    return config.SETTINGS.intra_op_threads if "INTRA_OP_THREADS" in os.environ else (os.cpu_count() or 1)
 
 
 def write_photo_failures(measured: Measured, output_dir: Path) -> Measured:
@@ -304,7 +304,6 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     started = time.perf_counter()
-    use_every_core_unless_told()
     sha256 = verify_checksum(args.model, args.checksum)
     record = read_training_record(args.model, sha256)
     photos = load_validation_photos(args.photos_dir, record)

@@ -1,6 +1,6 @@
 """Check the command-line classifier end to end on the 10 000 official test images, as files on disk.
 
-Usage: python training/evaluate_cli.py [--data-dir D] [--work-dir DIR] [-- extra cli arguments]
+Usage: python -m training.evaluate_cli [--data-dir D] [--work-dir DIR] [-- extra cli arguments]
 
 Writes each test image as a PNG into a folder named after its class (e.g. 9-ankle-boot/00000.png), runs
 `python -m cli classify` on that folder in a child process (the progress bar shows), then scores its
@@ -19,8 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import numpy as np
 from PIL import Image
@@ -69,7 +67,7 @@ def run_cli(image_dir: Path, csv_path: Path, extra: list[str]) -> float:
 
 
 def model_card_accuracy() -> float:
-    return float(json.loads(config.MODEL_METRICS_PATH.read_text())["test_accuracy"])
+    return float(json.loads(config.SETTINGS.model_metrics_path.read_text())["test_accuracy"])
 
 
 def evaluate(work_dir: Path, data_dir: str | None, extra: list[str]) -> bool:

@@ -54,8 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--model", type=Path, default=config.MODEL_PATH, help="Keras file (default: %(default)s)")
-    parser.add_argument("--output", type=Path, default=config.ONNX_MODEL_PATH,
+    parser.add_argument("--model", type=Path, default=config.SETTINGS.model_path,
+                        help="Keras file (default: %(default)s)")
+    parser.add_argument("--output", type=Path, default=config.SETTINGS.onnx_model_path,
                         help="ONNX file to write, with <output>.sha256 next to it (default: %(default)s)")
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
                         help="Fashion-MNIST training images that set the int8 ranges (default: %(default)s)")

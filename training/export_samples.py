@@ -1,6 +1,6 @@
 """Write samples/: one real Fashion-MNIST test image per class, plus photo variants.
 
-Usage: python training/export_samples.py [--data-dir D] [--output-dir samples]
+Usage: python -m training.export_samples [--data-dir D] [--output-dir samples]
 
 Each class's image is the FIRST test-set image with that label (lowest index), never one chosen by
 looking at the model's answers, so the samples show the model as it is. The 28×28 PNGs hold the exact
@@ -14,10 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import numpy as np
 from PIL import Image
@@ -33,7 +30,7 @@ DEFAULT_OUTPUT_DIR = config.REPO_ROOT / "samples"
 PHOTO_CLASSES = ("Ankle boot", "Trouser")
 PHOTO_SIDE = 280
 JPEG_QUALITY = 90
-COMMAND = "python training/export_samples.py"
+COMMAND = "python -m training.export_samples"
 
 
 def slug(name: str) -> str:
@@ -88,7 +85,7 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
         "",
         "## Real-looking photos",
         "",
-        "Made by `python training/export_samples.py` (`training/sample_photos.py`): the same first test image "
+        "Made by `python -m training.export_samples` (`training/sample_photos.py`): the same first test image "
         "of the class as a dark garment on a "
         "light-grey, softly textured, unevenly lit sheet, with margins, a slight colour tint and sensor noise, "
         "600–1000 px, shot straight (no tilt). "

@@ -56,5 +56,5 @@ def serving_latency(wrapper: ModelWrapper, images: np.ndarray) -> dict:
     return {"batch_1": one["median_ms_per_call"], "batch_1_p90": one["p90_ms_per_call"],
             "batch_64_per_image": many["median_ms_per_image"], "batch_64_per_image_p90": many["p90_ms_per_image"],
             "repeats_batch_1": REPEATS_BATCH_1, "repeats_batch_64": REPEATS_BATCH_64, "warmup_calls": WARMUP_CALLS,
-            "intra_op_threads": config.INTRA_OP_THREADS, "inter_op_threads": config.INTER_OP_THREADS,
+            "intra_op_threads": config.SETTINGS.intra_op_threads, "inter_op_threads": config.SETTINGS.inter_op_threads,
             "cpu_count": os.cpu_count()}

@@ -39,7 +39,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_PHOTOS_DIR = config.REPO_ROOT.parent / "shared" / "datasets" / "clothing-photos"
 CACHE_DIR = config.REPO_ROOT / "artifacts" / "photo-arrays"
 # The modules whose code decides what a photo becomes: a change to any of them rebuilds the cache.
-PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py", "config.py")
+PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py")
 DEFAULT_VALIDATION_FRACTION = 0.15
 DEFAULT_SPLIT_SEED = 42
 

@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--output", type=Path, default=config.MODEL_PATH, help="where to write the .h5 model")
+    parser.add_argument("--output", type=Path, default=config.SETTINGS.model_path, help="where to write the .h5 model")
     parser.add_argument("--checkpoint-dir", type=Path, default=config.REPO_ROOT / "artifacts" / "training",
                         help="checkpoint after every epoch (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import config
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
 from core.images import MODEL_SIDE, InvalidImageError, image_to_model_array
 from core.labels import CLASS_NAMES
@@ -17,14 +16,15 @@ ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
 
-def model_batch(request: InferenceRequest) -> np.ndarray:
-    """The one input of the request as the (N, 28, 28, 1) float32 batch in [0, 1] the model takes."""
+def model_batch(request: InferenceRequest, max_batch: int) -> np.ndarray:
+    """The one input of the request as the (N, 28, 28, 1) float32 batch in [0, 1] the model takes; at most
+    `max_batch` images (the V2_MAX_BATCH setting)."""
     if len(request.inputs) != 1:
         raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
                             f"got {len(request.inputs)}.")
     tensor = request.inputs[0]
-    if tensor.shape and tensor.shape[0] > config.V2_MAX_BATCH:
-        raise ProtocolError(f"At most {config.V2_MAX_BATCH} images per request, got {tensor.shape[0]}.")
+    if tensor.shape and tensor.shape[0] > max_batch:
+        raise ProtocolError(f"At most {max_batch} images per request, got {tensor.shape[0]}.")
     if tensor.name == IMAGE_BYTES_INPUT:
         return batch_from_files(tensor)
     if tensor.name == IMAGE_INPUT:

@@ -13,7 +13,7 @@ from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import config
-from api import served_model
+from api import served_model, served_settings
 from api.v2.codec import HEADER_LENGTH, ProtocolError, encode_response, parse_request
 from api.v2.inference import IMAGE_BYTES_INPUT, IMAGE_INPUT, OUTPUT_TYPES, model_batch, output_tensors
 from core.labels import NUM_CLASSES
@@ -25,7 +25,7 @@ tensor_metadata = v2.model("TensorMetadata", {
     "name": fields.String(required=True), "datatype": fields.String(required=True),
     "shape": fields.List(fields.Integer, required=True)})
 model_metadata = v2.model("ModelMetadata", {
-    "name": fields.String(required=True, example=config.V2_MODEL_NAME),
+    "name": fields.String(required=True, example=config.SETTINGS.v2_model_name),
     "versions": fields.List(fields.String, example=[config.V2_MODEL_VERSION]),
     "platform": fields.String(required=True, example=config.V2_PLATFORMS["onnxruntime"]),
     "inputs": fields.List(fields.Nested(tensor_metadata), required=True),
@@ -51,8 +51,9 @@ infer_response = v2.model("InferenceResponse", {
 
 
 def check_model(name: str, version: str | None = None) -> None:
-    if name != config.V2_MODEL_NAME:
-        raise ProtocolError(f"Unknown model '{name}'; this server serves '{config.V2_MODEL_NAME}'.",
+    served_name = served_settings().v2_model_name
+    if name != served_name:
+        raise ProtocolError(f"Unknown model '{name}'; this server serves '{served_name}'.",
                             HTTPStatus.NOT_FOUND)
     if version is not None and version != config.V2_MODEL_VERSION:
         raise ProtocolError(f"Unknown version '{version}' of model '{name}'; it has version "
@@ -64,15 +65,16 @@ def read_body() -> bytes:
     cut a chunked body at the limit without saying so, and the cut JSON would be answered as malformed)."""
     if request.content_length is not None:  # Werkzeug already refuses a declared length over the limit
         return request.get_data(cache=False)
-    body = request.environ["wsgi.input"].read(config.MAX_CONTENT_LENGTH + 1)
-    if len(body) > config.MAX_CONTENT_LENGTH:
+    limit = request.max_content_length
+    body = request.environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
 
 
 def metadata_body() -> dict:
     return {
-        "name": config.V2_MODEL_NAME, "versions": [config.V2_MODEL_VERSION],
+        "name": served_settings().v2_model_name, "versions": [config.V2_MODEL_VERSION],
         "platform": config.V2_PLATFORMS[served_model().runtime],
         "inputs": [{"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
                    {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]}],
@@ -144,8 +146,9 @@ class Infer(Resource):
         """
         check_model(name, version)
         inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
-        probabilities = served_model().predict_images(model_batch(inference))
-        body, header_length = encode_response(config.V2_MODEL_NAME, config.V2_MODEL_VERSION, inference.id,
+        settings = served_settings()
+        probabilities = served_model().infer(model_batch(inference, settings.v2_max_batch))
+        body, header_length = encode_response(settings.v2_model_name, config.V2_MODEL_VERSION, inference.id,
                                               output_tensors(probabilities, inference))
         if header_length is None:
             return Response(body, mimetype="application/json")

@@ -1,25 +1,22 @@
 """Remake docs/demo-page.png, the README's picture of the demo page: the real server, the real page in
 headless Chromium (as tests/test_browser.py drives it), three sample photos, saved as a small palette PNG.
 
-Usage: python scripts/demo_screenshot.py [--output docs/demo-page.png]
+Usage: python -m tooling.demo_screenshot [--output docs/demo-page.png]
 """
 from __future__ import annotations
 
 import argparse
 import io
 import logging
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from PIL import Image
 
 import config
 from tooling.live_server import running_server
 
-logger = logging.getLogger("scripts.demo_screenshot")
+logger = logging.getLogger("tooling.demo_screenshot")
 
 SAMPLES = ("sneaker-photo.jpg", "bag-photo-rotated.jpg", "dress-photo.png")
 VIEWPORT = {"width": 1040, "height": 760}

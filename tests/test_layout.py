@@ -1,0 +1,68 @@
+"""The layout rules a newcomer relies on: dependencies point one way, tools run as modules, modules stay small."""
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import config
+
+MAX_MODULE_LINES = 400  # training/ is exempt: its model code is split by the model issue
+
+
+def tracked_python_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=config.REPO_ROOT, capture_output=True, text=True,
+                            check=True).stdout.split()
+    return [config.REPO_ROOT / name for name in listed if (config.REPO_ROOT / name).is_file()]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def top_folder(path: Path) -> str:
+    relative = path.relative_to(config.REPO_ROOT)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.name
+
+
+@pytest.fixture(scope="module")
+def python_files() -> list[Path]:
+    files = tracked_python_files()
+    if not files:
+        pytest.skip("not a git checkout")
+    return files
+
+
+def test_no_module_edits_sys_path(python_files):
+    """Tools run as modules from the checkout (`python -m benchmarks.bench`), so none needs a path edit."""
+    offenders = [str(p.relative_to(config.REPO_ROOT)) for p in python_files
+                 if any(f"sys.path.{verb}(" in p.read_text() for verb in ("insert", "append"))]
+    assert not offenders
+
+
+def test_only_the_tests_import_the_tests(python_files):
+    offenders = [str(p.relative_to(config.REPO_ROOT)) for p in python_files if top_folder(p) != "tests"
+                 and any(name == "tests" or name.startswith("tests.") for name in imported_modules(p))]
+    assert not offenders
+
+
+def test_the_domain_code_knows_nothing_of_http_or_the_command_line(python_files):
+    core = [p for p in python_files if top_folder(p) == "core"]
+    offenders = {str(p.relative_to(config.REPO_ROOT)): sorted(n for n in imported_modules(p)
+                                                              if n.split(".")[0] in ("flask", "flask_restx", "api",
+                                                                                     "cli", "app", "argparse"))
+                 for p in core}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_modules_stay_small(python_files):
+    big = {str(p.relative_to(config.REPO_ROOT)): n for p in python_files
+           if top_folder(p) != "training" and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not big
