@@ -92,7 +92,7 @@ def test_pre_processing_undoes_the_photo(tmp_path, index) -> None:
     (what is left is the blur of upscaling, JPEG and downscaling). The 128-pixel working size blurs thin parts
     a little (the sandal's straps: correlation 0.78, 0.92 at 256 px; the ten samples' mean 0.91 against
     0.95); Fashion-MNIST test images drawn as catalogue photos were classified as well at 128 as at 256 px
-    (93.5 % against 92.9 % of 1 000, docs in README "Pre-processing")."""
+    (93.5 % against 92.9 % of 1 000, docs/preprocessing.md, "Measured choices")."""
     style = replace(SAMPLE_SHEET, kind=("jpeg", "png-alpha", "jpeg-exif")[index % 3])
     path = make_photo(SAMPLES[index], 0, index, tmp_path / "photo", style)
     seen = image_to_model_array(path.read_bytes())
