@@ -20,7 +20,7 @@ class MultipartFormDataParser(FormDataParser):
 
     Werkzeug compiles two regular expressions for every multipart boundary it meets, and a real client (curl,
     requests, a browser) picks a new random boundary for every request, so Python's regex cache never helps;
-    python-multipart costs the same whatever the boundary (figures: README, "Performance"). Everything else
+    python-multipart costs the same whatever the boundary (figures: docs/performance.md). Everything else
     (URL-encoded forms, the size and part limits, the errors) stays Werkzeug's.
     """
 

@@ -219,3 +219,16 @@ def test_curl_example_answers_as_shown(example, live_server, tmp_path):
     actual, documented = json.loads(done.stdout), json.loads(example.answer)
     assert shape(actual) == shape(documented)
     assert answers(actual) == answers(documented)
+
+
+CONSTANT_ROW = re.compile(r"^\| `(core\.\w+)\.([A-Z_]+)` \| `([^`]+)` \|", re.M)
+
+
+def test_the_documented_preprocessing_constants_are_the_code_s():
+    """docs/preprocessing.md names each tuned constant with its value: both must be what the code holds."""
+    import importlib
+
+    rows = CONSTANT_ROW.findall((REPO_ROOT / "docs" / "preprocessing.md").read_text())
+    assert len(rows) >= 10
+    for module, name, shown in rows:
+        assert repr(getattr(importlib.import_module(module), name)) == shown, f"{module}.{name}"

@@ -1,4 +1,4 @@
-"""Remake docs/demo-page.png, the README's picture of the demo page: the real server, the real page in
+"""Remake docs/demo-page.png, the picture of the demo page in docs/api.md: the real server, the real page in
 headless Chromium (as tests/test_browser.py drives it), three sample photos, saved as a small palette PNG.
 
 Usage: python -m tooling.demo_screenshot [--output docs/demo-page.png]
