@@ -1,14 +1,68 @@
-"""What training/evaluate.py measured about the shipped model, as the server reports it."""
+"""What training/evaluate.py measured about the shipped model (assets/model_metrics.json), as the server reports
+it. The file's schema is defined here, once: training/evaluate.py writes it, the server and the model card read it.
+"""
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
+from typing import Any, TypedDict
+
+
+class Latency(TypedDict):
+    """Milliseconds of one forward pass through ModelWrapper.predict_batch (training/latency.py)."""
+    batch_1: float
+    batch_1_p90: float
+    batch_64_per_image: float
+    batch_64_per_image_p90: float
+    repeats_batch_1: int
+    repeats_batch_64: int
+    warmup_calls: int
+    intra_op_threads: int
+    inter_op_threads: int
+    cpu_count: int
+
+
+class RuntimeFigures(TypedDict, total=False):
+    """One runtime's figures (the file's "runtimes" entries); the served runtime's are also at the top level."""
+    model_file: str
+    sha256: str  # of the file that runtime loads: the Keras file, or the ONNX export
+    test_accuracy: float
+    macro_f1: float
+    expected_calibration_error: float
+    latency_ms: Latency
+    test_accuracy_flip_averaging: float
+    expected_calibration_error_flip_averaging: float
+    latency_ms_flip_averaging: Latency
+    onnxruntime_version: str
+    tensorflow_version: str
+    photo_validation_accuracy: float
+    photo_validation_accuracy_flip_averaging: float
+
+
+class ModelMetrics(RuntimeFigures, total=False):
+    """The whole model_metrics.json document; "sha256" is the Keras file's, which the server checks."""
+    runtime: str
+    runtime_requested: str
+    calibration_bins: int
+    test_images: int
+    per_class: list[dict[str, Any]]
+    confusion_matrix: list[list[int]]
+    largest_confusions: list[dict[str, Any]]
+    parameters: int
+    network: dict[str, Any]
+    runtimes: dict[str, RuntimeFigures]
+    runtime_agreement: dict[str, Any]
+    photo_validation: dict[str, Any]
+    targets: dict[str, dict[str, Any]]
+    training_record: str
+    evaluated_at: str
+    command: str
 
 logger = logging.getLogger(__name__)
 
 
-def read_model_metrics(path: Path, model_sha256: str) -> dict:
+def read_model_metrics(path: Path, model_sha256: str) -> ModelMetrics:
     """The measured figures, only when they were measured on this very model file.
 
     A model retrained without re-running the evaluation must not report the old model's accuracy.
@@ -24,7 +78,7 @@ def read_model_metrics(path: Path, model_sha256: str) -> dict:
     return metrics
 
 
-def served_figures(metrics: dict, runtime: str, onnx_sha256: str | None) -> dict:
+def served_figures(metrics: ModelMetrics, runtime: str, onnx_sha256: str | None) -> RuntimeFigures:
     """The figures measured with the runtime that serves: int8 ONNX and float32 TensorFlow differ slightly.
 
     ONNX Runtime's figures count only for the very export served (a re-export may quantize differently).

@@ -183,3 +183,24 @@ def test_missing_or_broken_record_reads_as_none_and_a_record_needs_the_sha(tmp_p
     assert read_training_record(tmp_path / "model.h5", fx.KERAS_SHA256) is None
     with pytest.raises(ValueError):
         write_training_record(tmp_path / "model.h5", {"command": "python -m training.train"})
+
+
+def schema_keys(typed_dict) -> set[str]:
+    return set(typed_dict.__annotations__)
+
+
+def test_the_metrics_document_has_only_the_keys_its_schema_declares():
+    """core.model_figures.ModelMetrics is the one definition of model_metrics.json: what evaluate writes and
+    what is shipped in assets/ hold no key it lacks, and each runtime section none RuntimeFigures lacks."""
+    import json
+
+    import config
+    from core.model_figures import Latency, ModelMetrics, RuntimeFigures
+
+    shipped = json.loads(config.SETTINGS.model_metrics_path.read_text())
+    for document in (fx.metrics(), shipped):
+        assert set(document) <= schema_keys(ModelMetrics), set(document) - schema_keys(ModelMetrics)
+        for section in document["runtimes"].values():
+            assert set(section) <= schema_keys(RuntimeFigures), set(section) - schema_keys(RuntimeFigures)
+            assert set(section["latency_ms"]) == schema_keys(Latency)
+    assert {"sha256", "runtime", "runtimes", "test_accuracy", "targets"} <= set(shipped)

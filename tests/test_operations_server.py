@@ -14,6 +14,7 @@ from tooling.live_server import free_port, start_server, stop_server, wait_until
 
 pytestmark = pytest.mark.integration
 REQUESTS = 12
+SIGNAL_WAIT_S = 30  # a bound on waiting for an event, never a pause
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +61,20 @@ def multipart_parts(filename: str, content: bytes) -> tuple[bytes, bytes, str]:
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
+    """The server is told to stop while it is still receiving a request: the second half of the body is sent
+    only once gunicorn has logged the signal, and the request is still answered."""
     log_path = tmp_path / "gunicorn.log"
     port = free_port()
     process = start_server(port, log_path)
     base_url = f"http://127.0.0.1:{port}"
-    wait_until_serving(process, base_url, log_path)
     first, second, content_type = multipart_parts("bag.png", next(
         p for p in sample_files() if p.name == "bag.png").read_bytes())
-    answers = []
+    first_sent, signalled, answers = threading.Event(), threading.Event(), []
 
     def slow_body():
         yield first
-        time.sleep(1.5)  # the server is told to stop while it is still receiving this request
+        first_sent.set()
+        signalled.wait(SIGNAL_WAIT_S)
         yield second
 
     def post():
@@ -79,13 +82,27 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
                                      headers={"Content-Type": content_type}, timeout=30))
 
     client = threading.Thread(target=post)
-    client.start()
-    time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    client.join(30)
-    assert process.wait(timeout=30) == 0
+    try:
+        wait_until_serving(process, base_url, log_path)
+        client.start()
+        assert first_sent.wait(SIGNAL_WAIT_S)
+        process.send_signal(signal.SIGTERM)
+        wait_for_log(log_path, "Handling signal: term")
+        signalled.set()
+        client.join(30)
+        assert process.wait(timeout=30) == 0
+    finally:
+        signalled.set()
+        stop_server(process)
     assert answers and answers[0].status_code == 200
     assert answers[0].json()["predictions"][0]["label"] == "Bag"
+
+
+def wait_for_log(log_path, text: str) -> None:
+    deadline = time.monotonic() + SIGNAL_WAIT_S
+    while text not in log_path.read_text():
+        assert time.monotonic() < deadline, f"no {text!r} in the log"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["CORS_ENABLE=true", "default"])

@@ -36,6 +36,7 @@ import config
 from core.checksum import verify_checksum
 from core.labels import CLASS_NAMES
 from core.model import ModelWrapper, to_model_batch
+from core.model_figures import ModelMetrics, RuntimeFigures
 from training import scores
 from training.dataset import add_data_dir_argument, load_split
 from training.latency import serving_latency
@@ -152,7 +153,8 @@ def measure_runtimes(args: argparse.Namespace, test_images: np.ndarray,
     return runs
 
 
-def runtime_section(run: RuntimeRun, labels: np.ndarray, photos: ValidationPhotos | None, runtime: str) -> dict:
+def runtime_section(run: RuntimeRun, labels: np.ndarray, photos: ValidationPhotos | None,
+                    runtime: str) -> RuntimeFigures:
     """One runtime's entry under "runtimes": what core.model_figures.served_figures hands the server when it serves."""
     plain, flipped = (scores.runtime_scores(c.test, labels) for c in (run.plain, run.flipped))
     section = {"model_file": run.model_file, "sha256": run.sha256, **plain, "latency_ms": run.plain.latency,
@@ -205,7 +207,7 @@ def runtime_agreement(runs: dict[str, RuntimeRun]) -> dict | None:
             "flip_averaging": scores.top1_agreement(a.flipped.test, b.flipped.test)}
 
 
-def build_metrics(measured: Measured, network: dict, provenance: dict) -> dict:
+def build_metrics(measured: Measured, network: dict, provenance: dict) -> ModelMetrics:
     """The model_metrics.json document: the served runtime's figures at the top, every runtime under "runtimes".
 
     `provenance` names the files and the run: sha256 (the Keras file's, which the server checks), model_file,
@@ -227,14 +229,14 @@ def build_metrics(measured: Measured, network: dict, provenance: dict) -> dict:
     return {**metrics, **provenance}
 
 
-def metrics_to_json(metrics: dict) -> str:
+def metrics_to_json(metrics: ModelMetrics) -> str:
     """Indented JSON, but each list of numbers on one line so the confusion matrices stay readable."""
     text = json.dumps(metrics, indent=2)
     return re.sub(r"\[\s+(-?[\d.]+(?:,\s+-?[\d.]+)*)\s+\]",
                   lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
 
 
-def summary_lines(metrics: dict) -> list[str]:
+def summary_lines(metrics: ModelMetrics) -> list[str]:
     """The end-of-run log: headline figures per runtime, then each target's verdict."""
     lines = [f"{name} ({s['model_file']}): test accuracy {s['test_accuracy']:.4f} (flip averaging "
              f"{s['test_accuracy_flip_averaging']:.4f}), ECE {s['expected_calibration_error']:.4f}, photo "
@@ -288,7 +290,7 @@ def write_photo_failures(measured: Measured, output_dir: Path) -> Measured:
     return measured
 
 
-def write_outputs(metrics: dict, record: dict | None, output_dir: Path) -> None:
+def write_outputs(metrics: ModelMetrics, record: dict | None, output_dir: Path) -> None:
     """model_metrics.json, the confusion matrix picture and the model card."""
     (output_dir / METRICS_FILE).write_text(metrics_to_json(metrics))
     runtime = RUNTIME_TITLES.get(metrics["runtime"], metrics["runtime"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, select_autoescape
 
 from core.labels import CLASS_NAMES
+from core.model_figures import ModelMetrics
 from training.photos import FOLDER_CLASSES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
@@ -59,7 +60,7 @@ def verdict(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: NOT_MEASURED}[passed]
 
 
-def runtime_rows(metrics: dict) -> list[dict]:
+def runtime_rows(metrics: ModelMetrics) -> list[dict]:
     """Each measured runtime with its card title, the served one (the top-level figures) first."""
     served = metrics["runtime"]
     sections = metrics["runtimes"]
@@ -98,7 +99,7 @@ def card_environment() -> Environment:
     return environment
 
 
-def render_model_card(metrics: dict, record: dict | None) -> str:
+def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
     """The card as Markdown. `record` is the model's training record, or None when it was not recorded."""
     return card_environment().get_template(TEMPLATE).render(
         m=metrics, record=record, runtimes=runtime_rows(metrics), folders=folder_rows(),
