@@ -17,9 +17,10 @@ $(RUNTIME_STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	sh scripts/install-browser.sh
+	sh scripts/install-hey.sh
 	touch $@
 
 install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
@@ -60,11 +61,11 @@ evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite as
 samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
 	$(BIN)/python -m training.export_samples
 
-bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (benchmarks/results/)
-	$(BIN)/python benchmarks/bench.py
+bench: $(DEV_STAMP)  ## serving speed: ours vs a seed-style and a bare server (benchmarks/results/; needs hey: make install-hey)
+	$(BIN)/python -m benchmarks.bench
 
 stress: $(DEV_STAMP)  ## 20 000 mixed requests at concurrency 32, a worker SIGKILLed, SIGTERM under load
-	$(BIN)/python benchmarks/stress.py
+	$(BIN)/python -m benchmarks.stress
 
 BASELINE ?= 1b6bfdb
 abuse: $(DEV_STAMP)  ## normal predictions during idle, slow and reconnecting clients, this code against BASELINE's
@@ -74,7 +75,7 @@ clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: classify install-browser
+.PHONY: classify install-browser install-hey
 
 IMAGES ?= samples
 classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process: make classify IMAGES='dir *.jpg' ARGS='--format jsonl'
@@ -82,6 +83,9 @@ classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process
 
 install-browser:  ## Debian's chromium for the browser tests, if missing (run as root)
 	sh scripts/install-browser.sh
+
+install-hey:  ## Debian's hey, the load generator of make bench, if missing (run as root)
+	sh scripts/install-hey.sh
 
 .PHONY: docker-verify
 docker-verify:  ## build the Dockerfile with podman (no engine needed; as root) and check the image over HTTP

@@ -16,7 +16,7 @@ application with no time limit and writes the answer with none either. Here (con
 - BODY_BUFFER_BYTES: the bodies a worker is receiving at once hold at most that many bytes; the request whose
   body would pass it is answered 503, so that uploads cannot exhaust the memory.
 
-A module of its own so that benchmarks/bench.py can run its bare reference endpoint on the same worker.
+A module of its own so that `make bench` (benchmarks/fleet.py) can run its bare reference endpoint on the same worker.
 """
 from __future__ import annotations
 

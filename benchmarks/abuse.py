@@ -32,20 +32,18 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 import config
-from tooling.live_server import free_port, stop_server, wait_until_serving
+from tooling.live_server import REPO_ROOT, serving
 
 logger = logging.getLogger("benchmarks.abuse")
 
-SAMPLE = config.REPO_ROOT / "samples" / "ankle-boot.png"
+SAMPLE = REPO_ROOT / "samples" / "ankle-boot.png"
 DEFAULT_BASELINE = "1b6bfdb"  # the last commit served by gunicorn's gthread workers
 IDLE_CONNECTIONS = 1000
 SLOW_CLIENTS = 64
@@ -241,39 +239,22 @@ def run_scenario(server: str, url: str, port: int, scenario: str, predictions: i
     return Outcome(server, scenario, latencies, cuts, failed)
 
 
+def served_env() -> dict[str, str]:
+    """Each server is started
+    as `make run` starts it, with config's WORKERS, and without a log line per request."""
+    return {"WORKERS": str(config.SETTINGS.workers), "REQUEST_LOG": "false"}
+
+
 def export_tree(ref: str, directory: Path) -> Path:
     """The files of a git commit, without touching the repository (no worktree, no checkout)."""
-    archive = subprocess.run(["git", "archive", ref], cwd=config.REPO_ROOT, capture_output=True,
-                             check=True).stdout
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO_ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(directory, filter="data")
     return directory
 
 
-@contextmanager
-def served(name: str, tree: Path, log_dir: Path) -> Iterator[tuple[str, int]]:
-    """gunicorn as `make run` starts it, from the tree given, on a free port; yields its URL and port."""
-    import os
-
-    port = free_port()
-    log_path = log_dir / f"{name}.log"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": str(config.WORKERS),
-           "REQUEST_LOG": "false"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    with log_path.open("w") as log:
-        process = subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
-                                   cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, url, log_path)
-        yield url, port
-    finally:
-        stop_server(process)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.abuse", description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the old server ('' to skip it)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of: " + ", ".join(SCENARIOS))
     parser.add_argument("--predictions", type=int, default=PREDICTIONS)
@@ -285,15 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="abuse-") as scratch:
-        trees = {"now": config.REPO_ROOT}
+        trees = {"now": REPO_ROOT}
         if args.baseline:
             trees[args.baseline] = export_tree(args.baseline, Path(scratch) / "baseline")
         for scenario in scenarios:
             for name, tree in trees.items():  # one server at a time: the other is not competing for the CPU
                 try:
-                    with served(name, tree, Path(scratch)) as (url, port):
-                        predict_once(url, SAMPLE.read_bytes())  # warm
-                        outcomes.append(run_scenario(name, url, port, scenario, args.predictions))
+                    with serving(Path(scratch) / f"{name}.log", served_env(), cwd=tree) as server:
+                        predict_once(server.url, SAMPLE.read_bytes())  # warm
+                        outcomes.append(run_scenario(name, server.url, server.port, scenario, args.predictions))
                 except RuntimeError as error:
                     logger.error("%s server did not start: %s", name, error)
                     return 1

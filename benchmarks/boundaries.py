@@ -1,6 +1,6 @@
 """What a fresh multipart boundary per request costs, with python-multipart (the service) and Werkzeug's parser.
 
-Usage: python benchmarks/boundaries.py [--requests N]
+Usage: python -m benchmarks.boundaries [--requests N]
 
 Real clients (curl, requests, browsers) send a new random boundary with every upload; `make bench`'s `hey`
 repeats one body, whose boundary Python's regex cache remembers, so it cannot show this cost. Here the app
@@ -12,20 +12,18 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
-
+from flask import Flask
 from werkzeug.formparser import FormDataParser
 
 import config
 from api.uploads import InMemoryUploadRequest
+from tooling.live_server import REPO_ROOT
 
 logger = logging.getLogger("benchmarks.boundaries")
 
-SAMPLE = config.REPO_ROOT / "samples" / "ankle-boot.png"
+SAMPLE = REPO_ROOT / "samples" / "ankle-boot.png"
 WARMUP_REQUESTS = 300
 ROUNDS = 2
 
@@ -56,15 +54,20 @@ def ms_per_request(client, image: bytes, requests: int) -> float:
     return (time.perf_counter() - started) / requests * 1000.0
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=3000, help="per parser and round (default %(default)s)")
-    args = parser.parse_args(argv)
-    config.REQUEST_LOG = False  # the log line is not what is measured
+def app_without_request_log() -> Flask:
+    """The service's app, in-process, without its log line per request (not what is measured)."""
     from app import create_app
 
-    app = create_app()
+    return create_app(settings=config.SETTINGS.replace(request_log=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.boundaries", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000, help="per parser and round (default %(default)s)")
+    args = parser.parse_args(argv)
+    app = app_without_request_log()
     client, image = app.test_client(), SAMPLE.read_bytes()
     for round_number in range(1, ROUNDS + 1):
         figures = {}

@@ -6,6 +6,8 @@ Usage: python -m benchmarks.preprocessing [--baseline REF] [--calls N]
 The baseline is another revision of the same code (default: the last commit, HEAD), checked out into a
 temporary git worktree and timed by this same script in a subprocess, interleaved round by round with the
 working tree, so both see the same machine load. Prints ms per call (median of the rounds) and the ratio.
+Both trees are given the same inputs (this tree's sample), and the subprocess imports nothing but the tree's
+core/: the baseline may predate this script, tooling/ and the present config.py.
 """
 from __future__ import annotations
 
@@ -23,8 +25,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import config
-
 logger = logging.getLogger("benchmarks.preprocessing")
 
 ROUNDS = 5
@@ -34,8 +34,8 @@ PHOTO_SIDE = 400  # the clothing photos' long side
 TIMING_MODULE = "_preprocessing_timing"  # this script's copy in each tree's subprocess
 
 
-def fashion_mnist_png() -> bytes:
-    return (config.REPO_ROOT / "samples" / "ankle-boot.png").read_bytes()
+def sample_png(repo_root: Path) -> Path:
+    return repo_root / "samples" / "ankle-boot.png"
 
 
 def synthetic_photo(size: tuple[int, int], seed: int = 0) -> bytes:
@@ -50,17 +50,17 @@ def synthetic_photo(size: tuple[int, int], seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def inputs() -> dict[str, bytes]:
-    return {"28x28 PNG": fashion_mnist_png(), f"{PHOTO_SIDE}px photo JPEG": synthetic_photo((PHOTO_SIDE, 300)),
+def inputs(png_path: Path) -> dict[str, bytes]:
+    return {"28x28 PNG": png_path.read_bytes(), f"{PHOTO_SIDE}px photo JPEG": synthetic_photo((PHOTO_SIDE, 300)),
             "12-megapixel JPEG": synthetic_photo(TWELVE_MEGAPIXELS)}
 
 
-def time_calls(calls: int) -> dict[str, float]:
+def time_calls(calls: int, png_path: str) -> dict[str, float]:
     """ms per call of image_to_model_array for each input, in this process (the tree it was started in)."""
     from core.images import image_to_model_array
 
     timings = {}
-    for name, data in inputs().items():
+    for name, data in inputs(Path(png_path)).items():
         image_to_model_array(data)  # warm-up: imports, allocator
         started = time.perf_counter()
         for _ in range(calls):
@@ -69,10 +69,10 @@ def time_calls(calls: int) -> dict[str, float]:
     return timings
 
 
-def time_in_tree(tree: Path, calls: int) -> dict[str, float]:
+def time_in_tree(tree: Path, calls: int, png_path: Path) -> dict[str, float]:
     """One round of time_calls run by `tree`'s own code in a fresh interpreter."""
     command = [sys.executable, "-c", f"import json; from {TIMING_MODULE} import time_calls; "
-               f"print(json.dumps(time_calls({calls})))"]
+               f"print(json.dumps(time_calls({calls}, {str(png_path)!r})))"]
     script = Path(__file__).read_text()
     with tempfile.TemporaryDirectory() as scratch:
         # The baseline tree may predate this script: it is given a copy, run against the tree's own core/.
@@ -84,27 +84,32 @@ def time_in_tree(tree: Path, calls: int) -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def baseline_worktree(ref: str, directory: Path) -> Path:
-    subprocess.run(["git", "worktree", "add", "--detach", str(directory), ref], cwd=config.REPO_ROOT,
+def baseline_worktree(ref: str, directory: Path, repo_root: Path) -> Path:
+    subprocess.run(["git", "worktree", "add", "--detach", str(directory), ref], cwd=repo_root,
                    check=True, capture_output=True)
     return directory
 
 
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # Imported here, not at the top: the baseline's subprocess imports a copy of this module, and its tree may
+    # have no tooling/.
+    from tooling.live_server import REPO_ROOT
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.preprocessing", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="HEAD", help="git revision to compare with (default: %(default)s)")
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS, help="calls per input per round")
     args = parser.parse_args(argv)
     rounds: dict[str, list[dict[str, float]]] = {"current": [], "baseline": []}
     with tempfile.TemporaryDirectory() as scratch:
-        tree = baseline_worktree(args.baseline, Path(scratch) / "baseline")
+        tree = baseline_worktree(args.baseline, Path(scratch) / "baseline", REPO_ROOT)
         try:
             for _ in range(ROUNDS):
-                rounds["current"].append(time_in_tree(config.REPO_ROOT, args.calls))
-                rounds["baseline"].append(time_in_tree(tree, args.calls))
+                rounds["current"].append(time_in_tree(REPO_ROOT, args.calls, sample_png(REPO_ROOT)))
+                rounds["baseline"].append(time_in_tree(tree, args.calls, sample_png(REPO_ROOT)))
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=config.REPO_ROOT, check=False)
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO_ROOT, check=False)
     result = {}
     for name in rounds["current"][0]:
         current = statistics.median(r[name] for r in rounds["current"])

@@ -5,7 +5,7 @@ Keras' `model.predict()` called once per request (it builds a data pipeline and 
 which is what makes it slow). `make bench` measures our service against this to show what the serving
 work bought. Not for production; benchmarks only.
 
-Usage: python benchmarks/seed_server.py [PORT]   (or SEED_PORT=...; default 5001)
+Usage: python -m benchmarks.seed_server [PORT]   (or SEED_PORT=...; default 5001), from the repository root
 """
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import numpy as np
 from flask import Flask, jsonify, request
@@ -31,7 +29,7 @@ SIDE = 28
 logger = logging.getLogger("benchmarks.seed_server")
 
 
-def create_seed_app(model_path: Path = config.MODEL_PATH) -> Flask:
+def create_seed_app(model_path: Path = config.SETTINGS.model_path) -> Flask:
     """One route, one model, no validation beyond what Pillow and Keras do themselves."""
     import keras
 

@@ -12,6 +12,9 @@
 A Python load generator (threads with one keep-alive session each) is used rather than hey because the
 requests are mixed and counted one by one; on 2 cores it takes part of the CPU, so these req/s are lower than
 `make bench`'s. Exits 1 if a check fails.
+
+Usage: python -m benchmarks.stress [--requests 20000] [--fault-requests 3000] [--concurrency 32]
+                                   [--fuzz-examples 100] [--output benchmarks/results/stress.json]
 """
 from __future__ import annotations
 
@@ -27,31 +30,48 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import requests
 from PIL import Image
 
 import config
-from benchmarks.bench import descendants_of, process_parents, rss_mb
-from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
+from tooling.live_server import REPO_ROOT, serving
+from tooling.processes import descendant_pids, rss_mb
 
 logger = logging.getLogger("benchmarks.stress")
 
-SAMPLE = config.REPO_ROOT / "samples" / "ankle-boot.png"
+SAMPLE = REPO_ROOT / "samples" / "ankle-boot.png"
 EXPECTED_LABEL = "Ankle boot"
 MAX_RSS_GROWTH = 0.10
 WINDOW = 1000  # requests at the start and at the end whose RSS is compared
 REQUEST_TIMEOUT_S = 30
-DEFAULT_OUTPUT = config.REPO_ROOT / "benchmarks" / "results" / "stress.json"
+DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "stress.json"
 FUZZ_SEED = 20261125  # a fixed seed: the same requests every run, so a failure can be replayed
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # By design: random bytes are a schema-valid "file" but not an image (400), and unknown extra form fields are
 # tolerated (MAX clients send their own); the refusals that matter have tests of their own.
 FUZZ_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's settings this checks against."""
+
+    workers: int
+    worker_connections: int
+    graceful_timeout_s: int
+    v2_model_name: str
+    model_id: str
+
+
+def service_settings() -> Settings:
+    """The settings of the service this module starts (config.SETTINGS, from this environment)."""
+    settings = config.SETTINGS
+    return Settings(settings.workers, settings.max_connections, settings.graceful_timeout, settings.v2_model_name,
+                    config.MODEL_ID)
 
 
 def schemathesis_command(base_url: str, examples: int, seed: int | None = FUZZ_SEED) -> list[str]:
@@ -73,8 +93,9 @@ def fuzz(base_url: str, examples: int) -> dict:
 class Load:
     """Mixed requests from `concurrency` threads; records each one's kind, status and latency in order."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, settings: Settings) -> None:
         self.base_url = base_url
+        self.settings = settings
         self.png = SAMPLE.read_bytes()
         pixels = np.asarray(Image.open(SAMPLE), dtype=np.uint8)
         header = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8",
@@ -107,21 +128,17 @@ class Load:
                                     timeout=REQUEST_TIMEOUT_S)
             ok = response.ok and response.json()["predictions"][0]["label"] == EXPECTED_LABEL
         elif kind == "v2":
-            response = session.post(f"{self.base_url}/v2/models/{config.V2_MODEL_NAME}/infer", data=self.v2_body,
+            response = session.post(f"{self.base_url}/v2/models/{self.settings.v2_model_name}/infer", data=self.v2_body,
                                     headers={"Inference-Header-Content-Length": self.v2_header_length},
                                     timeout=REQUEST_TIMEOUT_S)
             ok = response.ok and response.json()["outputs"][0]["data"] == [EXPECTED_LABEL]
         else:
             response = session.get(f"{self.base_url}/model/metadata", timeout=REQUEST_TIMEOUT_S)
-            ok = response.ok and response.json()["id"] == config.MODEL_ID
+            ok = response.ok and response.json()["id"] == self.settings.model_id
         return response.status_code if ok else -response.status_code  # negative: answered, but wrongly
 
     def errors(self) -> int:
         return sum(1 for _, status, _ in self.results if status != 200)
-
-
-def worker_pids(master: int) -> list[int]:
-    return descendants_of(master, process_parents())
 
 
 def percentiles_ms(latencies: list[float]) -> dict[str, float]:
@@ -129,23 +146,23 @@ def percentiles_ms(latencies: list[float]) -> dict[str, float]:
             "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2)}
 
 
-def mixed_load(base_url: str, master: int, total: int, concurrency: int) -> dict:
+def mixed_load(base_url: str, master: int, total: int, concurrency: int, settings: Settings) -> dict:
     """Runs `total` requests; samples the workers' RSS after the first and before the last WINDOW."""
-    load = Load(base_url)
+    load = Load(base_url, settings)
     rss_marks: dict[str, float] = {}
 
     def tracked(index: int) -> None:
         load.one(index)
         if index == WINDOW:
-            rss_marks["after_first_window_mb"] = rss_mb(worker_pids(master))
+            rss_marks["after_first_window_mb"] = rss_mb(descendant_pids(master))
         elif index == total - WINDOW:
-            rss_marks["before_last_window_mb"] = rss_mb(worker_pids(master))
+            rss_marks["before_last_window_mb"] = rss_mb(descendant_pids(master))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(tracked, range(total)))
     seconds = time.perf_counter() - started
-    rss_marks["end_mb"] = rss_mb(worker_pids(master))
+    rss_marks["end_mb"] = rss_mb(descendant_pids(master))
     by_kind = defaultdict(list)
     for kind, _, latency in load.results:
         by_kind[kind].append(latency)
@@ -158,10 +175,10 @@ def mixed_load(base_url: str, master: int, total: int, concurrency: int) -> dict
             "passed": load.errors() == 0 and growth < MAX_RSS_GROWTH}
 
 
-def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency: int) -> dict:
+def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency: int, settings: Settings) -> dict:
     """SIGKILL one worker a third of the way through; the other keeps serving and gunicorn replaces it."""
-    load = Load(base_url)
-    before = worker_pids(master)
+    load = Load(base_url, settings)
+    before = descendant_pids(master)
     victim = before[0]
 
     def tracked(index: int) -> None:
@@ -172,10 +189,10 @@ def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(tracked, range(total)))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (victim in worker_pids(master) or
-                                            len(worker_pids(master)) < len(before)):
+    while time.monotonic() < deadline and (victim in descendant_pids(master) or
+                                            len(descendant_pids(master)) < len(before)):
         time.sleep(0.5)
-    after = worker_pids(master)
+    after = descendant_pids(master)
     replaced = victim not in after and len(after) == len(before)
     failures = load.errors()
     # A failure is tolerable only for the killed worker's connections: at most one request in flight per client.
@@ -184,9 +201,9 @@ def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency
             "passed": replaced and failures <= concurrency}
 
 
-def terminate_under_load(process, base_url: str, concurrency: int) -> dict:
+def terminate_under_load(process, base_url: str, concurrency: int, settings: Settings) -> dict:
     """SIGTERM while `concurrency` requests are being served: all of those must be answered right."""
-    load = Load(base_url)
+    load = Load(base_url, settings)
     in_flight = threading.Barrier(concurrency + 1)
 
     def one_after_barrier(index: int) -> None:
@@ -200,7 +217,7 @@ def terminate_under_load(process, base_url: str, concurrency: int) -> dict:
         process.send_signal(signal.SIGTERM)
         for future in futures:
             future.result()
-    exit_code = process.wait(timeout=config.GRACEFUL_TIMEOUT + 30)
+    exit_code = process.wait(timeout=settings.graceful_timeout_s + 30)
     refused_or_reset = sum(1 for _, status, _ in load.results if status == 0)
     wrong = sum(1 for _, status, _ in load.results if status not in (0, 200))
     return {"in_flight": concurrency, "answered_200": sum(1 for _, s, _ in load.results if s == 200),
@@ -209,32 +226,25 @@ def terminate_under_load(process, base_url: str, concurrency: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory() as scratch:
-        env = {"WORKERS": str(config.WORKERS), "REQUEST_LOG": "false"}
-        port = free_port()
-        log_path = Path(scratch) / "server.log"
-        process = start_server(port, log_path, env)
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_serving(process, base_url, log_path)
-            logger.info("mixed load: %d requests at concurrency %d", args.requests, args.concurrency)
-            mixed = mixed_load(base_url, process.pid, args.requests, args.concurrency)
-            logger.info("fuzzing every operation with schemathesis (%d examples each)", args.fuzz_examples)
-            fuzzed = fuzz(base_url, args.fuzz_examples)
-            logger.info("SIGKILL of one worker under load")
-            killed = kill_a_worker_under_load(base_url, process.pid, args.fault_requests, args.concurrency)
-            logger.info("SIGTERM under load")
-            terminated = terminate_under_load(process, base_url, args.concurrency)
-        finally:
-            if process.poll() is None:
-                stop_server(process)
+    settings = service_settings()
+    env = {"WORKERS": str(settings.workers), "REQUEST_LOG": "false"}
+    with tempfile.TemporaryDirectory() as scratch, serving(Path(scratch) / "server.log", env) as server:
+        url, master = server.url, server.process.pid
+        logger.info("mixed load: %d requests at concurrency %d", args.requests, args.concurrency)
+        mixed = mixed_load(url, master, args.requests, args.concurrency, settings)
+        logger.info("fuzzing every operation with schemathesis (%d examples each)", args.fuzz_examples)
+        fuzzed = fuzz(url, args.fuzz_examples)
+        logger.info("SIGKILL of one worker under load")
+        killed = kill_a_worker_under_load(url, master, args.fault_requests, args.concurrency, settings)
+        logger.info("SIGTERM under load")
+        terminated = terminate_under_load(server.process, url, args.concurrency, settings)
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.orig_argv),
-            "nproc": os.cpu_count(), "workers": config.WORKERS, "worker_connections": config.MAX_CONNECTIONS,
+            "nproc": os.cpu_count(), "workers": settings.workers, "worker_connections": settings.worker_connections,
             "mixed_load": mixed, "fuzzing": fuzzed, "sigkill_worker": killed, "sigterm_drain": terminated}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stress", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--fault-requests", type=int, default=3_000)
     parser.add_argument("--concurrency", type=int, default=32)

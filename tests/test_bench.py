@@ -1,18 +1,33 @@
-"""The benchmark's arithmetic: hey's CSV, percentiles, error counts and the targets' verdicts."""
+"""The benchmark's arithmetic: hey's CSV, percentiles, error counts and the targets' verdicts; and the parts
+around it that need no server: finding hey, its command line, what a server's RSS counts, the results' shape."""
+import json
+import os
+import signal
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
-from benchmarks.bench import (
+from benchmarks import hey
+from benchmarks.bench import DEFAULT_OUTPUT, Plan, parse_concurrency
+from benchmarks.figures import (
     BARE,
     OURS,
     SEED,
+    BenchError,
     HeyRow,
+    SoakResult,
     evaluate_targets,
-    multipart_body,
-    parse_hey_csv,
+    format_table,
     percentile,
     summarize,
 )
+from benchmarks.fleet import Server, served_settings
+from benchmarks.hey import hey_command, multipart_body, parse_hey_csv
+from benchmarks.report import results
+from tests.processes import start_parent_with_a_child
+from tooling.live_server import stop_server
+from tooling.processes import descendant_pids
 
 HEY_CSV = """response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
 0.0020,0.0001,0.0000,0.0000,0.0019,0.0000,200,0.0005
@@ -59,3 +74,64 @@ def test_targets_pass_and_fail_on_the_ratios():
             run(OURS, 1, 500, 2.0), run(BARE, 1, 1700, 0.6)]
     verdicts = {target.name: target.passed for target in evaluate_targets(runs)}
     assert verdicts == {"a": True, "b": True, "c": False, "d": True}
+
+
+def test_a_missing_hey_is_a_clear_error_naming_make_install_hey(monkeypatch):
+    monkeypatch.setattr(hey.shutil, "which", lambda name: None)
+    with pytest.raises(BenchError, match="make install-hey"):
+        hey.find_hey()
+
+
+def test_hey_command_rounds_the_count_to_the_concurrency_or_runs_for_a_duration(tmp_path):
+    counted = hey_command("hey", "http://x/p", tmp_path / "body", 16, 100)
+    assert counted[1:5] == ["-n", "96", "-c", "16"] and counted[-3:] == ["-o", "csv", "http://x/p"]
+    assert hey_command("hey", "http://x/p", tmp_path / "body", 4, None, "10s")[1:3] == ["-z", "10s"]
+
+
+def test_concurrency_levels_are_positive_integers():
+    assert parse_concurrency("1, 16,") == [1, 16]
+    with pytest.raises(ValueError, match="positive"):
+        parse_concurrency("0,4")
+
+
+def test_the_table_lists_servers_in_order_then_the_soak_and_each_verdict():
+    runs = [run(SEED, 16, 25, 600), run(OURS, 16, 2000, 10), run(BARE, 16, 3000, 5)]
+    soak = SoakResult(run(OURS, 16, 1900, 11), 180.0, [181.0, 182.5])
+    lines = format_table(runs, evaluate_targets(runs, soak), soak).splitlines()
+    assert [line.split()[0] for line in lines[2:6]] == [OURS, BARE, SEED, OURS]
+    assert lines[5].startswith("ours soak") and lines[6] == "soak: ours worker RSS 180.0 → 181.0 → 182.5 MB"
+    assert lines[-1].startswith("[PASS] (e) ours worker RSS grows ≤ 20 MB")
+
+
+def test_the_results_have_the_keys_of_the_committed_results_file():
+    committed = json.loads(DEFAULT_OUTPUT.read_text())
+    plan = Plan([1, 16], 3000, 300, 200, 32, None, 0)
+    runs = [run(OURS, 16, 2000, 10)]
+    written = results(vars(plan), served_settings(), runs, None, evaluate_targets(runs), committed["machine"],
+                      datetime.now(UTC))
+    assert written.keys() == committed.keys()
+    assert written["settings"].keys() == committed["settings"].keys()
+    assert written["runs"][0].keys() == committed["runs"][0].keys()
+    assert written["targets"][0].keys() == committed["targets"][0].keys()
+
+
+@pytest.fixture()
+def parent_with_a_child(tmp_path):
+    """A process with one child of its own, as gunicorn's master and its worker; both ended afterwards."""
+    process = start_parent_with_a_child(tmp_path / "parent.log")
+    try:
+        yield process, tmp_path / "parent.log"
+    finally:
+        for pid in descendant_pids(process.pid):
+            os.kill(pid, signal.SIGKILL)
+        stop_server(process)
+
+
+def test_a_gunicorn_server_counts_its_workers_and_another_server_itself_too(parent_with_a_child):
+    process, log_path = parent_with_a_child
+    children = descendant_pids(process.pid)
+    gunicorn = Server(OURS, process, "http://127.0.0.1:1", log_path, workers_only=True)
+    seed = Server(SEED, process, "http://127.0.0.1:1", log_path, workers_only=False)
+    assert gunicorn.measured_pids() == children and len(children) == 1
+    assert seed.measured_pids() == [process.pid, *children]
+    assert 0 < gunicorn.rss_mb() < seed.rss_mb()

@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from benchmarks.abuse import SCENARIOS, AbusiveClients, predict_once, timed_predictions
-from benchmarks.bench import descendants_of, process_parents
 from tests.imaging import sample_files
 from tooling.live_server import free_port, start_server, stop_server, wait_for_workers, wait_until_serving
+from tooling.processes import descendant_pids
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def open_sockets(pid: int) -> int:
 
 
 def usage(master_pid: int) -> Usage:
-    workers = descendants_of(master_pid, process_parents())
+    workers = descendant_pids(master_pid)
     return Usage({pid: len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in workers},
                  {pid: open_sockets(pid) for pid in workers})
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.bench import CONTENT_TYPE, multipart_body
+from benchmarks.hey import CONTENT_TYPE, multipart_body
 from tests.imaging import sample_files
 from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 

@@ -1,5 +1,5 @@
-"""Start and stop the real gunicorn server on a free localhost port, so the integration tests talk to the
-service exactly as `make run` serves it."""
+"""Start and stop the real gunicorn server (or another server process) on a free localhost port, so that tests,
+benchmarks and scripts talk to the service exactly as `make run` serves it."""
 from __future__ import annotations
 
 import os
@@ -7,14 +7,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_START_TIMEOUT_S = 120
+POLL_INTERVAL_S = 0.5
+LOG_TAIL_CHARS = 4000  # of a server's log, in the error when it did not start
+# gunicorn.conf.py makes a fresh metrics folder where this is unset: each server started here gets its own.
+SHARED_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -23,26 +31,53 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """The same gunicorn command as `make run`, on a port of its own, logging to a file (a pipe can fill)."""
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1",
-           **(extra_env or {})}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    return subprocess.Popen([str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
-                            cwd=REPO_ROOT, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+def gunicorn_binary() -> str:
+    """The gunicorn of the interpreter running this (the project's virtual environment)."""
+    return str(Path(sys.executable).with_name("gunicorn"))
+
+
+def spawn(command: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
+          cwd: Path = REPO_ROOT) -> subprocess.Popen:
+    """A server process writing stdout and stderr to log_path (a pipe can fill); env None: this one's."""
+    with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(list(command), cwd=cwd, env=None if env is None else dict(env), stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None, *,
+                 cwd: Path = REPO_ROOT) -> subprocess.Popen:
+    """The same gunicorn command as `make run`, from the tree cwd, on a port of its own, one worker unless
+    extra_env says otherwise, logging to a file."""
+    inherited = {name: value for name, value in os.environ.items() if name != SHARED_METRICS_ENV}
+    env = {**inherited, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", **(extra_env or {})}
+    return spawn([gunicorn_binary(), "--config", "gunicorn.conf.py", "app:create_app()"], log_path, env, cwd)
+
+
+def wait_until(process: subprocess.Popen, log_path: Path, ready: Callable[[], T | None],
+               timeout_s: float = SERVER_START_TIMEOUT_S) -> T:
+    """Call ready() every POLL_INTERVAL_S until it returns something (None, or requests failing: not yet);
+    RuntimeError, with the end of the log, if the process exits first or timeout_s pass."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()[-LOG_TAIL_CHARS:]}")
+        try:
+            answer = ready()
+        except requests.RequestException:
+            answer = None
+        if answer is not None:
+            return answer
+        time.sleep(POLL_INTERVAL_S)
+    raise RuntimeError(f"server did not answer within {timeout_s:.0f} s:\n{log_path.read_text()[-LOG_TAIL_CHARS:]}")
 
 
 def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            requests.get(f"{base_url}/model/metadata", timeout=2).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise RuntimeError(f"server did not answer within {SERVER_START_TIMEOUT_S} s")
+    """Until GET /model/metadata answers 2xx."""
+    def metadata_answers() -> bool:
+        requests.get(f"{base_url}/model/metadata", timeout=2).raise_for_status()
+        return True
+
+    wait_until(process, log_path, metadata_answers)
 
 
 def wait_for_workers(log_path: Path, workers: int, timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
@@ -55,6 +90,7 @@ def wait_for_workers(log_path: Path, workers: int, timeout_s: float = SERVER_STA
 
 
 def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after 30 s; nothing for a process that has already exited."""
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -63,14 +99,34 @@ def stop_server(process: subprocess.Popen) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    """A started gunicorn server: its process (the master), port and log."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(log_path: Path, extra_env: dict[str, str] | None = None, *,
+            cwd: Path = REPO_ROOT) -> Iterator[LiveServer]:
+    """start_server on a free port, answering, for the duration of the block; stopped after it."""
+    port = free_port()
+    server = LiveServer(start_server(port, log_path, extra_env, cwd=cwd), port, log_path)
+    try:
+        wait_until_serving(server.process, server.url, log_path)
+        yield server
+    finally:
+        stop_server(server.process)
+
+
 @contextmanager
 def running_server(log_path: Path) -> Iterator[str]:
     """A gunicorn server on a free port for the duration of the block; yields its base URL."""
-    port = free_port()
-    process = start_server(port, log_path)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base_url, log_path)
-        yield base_url
-    finally:
-        stop_server(process)
+    with serving(log_path) as server:
+        yield server.url
