@@ -13,8 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from config import SETTINGS
-from tooling.bursts import run_burst
-from tooling.live_server import free_port, start_server, stop_server, wait_for_workers, wait_until_serving
+from tooling.bursts import run_burst, two_workers
 
 logger = logging.getLogger("benchmarks.sharing")
 WARM_UP_BURSTS = 2  # uncounted: a new worker's first accepts are slower
@@ -22,17 +21,10 @@ WARM_UP_BURSTS = 2  # uncounted: a new worker's first accepts are slower
 
 def splits_with(yield_ms: float, bursts: int, threads: int, work: Path) -> list[list[int]]:
     log_path = work / f"gunicorn-{yield_ms:g}.log"
-    port = free_port()
-    process = start_server(port, log_path, {"WORKERS": "2", "THREADS": str(threads),
-                                            "ACCEPT_YIELD_MS": str(yield_ms)})
-    try:
-        wait_until_serving(process, f"http://127.0.0.1:{port}", log_path)
-        wait_for_workers(log_path, 2)
+    with two_workers(log_path, threads, yield_ms) as port:
         for _ in range(WARM_UP_BURSTS):
             run_burst(port, log_path, 2 * threads)
         return [run_burst(port, log_path, 2 * threads) for _ in range(bursts)]
-    finally:
-        stop_server(process)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -30,7 +30,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ import requests
 from PIL import Image
 
 import config
+from config import Settings
 from tooling.live_server import REPO_ROOT, serving
 from tooling.processes import descendant_pids, rss_mb
 
@@ -54,24 +54,6 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # By design: random bytes are a schema-valid "file" but not an image (400), and unknown extra form fields are
 # tolerated (MAX clients send their own); the refusals that matter have tests of their own.
 FUZZ_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The service's settings this checks against."""
-
-    workers: int
-    worker_connections: int
-    graceful_timeout_s: int
-    v2_model_name: str
-    model_id: str
-
-
-def service_settings() -> Settings:
-    """The settings of the service this module starts (config.SETTINGS, from this environment)."""
-    settings = config.SETTINGS
-    return Settings(settings.workers, settings.max_connections, settings.graceful_timeout, settings.v2_model_name,
-                    config.MODEL_ID)
 
 
 def schemathesis_command(base_url: str, examples: int, seed: int | None = FUZZ_SEED) -> list[str]:
@@ -134,7 +116,7 @@ class Load:
             ok = response.ok and response.json()["outputs"][0]["data"] == [EXPECTED_LABEL]
         else:
             response = session.get(f"{self.base_url}/model/metadata", timeout=REQUEST_TIMEOUT_S)
-            ok = response.ok and response.json()["id"] == self.settings.model_id
+            ok = response.ok and response.json()["id"] == config.MODEL_ID
         return response.status_code if ok else -response.status_code  # negative: answered, but wrongly
 
     def errors(self) -> int:
@@ -217,7 +199,7 @@ def terminate_under_load(process, base_url: str, concurrency: int, settings: Set
         process.send_signal(signal.SIGTERM)
         for future in futures:
             future.result()
-    exit_code = process.wait(timeout=settings.graceful_timeout_s + 30)
+    exit_code = process.wait(timeout=settings.graceful_timeout + 30)
     refused_or_reset = sum(1 for _, status, _ in load.results if status == 0)
     wrong = sum(1 for _, status, _ in load.results if status not in (0, 200))
     return {"in_flight": concurrency, "answered_200": sum(1 for _, s, _ in load.results if s == 200),
@@ -226,7 +208,7 @@ def terminate_under_load(process, base_url: str, concurrency: int, settings: Set
 
 
 def run(args: argparse.Namespace) -> dict:
-    settings = service_settings()
+    settings = config.SETTINGS
     env = {"WORKERS": str(settings.workers), "REQUEST_LOG": "false"}
     with tempfile.TemporaryDirectory() as scratch, serving(Path(scratch) / "server.log", env) as server:
         url, master = server.url, server.process.pid
@@ -239,7 +221,7 @@ def run(args: argparse.Namespace) -> dict:
         logger.info("SIGTERM under load")
         terminated = terminate_under_load(server.process, url, args.concurrency, settings)
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.orig_argv),
-            "nproc": os.cpu_count(), "workers": settings.workers, "worker_connections": settings.worker_connections,
+            "nproc": os.cpu_count(), "workers": settings.workers, "worker_connections": settings.max_connections,
             "mixed_load": mixed, "fuzzing": fuzzed, "sigkill_worker": killed, "sigterm_drain": terminated}
 
 

@@ -21,7 +21,7 @@ import requests
 import config
 from gunicorn_worker import BodyBufferFullError, BodyFirst
 from tests.imaging import sample_files
-from tooling.bursts import REQUEST_LINE, run_burst
+from tooling.bursts import REQUEST_LINE, run_burst, two_workers
 from tooling.live_server import REPO_ROOT, free_port, start_server, stop_server, wait_for_workers, wait_until_serving
 
 HEADER_TIMEOUT_S, KEEPALIVE_TIMEOUT_S, BODY_TIMEOUT_S, SEND_TIMEOUT_S = 2, 1, 2, 3
@@ -162,15 +162,8 @@ def test_a_client_that_does_not_take_its_answers_is_cut_off(server):
 def sharing_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
     """Two workers that each pause ACCEPT_YIELD_MS (long here) once they hold THREADS connections."""
     log_path = tmp_path_factory.mktemp("sharing") / "gunicorn.log"
-    port = free_port()
-    process = start_server(port, log_path, {"WORKERS": "2", "THREADS": str(THREADS),
-                                            "ACCEPT_YIELD_MS": str(SHARING_YIELD_MS)})
-    try:
-        wait_until_serving(process, f"http://127.0.0.1:{port}", log_path)
-        wait_for_workers(log_path, 2)
+    with two_workers(log_path, THREADS, SHARING_YIELD_MS) as port:
         yield port, log_path
-    finally:
-        stop_server(process)
 
 
 @pytest.mark.integration

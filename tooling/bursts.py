@@ -7,7 +7,11 @@ import http.client
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from tooling.live_server import serving, wait_for_workers
 
 # One log line per answered request, with the worker's pid (REQUEST_LOG, gunicorn's log format).
 REQUEST_LINE = re.compile(r"\[(\d+)\] max_fashion_mnist\.requests: (?:GET|POST) /model/\w+ 200")
@@ -42,3 +46,13 @@ def run_burst(port: int, log_path: Path, burst: int, workers: int = 2) -> list[i
         time.sleep(0.05)
     shares = Counter(lines)
     return sorted([0] * (workers - len(shares)) + list(shares.values()))
+
+
+@contextmanager
+def two_workers(log_path: Path, threads: int, accept_yield_ms: float) -> Iterator[int]:
+    """A 2-worker server with `threads` request threads each and that accept pause, both workers loaded;
+    yields its port."""
+    with serving(log_path, {"WORKERS": "2", "THREADS": str(threads),
+                            "ACCEPT_YIELD_MS": str(accept_yield_ms)}) as server:
+        wait_for_workers(log_path, 2)
+        yield server.port
