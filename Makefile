@@ -17,10 +17,11 @@ $(RUNTIME_STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh scripts/install-prometheus.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	sh scripts/install-browser.sh
 	sh scripts/install-hey.sh
+	sh scripts/install-prometheus.sh
 	touch $@
 
 install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
@@ -75,7 +76,7 @@ clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: classify install-browser install-hey
+.PHONY: classify install-browser install-hey install-prometheus
 
 IMAGES ?= samples
 classify: $(RUNTIME_STAMP)  ## classify image files, folders or globs in-process: make classify IMAGES='dir *.jpg' ARGS='--format jsonl'
@@ -86,6 +87,9 @@ install-browser:  ## Debian's chromium for the browser tests, if missing (run as
 
 install-hey:  ## Debian's hey, the load generator of make bench, if missing (run as root)
 	sh scripts/install-hey.sh
+
+install-prometheus:  ## Debian's prometheus, which scrapes the real service in tests/test_prometheus.py, if missing (run as root)
+	sh scripts/install-prometheus.sh
 
 .PHONY: docker-verify
 docker-verify:  ## build the Dockerfile with podman (no engine needed; as root) and check the image over HTTP

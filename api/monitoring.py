@@ -41,7 +41,9 @@ class Metrics(Resource):
     @operations.produces([CONTENT_TYPE_LATEST])
     def get(self):
         """Prometheus text format: request counts and latencies, batch sizes, predictions per class, load time"""
-        return Response(generate_latest(current_registry()), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: Werkzeug appends "; charset=utf-8" to a mimetype, and CONTENT_TYPE_LATEST
+        # already has one; a parameter twice is a Content-Type Prometheus 3 cannot parse, and it fails the scrape.
+        return Response(generate_latest(current_registry()), content_type=CONTENT_TYPE_LATEST)
 
 
 def current_registry() -> CollectorRegistry:

@@ -5,6 +5,7 @@ import logging
 
 import numpy as np
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import MODEL_EXTENSION
@@ -27,6 +28,20 @@ def scrape(client) -> dict[tuple[str, tuple], float]:
 
 def sample_value(samples, name, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_send_prometheus_clients_content_type_exactly(client):
+    """Werkzeug appends a charset to a mimetype: "...; charset=utf-8; charset=utf-8" is a Content-Type that Go's
+    media-type parser rejects, and Prometheus 3 fails the scrape (tests/test_prometheus.py scrapes for real)."""
+    for method in (client.get, client.head):
+        content_type = method("/metrics").headers["Content-Type"]
+        assert content_type == CONTENT_TYPE_LATEST
+        names = [parameter.split("=", 1)[0].strip().lower() for parameter in content_type.split(";")[1:]]
+        assert len(names) == len(set(names)), f"a parameter twice: {content_type}"
+
+
+def test_openapi_says_what_metrics_produce(client):
+    assert client.get("/swagger.json").get_json()["paths"]["/metrics"]["get"]["produces"] == [CONTENT_TYPE_LATEST]
 
 
 def test_a_prediction_moves_the_request_batch_and_class_metrics(client):
