@@ -2,6 +2,7 @@
 suite against a running service (SERVICE_URL, `make test-service`)."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +130,12 @@ def test_against_a_service_the_tests_owning_a_server_are_skipped_and_one_that_is
     assert " skipped" in summary and "1 error" in summary, done.stdout[-3000:]
     assert OWNS_SERVER_SKIP in done.stdout and "is not a ready service" in done.stdout
 
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_test_service_without_service_url_says_what_it_needs():
+    env = {name: value for name, value in os.environ.items()
+           if name not in (SERVICE_URL_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "test-service"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0
+    assert "make test-service needs SERVICE_URL" in done.stderr and "pip" not in done.stdout
