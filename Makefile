@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress abuse clean
+.PHONY: help install install-dev run test lint bandit audit security unit integration test-service service-url-set train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,6 +51,14 @@ unit: $(DEV_STAMP)  ## the fast tests only (no server process)
 
 integration: $(DEV_STAMP)  ## the tests that start a real gunicorn server
 	$(BIN)/python -m pytest -m integration
+
+# First of its prerequisites: no install runs before a missing SERVICE_URL is reported.
+service-url-set:
+	@test -n "$(SERVICE_URL)" || { echo "make test-service needs SERVICE_URL, the base URL of a running service:" \
+	  "make test-service SERVICE_URL=http://localhost:5000" >&2; exit 2; }
+
+test-service: service-url-set $(DEV_STAMP)  ## the integration tests against a running service: make test-service SERVICE_URL=http://localhost:5000
+	SERVICE_URL='$(SERVICE_URL)' $(BIN)/python -m pytest -m integration $(ARGS)
 
 train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 on Fashion-MNIST and the photos (~70 min on 2 cores; RESUME=1 carries on), then export it to ONNX
 	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)

@@ -1,11 +1,31 @@
-"""Shared fixtures: one model and one app per test session (maxfw's routes are process-global)."""
+"""Shared fixtures: one model and one app per test session (maxfw's routes are process-global); the server the
+integration tests talk to (one started here, or the running service SERVICE_URL names)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
 
-from tooling.live_server import running_server
+from tooling.live_server import SERVICE_URL_ENV, check_service, running_server, service_url
+
+OWNS_SERVER_SKIP = f"needs a server of its own (signals/logs/settings): not run against {SERVICE_URL_ENV}"
+
+
+def pytest_report_header(config) -> str | None:
+    url = service_url()
+    if url is None:
+        return None
+    return f"{SERVICE_URL_ENV}={url}: integration tests talk to it; those marked owns_server are skipped"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """With SERVICE_URL set, every test marked owns_server is skipped, with the reason in pytest's summary."""
+    if service_url() is None:
+        return
+    skip = pytest.mark.skip(reason=OWNS_SERVER_SKIP)
+    for item in items:
+        if item.get_closest_marker("owns_server"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +62,25 @@ def client(app):
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory) -> Iterator[str]:
-    """A real gunicorn server process on localhost; yields its base URL."""
+def service() -> str | None:
+    """The base URL of the running service SERVICE_URL names, once it has answered that it is ready (the tests
+    that ask for it fail, saying why, where it is not); None where SERVICE_URL is unset."""
+    url = service_url()
+    if url is None:
+        return None
+    try:
+        return check_service(url)
+    except RuntimeError as error:
+        problem = str(error)
+    pytest.fail(problem, pytrace=False)  # outside the except: the message alone, once
+
+
+@pytest.fixture(scope="session")
+def live_server(service, tmp_path_factory) -> Iterator[str]:
+    """The base URL of a real gunicorn server process on localhost, started for this session (one worker, the
+    default settings); of the service SERVICE_URL names instead, where it is set."""
+    if service is not None:
+        yield service
+        return
     with running_server(tmp_path_factory.mktemp("server") / "gunicorn.log") as base_url:
         yield base_url

@@ -25,7 +25,8 @@ from tests.imaging import sample_files
 from tooling.live_server import free_port, start_server, stop_server, wait_for_workers, wait_until_serving
 from tooling.processes import descendant_pids
 
-pytestmark = pytest.mark.integration
+# Every test owns its server: two workers with short timeouts and their threads and sockets read from /proc; SIGTERM.
+pytestmark = [pytest.mark.integration, pytest.mark.owns_server]
 
 CUT_AFTER_S = 6  # the server's HEADER_TIMEOUT and BODY_TIMEOUT: no cut before the predictions, but for reconnect
 # Generous for a loaded 2-core CI machine; measured 3-80 ms here with a training run on both cores.

@@ -5,7 +5,7 @@ lying bodies, slow clients) gets a 4xx JSON answer within two seconds, or a 200 
 images; a normal request right after it succeeds; the worker's memory stays bounded; a client that trickles
 its request is cut off while others are served. One server of our own (WORKERS=1, as live_server) with
 short HEADER_TIMEOUT and BODY_TIMEOUT, so the slow-client test runs in seconds; its worker's pid gives its
-memory.
+memory. Against SERVICE_URL, the requests go to that service, and those two tests (owns_server) are skipped.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -49,11 +50,20 @@ class Server:
     url: str
     host: str
     port: int
-    master_pid: int
+    master_pid: int | None  # None: a service we did not start (SERVICE_URL)
+
+    @classmethod
+    def at(cls, url: str) -> Server:
+        parts = urlsplit(url)
+        return cls(url, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), None)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
+def server(service, tmp_path_factory) -> Iterator[Server]:
+    """Our own server with short timeouts; the running service SERVICE_URL names, where it is set."""
+    if service is not None:
+        yield Server.at(service)
+        return
     log_path = tmp_path_factory.mktemp("hostile") / "gunicorn.log"
     port = free_port()
     process = start_server(port, log_path, {"HEADER_TIMEOUT": str(CUT_AFTER_S), "BODY_TIMEOUT": str(CUT_AFTER_S)})
@@ -66,8 +76,9 @@ def server(tmp_path_factory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def baseline_rss_mb(server) -> float:
-    """The worker's memory once normal traffic has warmed it up, before any hostile request (module order).
+def baseline_rss_mb(server) -> float | None:
+    """The worker's memory once normal traffic has warmed it up, before any hostile request (module order); None
+    for a service we did not start (its memory test is skipped).
 
     Concurrent requests make batches of several sizes, and TensorFlow keeps buffers for each: that growth is
     the cost of normal traffic, so it is paid before the baseline is read.
@@ -76,7 +87,7 @@ def baseline_rss_mb(server) -> float:
     with ThreadPoolExecutor(2 * CLIENTS) as pool:
         statuses = set(pool.map(lambda data: predict(server, {"image": ("s.png", data)}).status_code, samples))
     assert statuses == {200}
-    return worker_rss_mb(server)
+    return None if server.master_pid is None else worker_rss_mb(server)
 
 
 @cache
@@ -301,6 +312,7 @@ def trickle(server: Server, prefix: bytes, cut_after: list[float]) -> None:
     cut_after.append(time.monotonic() - started)
 
 
+@pytest.mark.owns_server  # settings: CUT_AFTER_S is the HEADER_TIMEOUT and BODY_TIMEOUT it was started with
 def test_slow_clients_are_cut_off_and_others_served_meanwhile(server):
     """Trickling clients, in the headers and in the body: each is cut off once HEADER_TIMEOUT or BODY_TIMEOUT
     is over (a body with a 408 first), and a normal request meanwhile is answered at once (gunicorn's gthread
@@ -323,6 +335,7 @@ def test_slow_clients_are_cut_off_and_others_served_meanwhile(server):
 
 # --- Memory ---------------------------------------------------------------------------------------------
 
+@pytest.mark.owns_server  # its worker's pid, for its memory
 def test_worker_memory_stays_bounded(server, baseline_rss_mb):
     """The whole corpus again, four at a time, and the worker has grown by less than MEMORY_GROWTH_LIMIT_MB since
     before the first hostile request."""

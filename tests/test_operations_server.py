@@ -12,7 +12,8 @@ from benchmarks.hey import CONTENT_TYPE, multipart_body
 from tests.imaging import sample_files
 from tooling.live_server import free_port, start_server, stop_server, wait_until_serving
 
-pytestmark = pytest.mark.integration
+# Every test owns its server: two workers and JSON logs read back (metrics counted from zero), SIGTERM, CORS_ENABLE.
+pytestmark = [pytest.mark.integration, pytest.mark.owns_server]
 REQUESTS = 12
 SIGNAL_WAIT_S = 30  # a bound on waiting for an event, never a pause
 

@@ -85,6 +85,7 @@ def test_decompression_bomb_gets_400_and_server_keeps_serving(live_server):
     assert_still_serving(live_server)
 
 
+@pytest.mark.owns_server  # settings: a wrong MODEL_SHA256_PATH, and the server's exit code and log
 def test_server_refuses_to_start_on_checksum_mismatch(tmp_path):
     wrong = tmp_path / "fashion_mnist.h5.sha256"
     wrong.write_text(f"{'0' * 64}  fashion_mnist.h5\n")

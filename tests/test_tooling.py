@@ -1,13 +1,31 @@
-"""tooling/: starting and waiting for a server process, and a process tree's pids and memory (psutil)."""
+"""tooling/: starting and waiting for a server process, and a process tree's pids and memory (psutil); the
+suite against a running service (SERVICE_URL, `make test-service`)."""
+import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 import tooling.live_server as live_server
+from tests.conftest import OWNS_SERVER_SKIP
 from tests.processes import start_parent_with_a_child
-from tooling.live_server import spawn, start_server, stop_server, wait_until
+from tooling.live_server import (
+    REPO_ROOT,
+    SERVICE_URL_ENV,
+    check_service,
+    free_port,
+    service_url,
+    spawn,
+    start_server,
+    stop_server,
+    wait_until,
+)
 from tooling.processes import descendant_pids, rss_mb
 
 
@@ -46,3 +64,78 @@ def test_each_started_server_gets_its_own_metrics_folder_and_the_tree_asked_for(
     start_server(5999, tmp_path / "server.log", {"WORKERS": "2"}, cwd=tmp_path)
     assert live_server.SHARED_METRICS_ENV not in started["env"]
     assert (started["env"]["PORT"], started["env"]["WORKERS"], started["cwd"]) == ("5999", "2", tmp_path)
+
+
+# --- A running service instead of our own server (SERVICE_URL) -----------------------------------------------
+
+@pytest.fixture()
+def stub_service() -> Iterator[tuple[str, dict]]:
+    """An HTTP server on localhost whose GET /v2/health/ready answers what answer["status"] and ["body"] say."""
+    answer = {"status": 200, "body": b'{"ready": true}'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body = (answer["status"], answer["body"]) if self.path == "/v2/health/ready" else (404, b"")
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_service_url_is_read_without_its_trailing_slash(monkeypatch):
+    monkeypatch.setenv(SERVICE_URL_ENV, " http://localhost:5000/ ")
+    assert service_url() == "http://localhost:5000"
+    monkeypatch.setenv(SERVICE_URL_ENV, "")
+    assert service_url() is None
+    monkeypatch.delenv(SERVICE_URL_ENV)
+    assert service_url() is None
+
+
+def test_a_service_is_used_once_it_says_it_is_ready_and_otherwise_the_error_says_what_it_answered(stub_service):
+    url, answer = stub_service
+    assert check_service(url) == url
+    for status, body, found in [(200, b'{"ready": false}', '{"ready": false}'), (503, b"starting", "HTTP 503"),
+                                (200, b"<html>", "JSONDecodeError"), (200, json.dumps([1]).encode(), "[1]")]:
+        answer.update(status=status, body=body)
+        with pytest.raises(RuntimeError, match="is not a ready service") as raised:
+            check_service(url)
+        assert found in str(raised.value) and f"unset {SERVICE_URL_ENV}" in str(raised.value)
+    with pytest.raises(RuntimeError, match="ConnectionError"):
+        check_service(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(RuntimeError, match="not a base URL"):
+        check_service("localhost:5000")
+
+
+def test_against_a_service_the_tests_owning_a_server_are_skipped_and_one_that_is_not_ready_is_an_error():
+    """A pytest of its own, with SERVICE_URL naming a port nothing listens on: the tests marked owns_server are
+    skipped with the reason (no server started), and a live_server test errors saying the service is not ready."""
+    env = {**os.environ, SERVICE_URL_ENV: f"http://127.0.0.1:{free_port()}"}
+    tests = ["tests/test_operations_server.py", "tests/test_server.py::test_metadata_and_labels_over_http"]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rse", *tests],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert "passed" not in summary and "failed" not in summary, done.stdout[-3000:]
+    assert " skipped" in summary and "1 error" in summary, done.stdout[-3000:]
+    assert OWNS_SERVER_SKIP in done.stdout and "is not a ready service" in done.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make")
+def test_make_test_service_without_service_url_says_what_it_needs():
+    env = {name: value for name, value in os.environ.items()
+           if name not in (SERVICE_URL_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "test-service"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode != 0
+    assert "make test-service needs SERVICE_URL" in done.stderr and "pip" not in done.stdout

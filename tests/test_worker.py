@@ -2,6 +2,7 @@
 against a real 2-worker server with short timeouts; the middleware that reads a body whole before the app.
 
 The abuse scenarios (1 000 idle connections, slow clients, reconnecting clients) are in test_connections.py.
+Every server test owns its server (owns_server): its settings, and its log to tell which worker served.
 """
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ def trickle_until_closed(sock: socket.socket, within_s: float, every_s: float = 
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(server):
     port, _ = server
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -96,6 +98,7 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(serv
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(server):
     port, _ = server
     with socket.create_connection(("127.0.0.1", port)) as sock:
@@ -106,6 +109,7 @@ def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(server):
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 @pytest.mark.parametrize("path, body", [
     ("/model/predict", {"status": "error", "message": f"The request body did not arrive within {BODY_TIMEOUT_S} s."}),
     (V2_INFER, {"error": f"The request body did not arrive within {BODY_TIMEOUT_S} s."}),
@@ -126,6 +130,7 @@ def test_a_body_sent_a_byte_at_a_time_gets_a_json_408_and_the_connection_closes(
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_keep_alive_connection_is_reused_then_closed_when_idle_past_the_keepalive_timeout(server):
     port, _ = server
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -143,6 +148,7 @@ def test_a_keep_alive_connection_is_reused_then_closed_when_idle_past_the_keepal
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_client_that_does_not_take_its_answers_is_cut_off(server):
     """Ten 1 MB Swagger UI bundles asked for at once and never read: the server's writes stall, and after
     SEND_TIMEOUT without progress it closes the connection (a thread-per-connection server would wait forever)."""
@@ -167,6 +173,7 @@ def sharing_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(sharing_server):
     """A worker that holds THREADS connections pauses its accepts, so the other worker takes the rest of a burst
     (SharingServer). With a pause far longer than any scheduling delay, every burst splits evenly; how often
@@ -181,6 +188,7 @@ def test_a_burst_of_keep_alive_connections_is_shared_between_the_workers(sharing
 
 
 @pytest.mark.integration
+@pytest.mark.owns_server
 def test_a_worker_is_replaced_after_max_requests_without_failing_a_request(tmp_path):
     """MAX_REQUESTS recycling under the event loop: past the count, the worker answers with `Connection: close`,
     stops accepting (within a second) and exits once its connections are done; gunicorn starts another, and a

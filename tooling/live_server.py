@@ -1,5 +1,6 @@
 """Start and stop the real gunicorn server (or another server process) on a free localhost port, so that tests,
-benchmarks and scripts talk to the service exactly as `make run` serves it."""
+benchmarks and scripts talk to the service exactly as `make run` serves it; or name a service already running
+(SERVICE_URL: a container, `make run` elsewhere) for the tests to talk to instead."""
 from __future__ import annotations
 
 import os
@@ -21,8 +22,36 @@ POLL_INTERVAL_S = 0.5
 LOG_TAIL_CHARS = 4000  # of a server's log, in the error when it did not start
 # gunicorn.conf.py makes a fresh metrics folder where this is unset: each server started here gets its own.
 SHARED_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# A running service's base URL (`make test-service SERVICE_URL=http://localhost:5000`): the integration tests talk
+# to it instead of starting a server, and those that need a server of their own are skipped.
+SERVICE_URL_ENV = "SERVICE_URL"
+READY_PATH = "/v2/health/ready"
+SERVICE_CHECK_TIMEOUT_S = 10
 
 T = TypeVar("T")
+
+
+def service_url() -> str | None:
+    """SERVICE_URL without a trailing slash; None where it is unset or empty."""
+    return os.environ.get(SERVICE_URL_ENV, "").strip().rstrip("/") or None
+
+
+def check_service(url: str) -> str:
+    """url, once GET url/v2/health/ready has answered {"ready": true}; RuntimeError saying what it got instead."""
+    if not url.startswith(("http://", "https://")):
+        raise RuntimeError(f"{SERVICE_URL_ENV}={url!r} is not a base URL: give one such as http://localhost:5000")
+    try:
+        response = requests.get(f"{url}{READY_PATH}", timeout=SERVICE_CHECK_TIMEOUT_S)
+        body = response.json() if response.status_code == 200 else None
+        if isinstance(body, dict) and body.get("ready") is True:
+            return url
+        found = f"HTTP {response.status_code}: {response.text[:200]!r}"
+    except (requests.RequestException, ValueError) as error:  # no answer, or not JSON
+        found = f"{type(error).__name__}: {error}"
+    expected = '{"ready": true}'
+    raise RuntimeError(f"{SERVICE_URL_ENV}={url} is not a ready service: GET {READY_PATH} answered {found}, not "
+                       f"{expected}. Start it and wait until it is ready, or unset {SERVICE_URL_ENV} to let the "
+                       "tests start servers of their own.")
 
 
 def free_port() -> int:
