@@ -28,6 +28,7 @@ from tooling.live_server import free_port, serving, spawn, stop_server, wait_for
 PROMETHEUS = shutil.which(os.environ.get("PROMETHEUS_PATH", "prometheus"))
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.owns_server,  # two workers of its own, whose request log it reads
     pytest.mark.skipif(PROMETHEUS is None, reason="no prometheus binary on PATH: `make install-prometheus` installs "
                        "Debian's as root (scripts/install-prometheus.sh), or set PROMETHEUS_PATH"),
 ]
