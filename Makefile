@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
+TENSORFLOW_STAMP := $(VENV)/.tensorflow-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress abuse clean
+.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(RUNTIME_STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,17 +18,25 @@ $(RUNTIME_STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh
+$(TENSORFLOW_STAMP): $(RUNTIME_STAMP) requirements-tensorflow.txt
+	$(BIN)/python -m pip install --quiet -r requirements-tensorflow.txt
+	touch $@
+
+$(DEV_STAMP): $(TENSORFLOW_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	sh scripts/install-browser.sh
 	sh scripts/install-hey.sh
 	touch $@
 
-install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
+install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies (ONNX Runtime, no TensorFlow)
+
+install-tensorflow: $(TENSORFLOW_STAMP)  ## add TensorFlow to .venv (~1.6 GB), for INFERENCE_RUNTIME=tensorflow
 
 install-dev: $(DEV_STAMP)  ## add the test, lint and evaluation tools to .venv
 
 run: $(RUNTIME_STAMP)  ## serve on 0.0.0.0:$PORT (default 5000) with gunicorn
+	@$(BIN)/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("tensorflow") is None)' \
+	  || echo 'make run: ONNX Runtime serves the model; TensorFlow (INFERENCE_RUNTIME=tensorflow) is not installed: make install-tensorflow'
 	$(BIN)/gunicorn --config gunicorn.conf.py 'app:create_app()'
 
 test: lint bandit  ## lint and bandit, then every test (unit, integration, browser)
