@@ -15,42 +15,48 @@
 # record it when building against the real registry, and pin both stages to it:
 #   FROM python:3.11-slim@sha256:<DIGEST-TO-BE-RECORDED> AS ...
 # (`docker buildx imagetools inspect python:3.11-slim` prints it.)
-ARG RUNTIME=onnxruntime
 
 # --- Stage 1: the Python dependencies, in a virtual environment that the runtime stage copies as it is ---
-FROM python:3.11-slim AS dependencies-onnxruntime
+FROM python:3.11-slim AS dependencies
 
 # pip needs nothing from outside the build unless it is told to:
 # - PIP_CERT: a CA bundle mounted into the build, for a network behind a TLS-inspecting proxy
 #   (e.g. -v /etc/ssl/certs/ca-certificates.crt:/etc/host-ca.crt:ro --build-arg PIP_CERT=/etc/host-ca.crt);
 # - PIP_CONFIG_FILE: a pip.conf mounted into the build, for a package mirror or local wheels.
-# Build args reach RUN steps as environment variables, which pip reads; pip ignores empty ones. They stay in these
-# stages: the runtime image's history does not record them.
+# Build args reach RUN steps as environment variables, which pip reads; pip ignores empty ones. They stay in this
+# stage: the runtime image's history does not record them.
 ARG PIP_CERT=""
 ARG PIP_CONFIG_FILE=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Only requirements.txt, so that a code change does not reinstall the dependencies. Every dependency is a binary
-# wheel: no compiler is needed, and none is installed; pip keeps no cache. pip compiles the .pyc files here, as the
-# runtime user could not write them (nor may it, on a read-only root filesystem).
+# Only the requirements files, so that a code change does not reinstall the dependencies. Every dependency is a
+# binary wheel: no compiler is needed, and none is installed; pip keeps no cache. pip compiles the .pyc files here,
+# as the runtime user could not write them (nor may it, on a read-only root filesystem).
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
 
-# --- Stage 1b (RUNTIME=tensorflow only): the same environment with TensorFlow, Keras and h5py added ---
-# TensorFlow's C++ headers (tensorflow/include, ~290 MB) only serve to compile custom ops: they stay out of the image.
-FROM dependencies-onnxruntime AS dependencies-tensorflow
-ARG PIP_CERT=""
-ARG PIP_CONFIG_FILE=""
+# RUNTIME=tensorflow adds TensorFlow, Keras and h5py to the same environment (declared here, so that both variants
+# share the layer above). TensorFlow's C++ headers (tensorflow/include, ~290 MB) only serve to compile custom ops:
+# they stay out of the image.
+ARG RUNTIME=onnxruntime
 COPY requirements-tensorflow.txt /tmp/requirements-tensorflow.txt
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-tensorflow.txt \
-    && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include
+RUN case "${RUNTIME}" in \
+        onnxruntime) ;; \
+        tensorflow) /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-tensorflow.txt \
+                    && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include ;; \
+        *) echo "RUNTIME must be onnxruntime (the default) or tensorflow, not '${RUNTIME}'" >&2; exit 1 ;; \
+    esac
 
-# The environment of the chosen variant; a builder that skips unused stages (BuildKit, buildah) builds only that one.
-# (A stage, not an image to tag: hadolint cannot tell through the variable.)
-# hadolint ignore=DL3006
-FROM dependencies-${RUNTIME} AS dependencies
+# Left out of the runtime image (~55 MB): pip and setuptools (nothing is installed at run time), the test suites of
+# numpy, gevent and zope.interface, and ONNX Runtime's tools for converting and quantizing models (the service only
+# runs one).
+RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
+    && rm -rf "$site"/numpy/tests "$site"/numpy/*/tests "$site"/gevent/tests "$site"/zope/interface/tests \
+              "$site"/zope/interface/common/tests "$site"/onnxruntime/transformers "$site"/onnxruntime/tools \
+              "$site"/onnxruntime/quantization
 
 # --- Stage 2: the runtime image ---
 FROM python:3.11-slim
@@ -94,7 +100,7 @@ COPY assets/ ./assets/
 # shipped .h5, so the service then serves the downloaded model with TensorFlow (INFERENCE_RUNTIME=auto), slower:
 # that needs --build-arg RUNTIME=tensorflow (without it the build fails here). Run training/export_onnx.py on that
 # model and commit its export to serve it with ONNX Runtime.
-ARG RUNTIME
+ARG RUNTIME=onnxruntime
 ARG model_bucket=""
 ARG model_file=fashion_mnist.h5
 ARG model_sha256=""
