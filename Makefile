@@ -96,6 +96,12 @@ install-browser:  ## Debian's chromium for the browser tests, if missing (run as
 install-hey:  ## Debian's hey, the load generator of make bench, if missing (run as root)
 	sh scripts/install-hey.sh
 
-.PHONY: docker-verify
-docker-verify:  ## build the Dockerfile with podman (no engine needed; as root) and check the image over HTTP
-	bash deploy/docker/verify.sh
+.PHONY: docker-verify kube-verify memory-verify
+docker-verify: $(DEV_STAMP)  ## build both images with podman (no engine needed; as root), check them over HTTP, then kube-verify and memory-verify
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/verify.sh
+
+kube-verify: $(DEV_STAMP)  ## run deploy/kubernetes/deployment.yaml with podman kube play against the image, check the pod as the manifest says
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/kube_verify.sh
+
+memory-verify: $(DEV_STAMP)  ## the image's RSS per worker count, and the manifest's memory limit under hostile and mixed load
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/memory_verify.sh
