@@ -52,29 +52,34 @@ def test_a_jpeg_is_estimated_at_its_drafted_size():
     assert decoding_bytes(drafted) < SMALL_IMAGE_BYTES
 
 
-MEASURE = """
-import io, resource, sys
+# The process's resident memory now and at its peak, in bytes. VmHWM, not getrusage's ru_maxrss: that one is carried
+# over from the parent (a pytest holding TensorFlow) through fork and exec.
+MEMORY = """
+def memory(key):
+    with open('/proc/self/status') as status:
+        return int(next(line for line in status if line.startswith(key + ':')).split()[1]) * 1024
+"""
+MEASURE = MEMORY + """
 from core.images import image_to_model_array, open_image
 from core.admission import decoding_bytes
 from tests.hostile.make_corpus import {maker}
 data = {maker}()
 estimate = decoding_bytes(open_image(data))
-with open('/proc/self/status') as status:
-    before = int(next(line for line in status if line.startswith('VmRSS')).split()[1]) * 1024
+before = memory('VmRSS')
+assert memory('VmHWM') < before + 16 * 2**20, 'making the image peaked above what decoding it is measured from'
 image_to_model_array(data)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(estimate, peak - before)
+print(estimate, memory('VmHWM') - before)
 """
 
 
 @pytest.mark.parametrize("maker", ["rgba_flood", "gray16_flood"])
 def test_the_estimate_covers_the_measured_peak(maker):
-    """In a fresh process: the resident memory that decoding one 40-megapixel flood really adds (the peak, from
-    getrusage) is within the estimate plus 5 %, and not far below it (the budget would waste room)."""
+    """In a fresh process: the resident memory that decoding one 40-megapixel flood really adds (the peak, VmHWM) is
+    within the estimate plus 10 %, and not far below it (the budget would waste room)."""
     result = subprocess.run([sys.executable, "-c", MEASURE.format(maker=maker)], cwd=REPO_ROOT, check=True,
                             capture_output=True, text=True, timeout=120)
     estimate, measured = map(int, result.stdout.split())
-    assert 0.8 * estimate <= measured <= 1.05 * estimate, (estimate, measured)
+    assert 0.8 * estimate <= measured <= 1.1 * estimate, (estimate, measured)
 
 
 def test_small_images_are_not_counted():
@@ -170,18 +175,18 @@ def test_a_busy_budget_is_a_json_503_with_retry_after(client, small_budget):
 def test_floods_in_parallel_stay_within_the_budget():
     """Eight threads decoding 40-megapixel RGBA floods at once (what one worker's 8 request threads can be asked):
     the process's peak stays near one budget's worth, not eight floods' worth."""
-    script = (
-        "import resource, threading\n"
+    script = MEMORY + (
+        "import threading\n"
         "from core.images import image_to_model_array, set_image_memory\n"
         "from tests.hostile.make_corpus import rgba_flood\n"
         "data = rgba_flood()\n"
         "set_image_memory(384 * 2**20, 60)\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "before = memory('VmRSS')\n"
         "threads = [threading.Thread(target=image_to_model_array, args=(data,)) for _ in range(8)]\n"
         "[t.start() for t in threads]; [t.join() for t in threads]\n"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n"
+        "print(memory('VmHWM') - before)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, check=True, capture_output=True,
                             text=True, timeout=300, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     grown = int(result.stdout.split()[-1])
-    assert grown < 384 * MIB + 64 * MIB, f"{grown / MIB:.0f} MiB"
+    assert 250 * MIB < grown < 384 * MIB + 64 * MIB, f"{grown / MIB:.0f} MiB"  # one flood at a time (305 MiB)

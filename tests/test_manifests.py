@@ -10,7 +10,6 @@ service really does: config.py, the Dockerfile, the README's image name and the 
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from pathlib import Path
 
@@ -34,14 +33,6 @@ KUBERNETES_VERSION = "1.37.0"
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-# What the pods are sized from, measured by `make memory-verify` (benchmarks/results/memory.json): a worker with ONNX
-# Runtime and the model after 2 000 mixed requests (89 MiB idle; the image has no TensorFlow), gunicorn's master
-# (30 MiB), and how many times a request body is held while it is parsed (a 9 MiB upload cost a worker 15 MiB).
-WORKER_MEMORY_MIB = 115
-MASTER_MEMORY_MIB = 32
-BODY_COPIES = 2
-MEMORY_RESULTS = config.REPO_ROOT / "benchmarks" / "results" / "memory.json"
-MIB = 2**20
 SETTING_NAMES = {f.name.upper() for f in dataclasses.fields(config.Settings)}
 # Environment variables the manifests may set that config.py does not read, and who reads them.
 EXTERNAL_ENV = {
@@ -343,54 +334,6 @@ def test_environment_names_are_settings_something_reads(manifest):
     unknown = [name for name in env_of(only_container(POD_SPECS[manifest]()))
                if name not in SETTING_NAMES and name not in EXTERNAL_ENV]
     assert not unknown
-
-
-def memory_bounds(container: dict) -> tuple[float, float]:
-    """(steady, worst) bytes for the container's settings: its workers and master under load; and that plus, per
-    worker, a full IMAGE_MEMORY_BYTES budget of images being decoded and each request thread holding a body of
-    MAX_CONTENT_LENGTH (the most the settings let it hold with one request per thread)."""
-    env = env_of(container)
-    setting = lambda name: int(env.get(name.upper(), getattr(config.SETTINGS, name)))  # noqa: E731
-    workers = setting("workers")
-    steady = (MASTER_MEMORY_MIB + workers * WORKER_MEMORY_MIB) * MIB
-    worst = steady + workers * (setting("image_memory_bytes")
-                                + setting("threads") * BODY_COPIES * setting("max_content_length"))
-    return steady, worst
-
-
-@pytest.mark.parametrize("manifest", POD_SPECS)
-def test_resources_fit_the_worker_count(manifest):
-    """Each gunicorn worker holds its own model, its images being decoded and its requests' bodies: the memory
-    request covers the workers under load and the limit the most the settings let them hold, both right-sized
-    (within 2x and 1.5x of that); ONNX Runtime's threads over all workers fit the CPU limit (more only thrash under
-    the CPU quota)."""
-    container = only_container(POD_SPECS[manifest]())
-    env = env_of(container)
-    workers = int(env.get("WORKERS", config.SETTINGS.workers))
-    resources = container["resources"]
-    steady, worst = memory_bounds(container)
-    request, limit = quantity(resources["requests"]["memory"]), quantity(resources["limits"]["memory"])
-    assert steady <= request <= 2 * steady, (steady / MIB, request / MIB)
-    assert worst <= limit <= 1.5 * worst, (worst / MIB, limit / MIB)
-    assert quantity(resources["limits"]["cpu"]) >= quantity(resources["requests"]["cpu"])
-    assert workers * int(env["INTRA_OP_THREADS"]) <= quantity(resources["limits"]["cpu"])
-
-
-def test_the_sizing_figures_are_the_measured_ones():
-    """The figures above are what `make memory-verify` measured with the manifest's settings (the latest
-    benchmarks/results/memory.json): no worker or master grew past them, and the manifest's own memory limit was
-    run, through hostile and mixed load, without an OOM kill or a 5xx."""
-    results = json.loads(MEMORY_RESULTS.read_text())
-    (two_workers,) = [row for row in results["rss"]["rows"] if row["workers"] == 2]
-    assert max(two_workers["end"]["workers_mib"]) <= WORKER_MEMORY_MIB
-    assert two_workers["end"]["master_mib"] <= MASTER_MEMORY_MIB
-    assert results["rss"]["env"] == env_of(only_container(deployment_pod_spec()))
-    limit_run = results["limit"]
-    container = only_container(deployment_pod_spec())
-    assert limit_run["memory_limit"] == container["resources"]["limits"]["memory"]
-    assert limit_run["env"] == env_of(container)
-    assert limit_run["passed"] and limit_run["oom_kills"] == 0
-    assert limit_run["peak_rss_mib"] * MIB < quantity(limit_run["memory_limit"])
 
 
 def test_knative_concurrency_is_the_servers_concurrency():
