@@ -49,8 +49,8 @@ lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
 bandit: $(DEV_STAMP)  ## bandit (security linter) on the service's code
 	$(BIN)/bandit -q -r api core app.py config.py gunicorn.conf.py gunicorn_worker.py
 
-audit: $(DEV_STAMP)  ## pip-audit on requirements.txt (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
-	$(BIN)/pip-audit --strict --requirement requirements.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
+audit: $(DEV_STAMP)  ## pip-audit on both images' requirements (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
+	$(BIN)/pip-audit --strict --requirement requirements-tensorflow.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
 
 security: bandit audit  ## bandit and pip-audit
 
