@@ -4,6 +4,13 @@
 # Run:    docker run --rm -p 5000:5000 max-fashion-mnist
 # Proven end to end (built with podman, served over HTTP with a read-only root): make docker-verify
 #
+# Two variants, one build argument apart:
+#   RUNTIME=onnxruntime (the default): ONNX Runtime serves the model's int8 export; no TensorFlow (requirements.txt).
+#   RUNTIME=tensorflow: TensorFlow as well (requirements-tensorflow.txt), for INFERENCE_RUNTIME=tensorflow and for a
+#     model without its ONNX export (model_bucket below):
+#     docker build --build-arg RUNTIME=tensorflow -t max-fashion-mnist:tensorflow .
+# Both carry the Keras file, the model's source of truth, and check its sha256.
+#
 # The base is pinned by tag. Its digest could not be looked up where this file was written (no registry reachable):
 # record it when building against the real registry, and pin both stages to it:
 #   FROM python:3.11-slim@sha256:<DIGEST-TO-BE-RECORDED> AS ...
@@ -23,14 +30,33 @@ ARG PIP_CONFIG_FILE=""
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# Only requirements.txt, so that a code change does not reinstall the dependencies. Every dependency is a binary
-# wheel: no compiler is needed, and none is installed; pip keeps no cache. pip compiles the .pyc files here, as the
-# runtime user could not write them (nor may it, on a read-only root filesystem). TensorFlow's C++ headers
-# (tensorflow/include, ~290 MB) only serve to compile custom ops: they stay out of the runtime image.
+# Only the requirements files, so that a code change does not reinstall the dependencies. Every dependency is a
+# binary wheel: no compiler is needed, and none is installed; pip keeps no cache. pip compiles the .pyc files here,
+# as the runtime user could not write them (nor may it, on a read-only root filesystem).
 COPY requirements.txt /tmp/requirements.txt
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# RUNTIME=tensorflow adds TensorFlow, Keras and h5py to the same environment (declared here, so that both variants
+# share the layer above). TensorFlow's C++ headers (tensorflow/include, ~290 MB) only serve to compile custom ops:
+# they stay out of the image.
+ARG RUNTIME=onnxruntime
+COPY requirements-tensorflow.txt /tmp/requirements-tensorflow.txt
+RUN case "${RUNTIME}" in \
+        onnxruntime) ;; \
+        tensorflow) /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements-tensorflow.txt \
+                    && rm -rf /opt/venv/lib/python3*/site-packages/tensorflow/include ;; \
+        *) echo "RUNTIME must be onnxruntime (the default) or tensorflow, not '${RUNTIME}'" >&2; exit 1 ;; \
+    esac
+
+# Left out of the runtime image (~55 MB): pip and setuptools (nothing is installed at run time), the test suites of
+# numpy, gevent and zope.interface, and ONNX Runtime's tools for converting and quantizing models (the service only
+# runs one).
+RUN site=$(echo /opt/venv/lib/python3*/site-packages) \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools \
+    && rm -rf "$site"/numpy/tests "$site"/numpy/*/tests "$site"/gevent/tests "$site"/zope/interface/tests \
+              "$site"/zope/interface/common/tests "$site"/onnxruntime/transformers "$site"/onnxruntime/tools \
+              "$site"/onnxruntime/quantization
 
 # --- Stage 2: the runtime image ---
 FROM python:3.11-slim
@@ -43,7 +69,8 @@ LABEL org.opencontainers.image.title="max-fashion-mnist" \
 
 # PORT, WORKERS and THREADS are config.py's defaults, repeated here so that `docker inspect` shows them; every
 # variable of config.py can be passed with -e. HOME and KERAS_HOME point into /tmp, the one writable path when the
-# root filesystem is read-only (Kubernetes: readOnlyRootFilesystem with an emptyDir on /tmp).
+# root filesystem is read-only (Kubernetes: readOnlyRootFilesystem with an emptyDir on /tmp); KERAS_HOME and
+# TF_CPP_MIN_LOG_LEVEL only matter to the RUNTIME=tensorflow variant.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -70,8 +97,10 @@ COPY assets/ ./assets/
 # With model_bucket set, the model is downloaded at build time from ${model_bucket}/${model_file} instead,
 # saved as assets/fashion_mnist.h5 (where the service looks for it), and model_sha256 becomes its checksum;
 # the build fails when model_sha256 is missing or does not match. The shipped ONNX export was made from the
-# shipped .h5, so the service then serves the downloaded model with TensorFlow (INFERENCE_RUNTIME=auto), slower;
-# run training/export_onnx.py on that model and commit its export to serve it with ONNX Runtime.
+# shipped .h5, so the service then serves the downloaded model with TensorFlow (INFERENCE_RUNTIME=auto), slower:
+# that needs --build-arg RUNTIME=tensorflow (without it the build fails here). Run training/export_onnx.py on that
+# model and commit its export to serve it with ONNX Runtime.
+ARG RUNTIME=onnxruntime
 ARG model_bucket=""
 ARG model_file=fashion_mnist.h5
 ARG model_sha256=""
@@ -79,6 +108,11 @@ RUN set -eu; \
     if [ -n "${model_bucket}" ]; then \
         if [ -z "${model_sha256}" ]; then \
             echo "model_bucket is set: --build-arg model_sha256=<sha256 of ${model_file}> is required" >&2; \
+            exit 1; \
+        fi; \
+        if [ "${RUNTIME}" != tensorflow ]; then \
+            echo "model_bucket is set: the shipped ONNX export is not of that model, so TensorFlow must serve it:" \
+                 "add --build-arg RUNTIME=tensorflow" >&2; \
             exit 1; \
         fi; \
         python -c "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])" \

@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
+TENSORFLOW_STAMP := $(VENV)/.tensorflow-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint bandit audit security unit integration test-service service-url-set train evaluate samples bench stress abuse clean
+.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration test-service service-url-set train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(RUNTIME_STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,18 +18,26 @@ $(RUNTIME_STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh scripts/install-prometheus.sh
+$(TENSORFLOW_STAMP): $(RUNTIME_STAMP) requirements-tensorflow.txt
+	$(BIN)/python -m pip install --quiet -r requirements-tensorflow.txt
+	touch $@
+
+$(DEV_STAMP): $(TENSORFLOW_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh scripts/install-prometheus.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	sh scripts/install-browser.sh
 	sh scripts/install-hey.sh
 	sh scripts/install-prometheus.sh
 	touch $@
 
-install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies
+install: $(RUNTIME_STAMP)  ## create .venv with the runtime dependencies (ONNX Runtime, no TensorFlow)
+
+install-tensorflow: $(TENSORFLOW_STAMP)  ## add TensorFlow to .venv (~1.6 GB), for INFERENCE_RUNTIME=tensorflow
 
 install-dev: $(DEV_STAMP)  ## add the test, lint and evaluation tools to .venv
 
 run: $(RUNTIME_STAMP)  ## serve on 0.0.0.0:$PORT (default 5000) with gunicorn
+	@$(BIN)/python -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("tensorflow") is None)' \
+	  || echo 'make run: ONNX Runtime serves the model; TensorFlow (INFERENCE_RUNTIME=tensorflow) is not installed: make install-tensorflow'
 	$(BIN)/gunicorn --config gunicorn.conf.py 'app:create_app()'
 
 test: lint bandit  ## lint and bandit, then every test (unit, integration, browser)
@@ -41,8 +50,8 @@ lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
 bandit: $(DEV_STAMP)  ## bandit (security linter) on the service's code
 	$(BIN)/bandit -q -r api core app.py config.py gunicorn.conf.py gunicorn_worker.py
 
-audit: $(DEV_STAMP)  ## pip-audit on requirements.txt (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
-	$(BIN)/pip-audit --strict --requirement requirements.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
+audit: $(DEV_STAMP)  ## pip-audit on both images' requirements (needs the vulnerability database online; accepted IDs in .pip-audit-allowlist)
+	$(BIN)/pip-audit --strict --requirement requirements-tensorflow.txt $$(sed -n 's/^\([A-Za-z0-9][A-Za-z0-9._-]*\).*/--ignore-vuln \1/p' .pip-audit-allowlist)
 
 security: bandit audit  ## bandit and pip-audit
 
@@ -99,6 +108,12 @@ install-hey:  ## Debian's hey, the load generator of make bench, if missing (run
 install-prometheus:  ## Debian's prometheus, which scrapes the real service in tests/test_prometheus.py, if missing (run as root)
 	sh scripts/install-prometheus.sh
 
-.PHONY: docker-verify
-docker-verify:  ## build the Dockerfile with podman (no engine needed; as root) and check the image over HTTP
-	bash deploy/docker/verify.sh
+.PHONY: docker-verify kube-verify memory-verify
+docker-verify: $(DEV_STAMP)  ## build both images with podman (no engine needed; as root), check them over HTTP, then kube-verify and memory-verify
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/verify.sh
+
+kube-verify: $(DEV_STAMP)  ## run deploy/kubernetes/deployment.yaml with podman kube play against the image, check the pod as the manifest says
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/kube_verify.sh
+
+memory-verify: $(DEV_STAMP)  ## the image's RSS per worker count, and the manifest's memory limit under hostile and mixed load
+	VENV_PYTHON=$(abspath $(BIN))/python bash deploy/docker/memory_verify.sh

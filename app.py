@@ -27,6 +27,7 @@ from config import SETTINGS, Settings
 from core.checksum import ModelChecksumError
 from core.logs import configure_logging
 from core.model import ModelWrapper
+from core.runtimes import RuntimeUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +35,11 @@ WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that cannot boot: the
 
 
 def load_verified_model(settings: Settings) -> ModelWrapper:
-    """A model that fails its checksum stops the server with one clear log line, not a traceback."""
+    """A model that fails its checksum, or needs a runtime that is not installed (TensorFlow, in an environment
+    made from requirements.txt alone), stops the server with one clear log line, not a traceback."""
     try:
         return ModelWrapper(settings)
-    except ModelChecksumError as error:
+    except (ModelChecksumError, RuntimeUnavailableError) as error:
         logger.critical("cannot start: %s", error)
         raise SystemExit(WORKER_BOOT_ERROR) from None
 

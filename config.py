@@ -106,6 +106,15 @@ class Settings:
                                     "pass per image (accuracy and latency in assets/MODEL_CARD.md).", "prediction")
     max_image_pixels: int = setting(40_000_000, "Largest image (width × height) decoded; Pillow's "
                                                 "decompression-bomb limit.", "prediction")
+    image_memory_bytes: int = setting(384 * 1024 * 1024, "Bytes the images one worker is decoding at once may "
+                                                         "hold between them, estimated from each image's header "
+                                                         "(up to 8 bytes a pixel: 320 MB for a 40-megapixel "
+                                                         "RGBA PNG); an image that does not fit waits for room, "
+                                                         "one that needs more than all of it is answered 413. "
+                                                         "Images under 16 MiB are not counted; 0 turns this off.",
+                                     "prediction")
+    image_memory_wait: float = setting(30.0, "Seconds an image waits for room in IMAGE_MEMORY_BYTES; then 503 "
+                                             "(Retry-After: 1).", "prediction")
     max_batch_size: int = setting(16, "Micro-batching: a batch runs when it holds this many images "
                                       "(1 turns micro-batching off)...", "prediction")
     max_batch_delay_ms: float = setting(1.0, "...or this long after its first image was queued. A lone request "

@@ -10,6 +10,7 @@ from maxfw.core import MAX_API
 from werkzeug.exceptions import HTTPException
 
 from api.v2.codec import ProtocolError
+from core.admission import ImageMemoryBusyError, ImageTooLargeForMemoryError
 from core.batching import BatcherClosedError
 from core.images import InvalidImageError
 
@@ -49,6 +50,10 @@ def _max_error_body_and_status(error: Exception) -> tuple[dict, int]:
         return {"status": "error", "message": "The server is shutting down."}, HTTPStatus.SERVICE_UNAVAILABLE
     if isinstance(error, InvalidImageError):
         return {"status": "error", "message": str(error)}, HTTPStatus.BAD_REQUEST
+    if isinstance(error, ImageMemoryBusyError):
+        return {"status": "error", "message": str(error)}, HTTPStatus.SERVICE_UNAVAILABLE
+    if isinstance(error, ImageTooLargeForMemoryError):
+        return {"status": "error", "message": str(error)}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     if isinstance(error, HTTPException):
         return {"status": "error", "message": http_error_message(error)}, error.code
     logger.exception("unexpected error while serving a request")
@@ -56,7 +61,10 @@ def _max_error_body_and_status(error: Exception) -> tuple[dict, int]:
 
 
 def allow_header(error: Exception) -> dict[str, str]:
-    """A 405 must say which methods the URL takes (RFC 9110); werkzeug knows them, our JSON body must keep them."""
+    """A 405 must say which methods the URL takes (RFC 9110); werkzeug knows them, our JSON body must keep them.
+    A 503 for a full image-memory budget says when to try again."""
+    if isinstance(error, ImageMemoryBusyError):
+        return {"Retry-After": "1"}
     methods = getattr(error, "valid_methods", None)
     return {"Allow": ", ".join(sorted(methods))} if methods else {}
 

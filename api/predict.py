@@ -85,7 +85,10 @@ class ModelPredictAPI(PredictAPI):
     @MAX_API.expect(predict_request)
     @MAX_API.response(200, "Success", predict_response)
     @MAX_API.response(400, "Missing, several or unreadable images, or top_k out of range", error_response)
-    @MAX_API.response(413, "Upload larger than MAX_CONTENT_LENGTH", error_response)
+    @MAX_API.response(413, "Upload larger than MAX_CONTENT_LENGTH, or an image that alone needs more memory to "
+                           "decode than IMAGE_MEMORY_BYTES", error_response)
+    @MAX_API.response(503, "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT "
+                           "seconds (Retry-After: 1), or shutting down", error_response)
     def post(self):
         """Classify an image of a clothing item
 

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from core.admission import DecodeBudget, decoding_bytes
 from core.deskew import estimate_tilt, rotate
 from core.foreground import Box, contrast_map, find_garment, has_light_border, studio_background
 from core.skin import skin_colour
@@ -58,6 +59,15 @@ def set_pixel_limit(pixels: int) -> None:
     Image.MAX_IMAGE_PIXELS = pixels
 
 
+# The IMAGE_MEMORY_BYTES budget of this process (core/admission.py): off until set_image_memory() is called.
+DECODE_BUDGET = DecodeBudget()
+
+
+def set_image_memory(capacity: int, wait_s: float) -> None:
+    """The IMAGE_MEMORY_BYTES and IMAGE_MEMORY_WAIT settings, process-wide like the pixel limit."""
+    DECODE_BUDGET.configure(capacity, wait_s)
+
+
 class InvalidImageError(ValueError):
     """The upload is not an image we can read: the API answers 400 with this message."""
 
@@ -70,6 +80,12 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
     With draft_side, a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that keeps both sides at
     least that long: a 12-megapixel phone photo then decodes in a fraction of the time.
     """
+    return load_pixels(open_image(data, draft_side))
+
+
+def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
+    """The image's header only, checked against the pixel limit and drafted (decode_image): no pixel decoded
+    yet, so what decoding will cost is known first (core.admission.decoding_bytes)."""
     if not data:
         raise InvalidImageError("The uploaded file is empty.")
     try:
@@ -77,15 +93,27 @@ def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
         refuse_oversized(image)
         if draft_side and image.format == "JPEG":
             image.draft(image.mode, (draft_side, draft_side))  # keeps the colour
-        image.load()
     except InvalidImageError:
         raise
-    except Image.DecompressionBombError as error:
-        raise InvalidImageError(too_large_message()) from error
     except Exception as error:
-        raise InvalidImageError(
-            "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP, TIFF or ICO file.") from error
+        raise unreadable(error) from error
     return image
+
+
+def load_pixels(image: Image.Image) -> Image.Image:
+    """The opened image, decoded."""
+    try:
+        image.load()
+    except Exception as error:
+        raise unreadable(error) from error
+    return image
+
+
+def unreadable(error: Exception) -> InvalidImageError:
+    if isinstance(error, Image.DecompressionBombError):
+        return InvalidImageError(too_large_message())
+    return InvalidImageError(
+        "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP, TIFF or ICO file.")
 
 
 def refuse_oversized(image: Image.Image) -> None:
@@ -105,7 +133,8 @@ def to_planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     The chroma is what separates a blue shirt from a grey floor of the same brightness; the luma alone is
     what Fashion-MNIST shows (its product shots were made grayscale).
     """
-    image = reduce_early(ImageOps.exif_transpose(image))
+    ImageOps.exif_transpose(image, in_place=True)  # not a copy: without in_place, an upright image is copied
+    image = reduce_early(image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         return shrink(_stretch_to_uint8(np.asarray(image, dtype=np.float64)), WORK_SIDE), None
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -206,10 +235,13 @@ def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
 def image_to_model_array(data: bytes) -> np.ndarray:
     """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the model sees.
 
-    The whole pre-processing, stage by stage, each in the module that owns it.
+    The whole pre-processing, stage by stage, each in the module that owns it. The full-size pixels exist only
+    inside the budget's block (core/admission.py): what follows works on the small planes.
     """
-    image = decode_image(data, draft_side=WORK_SIDE)  # decode (JPEGs at reduced scale)
-    luma, chroma = to_planes(image)  # grayscale (and colour), oriented, working size
+    image = open_image(data, draft_side=WORK_SIDE)  # header (JPEGs drafted to reduced scale)
+    with DECODE_BUDGET.reserve(decoding_bytes(image)):
+        luma, chroma = to_planes(load_pixels(image))  # decode; grayscale (and colour), oriented, working size
+        del image  # the full-size pixels go before the budget is given back
     if luma.shape == (MODEL_SIDE, MODEL_SIDE):
         return pass_through_fashion_mnist(luma)  # Fashion-MNIST pass-through
     return normalise_photo(luma, chroma)

@@ -15,7 +15,7 @@ import config
 from config import SETTINGS, Settings
 from core.batching import MicroBatcher
 from core.checksum import verify_checksum
-from core.images import MODEL_SIDE, image_to_model_array, set_pixel_limit
+from core.images import MODEL_SIDE, image_to_model_array, set_image_memory, set_pixel_limit
 from core.labels import CLASS_NAMES
 from core.model_figures import read_model_metrics, served_figures
 from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime
@@ -57,6 +57,7 @@ class ModelWrapper(MAXModelWrapper):
         super().__init__(settings.model_path)
         self.settings = settings
         set_pixel_limit(settings.max_image_pixels)
+        set_image_memory(settings.image_memory_bytes, settings.image_memory_wait)
         started = time.perf_counter()
         self.sha256 = verify_checksum(settings.model_path, settings.model_sha256_path)
         self.runtime, export = choose_runtime(settings.inference_runtime, settings.onnx_model_path,

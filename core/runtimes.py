@@ -1,11 +1,16 @@
 """What runs the network: ONNX Runtime on the int8 export, or TensorFlow on the Keras file itself.
 
+Only ONNX Runtime is a dependency of the service (requirements.txt); TensorFlow, Keras and h5py are optional
+(requirements-tensorflow.txt) and imported only when TensorFlow serves. Without them, a configuration that needs
+them stops the server with RuntimeUnavailableError, which says what to install.
+
 Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 10) float32 class probabilities. With flip
 averaging, each image's left-right mirror is run too and the two probability vectors are averaged
 (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import threading
@@ -26,12 +31,20 @@ RUNTIMES = ("auto", "onnxruntime", "tensorflow")
 MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
 # Written into the ONNX file's metadata by training/export_onnx.py: the sha256 of the Keras file it came from.
 SOURCE_SHA256_KEY = "source_sha256"
+# What the TensorFlow runtime imports (requirements-tensorflow.txt), and how to get it.
+TENSORFLOW_MODULES = ("tensorflow", "keras", "h5py")
+INSTALL_TENSORFLOW = ("install requirements-tensorflow.txt (make install-tensorflow), or build the image with "
+                      "--build-arg RUNTIME=tensorflow")
 
 _thread_pools_configured = threading.Lock()
 
 
 class StaleExportError(ModelChecksumError):
     """The ONNX export was made from another Keras file than the one configured: it is not this model."""
+
+
+class RuntimeUnavailableError(RuntimeError):
+    """The runtime this model needs is not installed here: refuse to start, and say what to install."""
 
 
 def mirrored(batch: np.ndarray) -> np.ndarray:
@@ -115,10 +128,42 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def missing_tensorflow_modules() -> list[str]:
+    """Which of TensorFlow, Keras and h5py cannot be found, without importing any (TensorFlow takes seconds and
+    hundreds of MB to import)."""
+    missing = []
+    for name in TENSORFLOW_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a broken parent package, or a module without a spec
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
+def require_tensorflow(why: str) -> None:
+    """RuntimeUnavailableError, starting with `why`, when TensorFlow's modules are not installed."""
+    missing = missing_tensorflow_modules()
+    if missing:
+        raise RuntimeUnavailableError(f"{why}, but TensorFlow is not installed here (no module "
+                                      f"{', '.join(missing)}): {INSTALL_TENSORFLOW}")
+
+
+def import_tensorflow():
+    """(tensorflow, keras), imported: RuntimeUnavailableError rather than an ImportError's traceback."""
+    quiet_tensorflow()
+    try:
+        import keras
+        import tensorflow as tf
+    except ImportError as error:
+        raise RuntimeUnavailableError(f"TensorFlow cannot be imported ({error}): {INSTALL_TENSORFLOW}") from None
+    return tf, keras
+
+
 def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
     """TensorFlow's thread pools can only be sized before its runtime starts; later calls are no-ops."""
-    quiet_tensorflow()
-    import tensorflow as tf
+    tf, _ = import_tensorflow()
 
     with _thread_pools_configured:
         try:
@@ -131,9 +176,7 @@ def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
 def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
     """One traced graph for any batch size: the fixed signature stops a retrace per batch shape."""
     configure_tensorflow_threads(intra_op, inter_op)
-    import keras
-    import tensorflow as tf
-
+    tf, keras = import_tensorflow()
     model = keras.models.load_model(path, compile=False)
     if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
@@ -163,20 +206,25 @@ def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, ke
     """The runtime to serve with, and the verified export when it is ONNX Runtime.
 
     "auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise;
-    "onnxruntime" insists on that export (an error to start without it).
+    "onnxruntime" insists on that export (an error to start without it). TensorFlow, asked for or fallen back
+    to, must be installed (RuntimeUnavailableError, before anything is loaded).
     """
     if requested not in RUNTIMES:
         raise ValueError(f"INFERENCE_RUNTIME must be one of {', '.join(RUNTIMES)}, not {requested!r}")
     if requested == "tensorflow":
+        require_tensorflow("INFERENCE_RUNTIME=tensorflow")
         return "tensorflow", None
     if requested == "onnxruntime":
         return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256, intra_op, inter_op)
     if not onnx_runtime_available():
+        require_tensorflow("onnxruntime is not installed, so TensorFlow would serve the Keras file")
         logger.warning("onnxruntime is not installed: serving %s with TensorFlow", onnx_path)
         return "tensorflow", None
     try:
         return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256, intra_op, inter_op)
     except ModelChecksumError as error:
+        require_tensorflow(f"INFERENCE_RUNTIME=auto cannot serve the ONNX export ({error}), so TensorFlow would "
+                           "serve the Keras file")
         logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is "
                        "slower", error)
         return "tensorflow", None

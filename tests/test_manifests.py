@@ -33,8 +33,6 @@ KUBERNETES_VERSION = "1.37.0"
 READY_PATH = "/v2/health/ready"
 LIVE_PATH = "/v2/health/live"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-# A worker's RSS with TensorFlow and the model loaded: measured ~560 MiB (README: ~590 MB).
-WORKER_MEMORY_MIB = 560
 SETTING_NAMES = {f.name.upper() for f in dataclasses.fields(config.Settings)}
 # Environment variables the manifests may set that config.py does not read, and who reads them.
 EXTERNAL_ENV = {
@@ -336,20 +334,6 @@ def test_environment_names_are_settings_something_reads(manifest):
     unknown = [name for name in env_of(only_container(POD_SPECS[manifest]()))
                if name not in SETTING_NAMES and name not in EXTERNAL_ENV]
     assert not unknown
-
-
-@pytest.mark.parametrize("manifest", POD_SPECS)
-def test_resources_fit_the_worker_count(manifest):
-    """Each gunicorn worker loads its own copy of TensorFlow and the model, so the memory request must grow with
-    WORKERS; TensorFlow's threads over all workers must fit the CPU limit (more only thrash under the CPU quota)."""
-    container = only_container(POD_SPECS[manifest]())
-    env = env_of(container)
-    workers = int(env.get("WORKERS", config.SETTINGS.workers))
-    resources = container["resources"]
-    assert quantity(resources["requests"]["memory"]) >= workers * WORKER_MEMORY_MIB * 2**20
-    assert quantity(resources["limits"]["memory"]) >= quantity(resources["requests"]["memory"])
-    assert quantity(resources["limits"]["cpu"]) >= quantity(resources["requests"]["cpu"])
-    assert workers * int(env["INTRA_OP_THREADS"]) <= quantity(resources["limits"]["cpu"])
 
 
 def test_knative_concurrency_is_the_servers_concurrency():

@@ -138,6 +138,10 @@ class Infer(Resource):
     @v2.response(200, "Inference result (JSON, or JSON header + binary tensors)", infer_response)
     @v2.response(400, "Bad request: shape, datatype, data length, input or output name", error_model)
     @v2.response(404, "Unknown model or version", error_model)
+    @v2.response(413, "Body larger than MAX_CONTENT_LENGTH, or an image_bytes element that alone needs more memory "
+                      "to decode than IMAGE_MEMORY_BYTES", error_model)
+    @v2.response(503, "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT seconds "
+                      "(Retry-After: 1), or shutting down", error_model)
     def post(self, name: str, version: str | None = None):
         """Classify a batch: FP32/UINT8 [N,28,28(,1)] as 'image', or encoded files (BYTES [N]) as 'image_bytes'
 

@@ -1,230 +1,78 @@
 #!/usr/bin/env bash
-# `make docker-verify`: build the real Dockerfile and prove over HTTP that the image serves, on a machine with no
-# Docker engine and no reachable image registry.
+# `make docker-verify`: build the real Dockerfile, both variants, and prove that they serve, that the Kubernetes
+# manifest runs them and that the service survives the manifest's memory limit; on a machine with no Docker engine
+# and no reachable image registry (podman, set up by deploy/docker/common.sh).
 #
-#  1. podman:     installs Debian's podman and runc (and debootstrap) with apt-get when they are missing, and
-#                 configures them through its own containers.conf and storage.conf (CONTAINERS_CONF,
-#                 CONTAINERS_STORAGE_CONF) under $CACHE_DIR: runc instead of crun (cgroup hybrid mode), fixed
-#                 ulimits (rlimits cannot be raised in this sandbox), cgroupfs, its own image storage.
-#  2. base image: `FROM python:3.11-slim` cannot be pulled, so a stand-in is made once from Debian's packages
-#                 (debootstrap --variant=minbase, python3.11, python3-venv, python3-pip; python/pip on
-#                 /usr/local/bin first in PATH, LANG=C.UTF-8, no PEP 668 marker) and imported as
-#                 docker.io/library/python:3.11-slim. It is rebuilt only when this recipe changes.
-#  3. build:      `podman build --pull=never --format docker` of the unmodified Dockerfile; pip in its RUN steps gets
-#                 the host's CA bundle (PIP_CERT) and the host's pip index settings (PIP_CONFIG_FILE, generated
-#                 from `pip config list`, with the local paths it names mounted read-only). Prints time and size.
-#  4. run:        the image as Kubernetes runs it: read-only root filesystem with a tmpfs on /tmp, no capabilities,
-#                 no-new-privileges, published on 127.0.0.1:<free port>.
-#  5. checks:     GET /model/metadata, POST /model/predict with samples/ (right labels), a non-image (400), the
-#                 image's own HEALTHCHECK (`podman healthcheck run` and its recorded status), gunicorn as PID 1
-#                 running as uid 10001, nothing written to the root filesystem (`podman diff`).
-#  6. cleanup:    the container is removed; the image stays (tagged $IMAGE) for a faster next run.
+#  1. podman:      Debian's podman and runc, configured under $CACHE_DIR (common.sh: setup_podman).
+#  2. base image:  a stand-in for python:3.11-slim made with debootstrap, once (common.sh: ensure_base_image).
+#  3. build:       `docker build .` (RUNTIME=onnxruntime: no TensorFlow, at most MAX_IMAGE_MIB) and
+#                  `docker build --build-arg RUNTIME=tensorflow .`, as $IMAGE and $IMAGE_TF; their sizes and
+#                  layers; TensorFlow, Keras and h5py absent from the first and present in the second.
+#  4. run:         $IMAGE as Kubernetes runs it: read-only root filesystem with a tmpfs on /tmp, no capabilities,
+#                  no-new-privileges, published on 127.0.0.1:<free port>.
+#  5. checks:      GET /model/metadata, POST /model/predict with samples/ (right labels), a non-image (400), the
+#                  image's own HEALTHCHECK (`podman healthcheck run` and its recorded status), gunicorn as PID 1
+#                  running as uid 10001, nothing written to the root filesystem (`podman diff`), no error logged;
+#                  then the HTTP integration suite against it: SERVICE_URL=... pytest -m integration.
+#  6. tensorflow:  $IMAGE_TF with INFERENCE_RUNTIME=tensorflow serves the same answers; $IMAGE with
+#                  INFERENCE_RUNTIME=tensorflow stops with gunicorn's boot-error code (3) and one clear line.
+#  7. cold start:  `podman run` to the first 200 on /v2/health/ready, 3 times per image (and for $IMAGE_TF with
+#                  INFERENCE_RUNTIME=tensorflow): the median.
+#  8. kubernetes:  deploy/docker/kube_verify.sh (`make kube-verify`): `podman kube play` of deploy/kubernetes.
+#  9. memory:      deploy/docker/memory_verify.sh (`make memory-verify`): RSS per worker count, and the manifest's
+#                  memory limit under the hostile corpus and 2 000 mixed requests at concurrency 16.
 #
-# Any step that cannot run says which and why, and the script exits non-zero.
-# Environment: CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/max-fashion-mnist/podman), IMAGE (default
-# max-fashion-mnist:verify), PYTHON (default python3), READY_TIMEOUT seconds (default 180).
+# Containers are removed at the end; the images stay (tagged $IMAGE, $IMAGE_TF) for a faster next run. Any step that
+# cannot run says which and why, and the script exits non-zero. Needs the dev environment (VENV_PYTHON, default
+# .venv/bin/python: `make install-dev`; `make docker-verify` makes it). Environment: see common.sh, and
+# MAX_IMAGE_MIB (default 400), COLD_STARTS (default 3), INTEGRATION (default 1; 0 leaves the suite out).
 set -euo pipefail
+# shellcheck source=deploy/docker/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+MAX_IMAGE_MIB=${MAX_IMAGE_MIB:-400}
+COLD_STARTS=${COLD_STARTS:-3}
+INTEGRATION=${INTEGRATION:-1}
 
-REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HELPER="$REPO_DIR/deploy/docker/verify_helper.py"
-CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/max-fashion-mnist/podman}
-IMAGE=${IMAGE:-max-fashion-mnist:verify}
-PYTHON=${PYTHON:-python3}
-READY_TIMEOUT=${READY_TIMEOUT:-180}
-BASE_IMAGE=docker.io/library/python:3.11-slim
-BASE_SUITE=bookworm
-HOST_CA=/etc/ssl/certs/ca-certificates.crt
-CONTAINER=""
-STEP="start"
+step "1/9 podman and runc"
+require_venv
+setup_podman
 
-# Bump when the stand-in base's recipe below changes: the cached base is rebuilt.
-BASE_RECIPE_VERSION=1
+step "2/9 base image $BASE_IMAGE (stand-in made from Debian $BASE_SUITE packages)"
+ensure_base_image
 
-step() { STEP="$1"; printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$1"; }
-info() { printf '    %s\n' "$*"; }
-fail() { printf '\nFAILED at step "%s": %s\n' "$STEP" "$*" >&2; exit 1; }
-
-cleanup() {
-  local status=$?
-  if [[ -n "$CONTAINER" ]]; then
-    podman rm --force --time 5 "$CONTAINER" >/dev/null 2>&1 || true
-    info "container $CONTAINER removed"
-  fi
-  if [[ $status -ne 0 ]]; then
-    printf '\ndocker-verify FAILED (step "%s", exit %s)\n' "$STEP" "$status" >&2
-  fi
-}
-trap cleanup EXIT
-trap 'fail "command failed (line $LINENO): $BASH_COMMAND"' ERR
-
-# --- 1. podman ----------------------------------------------------------------------------------------------------
-step "1/6 podman and runc"
-missing=()
-for tool in podman runc debootstrap; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-  info "missing: ${missing[*]}; installing Debian's packages with apt-get"
-  [[ $(id -u) -eq 0 ]] || fail "installing ${missing[*]} needs root (apt-get); run as root or install them first"
-  command -v apt-get >/dev/null 2>&1 || fail "no apt-get: install podman, runc and debootstrap by hand"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || fail "apt-get update failed (are the machine's Debian sources reachable?)"
-  apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap fuse-overlayfs slirp4netns \
-    containernetworking-plugins netavark aardvark-dns iptables catatonit conmon >/dev/null \
-    || fail "apt-get install of podman/runc/debootstrap failed"
-fi
-[[ $(id -u) -eq 0 ]] || fail "rootful podman is what works here (rootless needs subuid ranges and a user session); run as root"
-info "$(podman --version), $(runc --version | head -1)"
-
-mkdir -p "$CACHE_DIR"
-CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
-cat >"$CACHE_DIR/containers.conf" <<EOF
-# Written by deploy/docker/verify.sh: podman settings that work in this sandbox.
-[containers]
-# rlimits cannot be raised here: keep the container's within what the sandbox allows.
-default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
-[engine]
-# crun fails on this cgroup hybrid (v1 + unified) layout; runc works.
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$CACHE_DIR/run/libpod"
-EOF
-cat >"$CACHE_DIR/storage.conf" <<EOF
-# Written by deploy/docker/verify.sh: images and containers of docker-verify, apart from the system's.
-[storage]
-driver = "overlay"
-graphroot = "$CACHE_DIR/storage"
-runroot = "$CACHE_DIR/run/storage"
-EOF
-export CONTAINERS_CONF="$CACHE_DIR/containers.conf"
-export CONTAINERS_STORAGE_CONF="$CACHE_DIR/storage.conf"
-podman info --format '{{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}' >/dev/null 2>"$CACHE_DIR/podman-info.err" \
-  || fail "podman does not start with $CONTAINERS_CONF: $(tail -3 "$CACHE_DIR/podman-info.err")"
-info "configured: CONTAINERS_CONF=$CONTAINERS_CONF"
-info "            CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF ($(podman info --format '{{.Host.OCIRuntime.Name}}, {{.Store.GraphDriverName}} storage'))"
-
-# --- 2. the stand-in for python:3.11-slim -------------------------------------------------------------------------
-step "2/6 base image $BASE_IMAGE (stand-in made from Debian $BASE_SUITE packages)"
-BASE_STAMP="$CACHE_DIR/base-image.stamp"
-base_recipe="recipe=$BASE_RECIPE_VERSION suite=$BASE_SUITE"
-base_id=$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true)
-if [[ -n "$base_id" && -f "$BASE_STAMP" && "$(cat "$BASE_STAMP")" == "$base_recipe id=$base_id" ]]; then
-  info "cached: $base_id (made $(podman image inspect --format '{{.Created}}' "$BASE_IMAGE" | cut -c1-19))"
-else
-  # The mirror is the one apt uses on this machine (deb822 sources, else sources.list).
-  mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-             | grep -v -- '-security' | head -1 || true)
-  [[ -n "$mirror" ]] || mirror=$(awk '$1 == "deb" && $0 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-  [[ -n "$mirror" ]] || fail "cannot tell which Debian mirror apt uses (no URIs in /etc/apt/sources.list*)"
-  rootfs="$CACHE_DIR/base-rootfs"
-  rm -rf "$rootfs"
-  info "debootstrap --variant=minbase $BASE_SUITE (the machine's apt mirror) with python3.11, python3-venv, python3-pip"
-  start=$(date +%s)
-  debootstrap --variant=minbase --include=python3.11,python3-venv,python3-pip,ca-certificates,netbase,tzdata \
-    "$BASE_SUITE" "$rootfs" "$mirror" >"$CACHE_DIR/debootstrap.log" 2>&1 \
-    || fail "debootstrap failed: $(tail -3 "$CACHE_DIR/debootstrap.log")"
-  # Like the official image: python/pip on /usr/local/bin (first in PATH), pip allowed to install system-wide (the
-  # official image's Python has no EXTERNALLY-MANAGED marker), no apt lists or caches.
-  # shellcheck disable=SC2016  # $name expands in the chroot's shell
-  chroot "$rootfs" /bin/sh -eu -c '
-    rm -f /usr/lib/python3*/EXTERNALLY-MANAGED
-    for name in python python3; do ln -sf /usr/bin/python3 /usr/local/bin/$name; done
-    for name in pip pip3; do ln -sf /usr/bin/pip3 /usr/local/bin/$name; done
-    apt-get clean
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /tmp/* /root/.cache
-  '
-  info "debootstrap: $(($(date +%s) - start)) s, $(du -sh "$rootfs" | cut -f1)"
-  tar -C "$rootfs" --numeric-owner -cf - . \
-    | podman import --quiet \
-        --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'ENV LANG=C.UTF-8' \
-        --change 'CMD ["python3"]' \
-        --message "stand-in for python:3.11-slim made by deploy/docker/verify.sh from Debian $BASE_SUITE" \
-        - "$BASE_IMAGE" >/dev/null \
-    || fail "podman import of the stand-in base failed"
-  rm -rf "$rootfs"
-  base_id=$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")
-  echo "$base_recipe id=$base_id" >"$BASE_STAMP"
-  info "imported as $BASE_IMAGE: $base_id"
-fi
-info "$(podman run --rm --network none "$BASE_IMAGE" sh -c 'echo "$(python --version), $(pip --version | cut -d" " -f1-2), $(. /etc/os-release; echo "$PRETTY_NAME")"')"
-
-# --- 3. build -----------------------------------------------------------------------------------------------------
-step "3/6 podman build of the unmodified Dockerfile"
-build_args=(--pull=never --format docker --layers --tag "$IMAGE" --file "$REPO_DIR/Dockerfile"
-            --build-arg "VCS_REF=$(git -C "$REPO_DIR" rev-parse HEAD 2>/dev/null || echo unknown)"
-            --build-arg "BUILD_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
-if [[ -f "$HOST_CA" ]]; then
-  build_args+=(--volume "$HOST_CA:/etc/host-ca.crt:ro" --build-arg PIP_CERT=/etc/host-ca.crt)
-  info "pip in RUN steps: the host's CA bundle ($HOST_CA) as PIP_CERT"
-else
-  info "no $HOST_CA: pip in RUN steps uses its own CA bundle"
-fi
-# The host's pip index settings (config files and PIP_* variables), without copying any of them into the repo.
-host_pip=("$PYTHON" -m pip)
-[[ -x "$REPO_DIR/.venv/bin/pip" ]] && host_pip=("$REPO_DIR/.venv/bin/pip")
-if pip_settings=$("${host_pip[@]}" config list 2>/dev/null) && [[ -n "$pip_settings" ]]; then
-  mounts=$(printf '%s\n' "$pip_settings" | "$PYTHON" "$HELPER" pip-config "$CACHE_DIR/pip.conf")
-  build_args+=(--volume "$CACHE_DIR/pip.conf:/etc/host-pip.conf:ro" --build-arg PIP_CONFIG_FILE=/etc/host-pip.conf)
-  while IFS= read -r path; do
-    [[ -n "$path" ]] && build_args+=(--volume "$path:$path:ro")
-  done <<<"$mounts"
-  info "pip in RUN steps: the host's index settings ($(grep -c ' = ' "$CACHE_DIR/pip.conf") from \`pip config list\`) as PIP_CONFIG_FILE"
-  [[ -n "$mounts" ]] && info "  local paths they name, mounted read-only: $(tr '\n' ' ' <<<"$mounts")"
-else
-  info "no host pip configuration: pip in RUN steps uses its default index"
-fi
-previous_id=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
-start=$(date +%s)
-# (pip's "Location ... is ignored" warnings, one per project that a local index lacks, are left out of the screen.)
-podman build "${build_args[@]}" "$REPO_DIR" 2>&1 | tee "$CACHE_DIR/build.log" \
-  | { grep --line-buffered -v 'is ignored: it is neither a file nor a directory' || true; } | sed -u 's/^/    | /' \
-  || fail "podman build failed (log: $CACHE_DIR/build.log)"
-info "full build log: $CACHE_DIR/build.log"
-# The previous run's image, untagged now (the dependency stage's layers stay: they are the build cache).
-if [[ -n "$previous_id" && "$previous_id" != "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]]; then
-  podman rmi "$previous_id" >/dev/null 2>&1 || true
-fi
-build_seconds=$(($(date +%s) - start))
-grep -q 'HEALTHCHECK is not supported' "$CACHE_DIR/build.log" && fail "the HEALTHCHECK was dropped (OCI format)"
-size_bytes=$(podman image inspect --format '{{.Size}}' "$IMAGE")
+step "3/9 podman build of the unmodified Dockerfile: RUNTIME=onnxruntime (the default) and RUNTIME=tensorflow"
+build_image "$IMAGE" onnxruntime
+size_bytes=$SIZE_BYTES build_seconds=$BUILD_SECONDS
+build_image "$IMAGE_TF" tensorflow
+size_tf_bytes=$SIZE_BYTES
 base_bytes=$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")
-mib() { awk -v b="$1" 'BEGIN {printf "%.0f MiB (%.2f GB)", b / 1048576, b / 1e9}'; }
-info "build time: ${build_seconds} s (cached layers are reused: a rebuild after a code change redoes only the last ones)"
-info "image size: $(mib "$size_bytes") uncompressed, of which the stand-in base $(mib "$base_bytes")"
+info "sizes (podman image inspect, uncompressed): $IMAGE $(mib "$size_bytes"), $IMAGE_TF $(mib "$size_tf_bytes"); the stand-in base $(mib "$base_bytes")"
 podman history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | awk -F'\t' '$1 != "0B" {printf "      %9s  %s\n", $1, substr($2, 1, 90)}'
+(( size_bytes <= MAX_IMAGE_MIB * 1048576 )) || fail "$IMAGE is $(mib "$size_bytes"), over MAX_IMAGE_MIB=$MAX_IMAGE_MIB MiB"
+info "PASS  $IMAGE is within $MAX_IMAGE_MIB MiB"
+find_tf='import importlib.util as u, sys; found = [m for m in ("tensorflow", "keras", "h5py") if u.find_spec(m)]; print(" ".join(found) or "none")'
+[[ "$(podman run --rm --network none "$IMAGE" python -c "$find_tf")" == none ]] \
+  || fail "$IMAGE holds TensorFlow, Keras or h5py"
+info "PASS  $IMAGE holds no TensorFlow, Keras or h5py"
+[[ "$(podman run --rm --network none "$IMAGE_TF" python -c "$find_tf")" == "tensorflow keras h5py" ]] \
+  || fail "$IMAGE_TF lacks TensorFlow, Keras or h5py"
+info "PASS  $IMAGE_TF holds TensorFlow, Keras and h5py"
 
-# --- 4. run -------------------------------------------------------------------------------------------------------
-step "4/6 podman run (read-only root, tmpfs /tmp, no capabilities) on 127.0.0.1"
-port=$("$PYTHON" "$HELPER" free-port)
+step "4/9 podman run $IMAGE (read-only root, tmpfs /tmp, no capabilities) on 127.0.0.1"
 CONTAINER="max-fashion-mnist-verify-$$"
-podman run --detach --name "$CONTAINER" --publish "127.0.0.1:$port:5000" \
-  --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,mode=1777,size=512m \
-  --cap-drop=all --security-opt=no-new-privileges \
-  "$IMAGE" >/dev/null 2>"$CACHE_DIR/run.err" || fail "podman run failed: $(tail -3 "$CACHE_DIR/run.err")"
+start=$(date +%s)
+run_container "$CONTAINER" "$IMAGE"
 if grep -q 'unable to get systemd connection' "$CACHE_DIR/run.err"; then
   info "(no systemd here, so podman cannot schedule the image's HEALTHCHECK every 30 s: step 5 runs it instead)"
 fi
 grep -v 'systemd connection' "$CACHE_DIR/run.err" | sed 's/^/    podman: /' || true
-info "container $CONTAINER, http://127.0.0.1:$port"
-start=$(date +%s)
-until "$PYTHON" "$HELPER" probe "http://127.0.0.1:$port/model/metadata"; do
-  if [[ "$(podman inspect --format '{{.State.Running}}' "$CONTAINER")" != "true" ]]; then
-    podman logs "$CONTAINER" 2>&1 | tail -30 | sed 's/^/    | /'
-    fail "the container stopped before serving (exit $(podman inspect --format '{{.State.ExitCode}}' "$CONTAINER"))"
-  fi
-  if (($(date +%s) - start > READY_TIMEOUT)); then
-    podman logs "$CONTAINER" 2>&1 | tail -30 | sed 's/^/    | /'
-    fail "/model/metadata did not answer 200 within ${READY_TIMEOUT} s"
-  fi
-  sleep 1
-done
+base_url="http://127.0.0.1:$PORT"
+info "container $CONTAINER, $base_url"
+wait_serving "$CONTAINER" "$base_url/model/metadata"
 info "serving $(($(date +%s) - start)) s after start"
 
-# --- 5. checks ----------------------------------------------------------------------------------------------------
-step "5/6 checks over HTTP and of the running container"
-"$PYTHON" "$HELPER" check "http://127.0.0.1:$port" "$REPO_DIR" || fail "HTTP checks failed"
+step "5/9 checks over HTTP and of the running container; the integration suite against it"
+"$PYTHON" "$HELPER" check "$base_url" "$REPO_DIR" onnxruntime || fail "HTTP checks failed"
 if podman healthcheck run "$CONTAINER" >/dev/null; then
   health=$(podman inspect --format '{{.State.Health.Status}}' "$CONTAINER" 2>/dev/null \
            || podman inspect --format '{{.State.Healthcheck.Status}}' "$CONTAINER")
@@ -239,6 +87,16 @@ info "PASS  PID 1: $pid1"
 uid=$(podman exec "$CONTAINER" id -u)
 [[ "$uid" == 10001 ]] || fail "the service runs as uid $uid, not 10001"
 info "PASS  runs as uid $uid ($(podman exec "$CONTAINER" id -un))"
+if [[ "$INTEGRATION" == 1 ]]; then
+  info "SERVICE_URL=$base_url $VENV_PYTHON -m pytest -m integration -q (log: $CACHE_DIR/integration.log)"
+  start=$(date +%s)
+  (cd "$REPO_DIR" && SERVICE_URL="$base_url" "$VENV_PYTHON" -m pytest -m integration -q -p no:cacheprovider) \
+    >"$CACHE_DIR/integration.log" 2>&1 || { tail -30 "$CACHE_DIR/integration.log" | sed 's/^/    | /'
+                                              fail "the integration suite failed against $base_url"; }
+  info "PASS  integration suite: $(tail -1 "$CACHE_DIR/integration.log") ($(($(date +%s) - start)) s)"
+else
+  info "SKIP  the integration suite (INTEGRATION=0)"
+fi
 # podman itself makes the mount points of /etc/hosts, /etc/hostname, /etc/resolv.conf and /run/.containerenv.
 changes=$(podman diff "$CONTAINER" \
             | grep -v -E '^[AC] (/etc|/etc/(hosts|hostname|resolv\.conf)|/run|/run/\.containerenv)$|^[ACD] /tmp(/|$)' || true)
@@ -252,8 +110,57 @@ fi
 problems=$(grep -c -E 'Traceback|\[(ERROR|CRITICAL)\]| (ERROR|CRITICAL) ' "$CACHE_DIR/container.log" || true)
 [[ "$problems" == 0 ]] || fail "the service logged $problems error(s) (log: $CACHE_DIR/container.log)"
 info "PASS  service log: no write outside /tmp, no error ($(wc -l <"$CACHE_DIR/container.log") lines: $CACHE_DIR/container.log)"
+remove_container "$CONTAINER"
 
-# --- 6. summary ---------------------------------------------------------------------------------------------------
-step "6/6 done"
-info "docker-verify PASSED: $IMAGE built in ${build_seconds} s, $(mib "$size_bytes"), served correctly over HTTP"
-info "(remove the image: podman rmi $IMAGE, with CONTAINERS_CONF/CONTAINERS_STORAGE_CONF as above; everything: rm -rf $CACHE_DIR)"
+step "6/9 INFERENCE_RUNTIME=tensorflow: served by $IMAGE_TF, refused by $IMAGE"
+run_container "$CONTAINER-tf" "$IMAGE_TF" --env INFERENCE_RUNTIME=tensorflow
+wait_serving "$CONTAINER-tf" "http://127.0.0.1:$PORT/model/metadata"
+"$PYTHON" "$HELPER" check "http://127.0.0.1:$PORT" "$REPO_DIR" tensorflow || fail "HTTP checks of $IMAGE_TF failed"
+remove_container "$CONTAINER-tf"
+run_container "$CONTAINER-no-tf" "$IMAGE" --env INFERENCE_RUNTIME=tensorflow
+exit_code=$(timeout "$READY_TIMEOUT" podman wait "$CONTAINER-no-tf" || echo timeout)
+log=$(podman logs "$CONTAINER-no-tf" 2>&1)
+line=$(grep 'cannot start:' <<<"$log" | head -1 || true)
+[[ "$exit_code" == 3 && "$line" == *"TensorFlow is not installed here"* ]] \
+  || fail "$IMAGE with INFERENCE_RUNTIME=tensorflow: exit $exit_code, log: $(tail -5 <<<"$log")"
+[[ "$log" != *Traceback* ]] || fail "a traceback instead of one line: $log"
+info "PASS  $IMAGE with INFERENCE_RUNTIME=tensorflow exits with code 3 (gunicorn: worker failed to boot), logging:"
+info "      ${line#*CRITICAL }"
+remove_container "$CONTAINER-no-tf"
+
+step "7/9 cold start: podman run to the first 200 on /v2/health/ready (median of $COLD_STARTS)"
+cold_starts=()
+for variant in "$IMAGE" "$IMAGE_TF" "$IMAGE_TF INFERENCE_RUNTIME=tensorflow"; do
+  read -r image setting <<<"$variant"
+  times=()
+  for ((i = 1; i <= COLD_STARTS; i++)); do
+    port=$("$PYTHON" "$HELPER" free-port)
+    CONTAINERS+=("$CONTAINER-cold")
+    times+=("$("$PYTHON" "$HELPER" cold-start "http://127.0.0.1:$port/v2/health/ready" "$READY_TIMEOUT" \
+               podman run --detach --name "$CONTAINER-cold" --publish "127.0.0.1:$port:5000" \
+               --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,mode=1777,size=512m --cap-drop=all \
+               --security-opt=no-new-privileges ${setting:+--env "$setting"} "$image")") \
+      || fail "$variant did not become ready"
+    remove_container "$CONTAINER-cold"
+  done
+  median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+  cold_starts+=("$variant: ${median} s")
+  info "$variant: ${median} s (runs: ${times[*]} s)"
+done
+
+step "8/9 the Kubernetes manifest under podman kube play (deploy/docker/kube_verify.sh)"
+REUSE_IMAGES=1 bash "$REPO_DIR/deploy/docker/kube_verify.sh" 2>&1 | sed -u '/^$/d; s/^/  /' \
+  || fail "kube_verify.sh failed"
+
+step "9/9 memory: RSS per worker count, and the manifest's memory limit (deploy/docker/memory_verify.sh)"
+REUSE_IMAGES=1 bash "$REPO_DIR/deploy/docker/memory_verify.sh" 2>&1 | sed -u '/^$/d; s/^/  /' \
+  || fail "memory_verify.sh failed"
+
+STEP="done"
+printf '\n==> [%s] done\n' "$(date +%H:%M:%S)"
+info "docker-verify PASSED ($(date -u +%Y-%m-%d)):"
+info "  $IMAGE (RUNTIME=onnxruntime): $(mib "$size_bytes"); built in ${build_seconds} s"
+info "  $IMAGE_TF (RUNTIME=tensorflow): $(mib "$size_tf_bytes")"
+info "  cold start, podman run to ready (median of $COLD_STARTS): $(printf '%s; ' "${cold_starts[@]}")"
+info "  deploy/kubernetes ran under podman kube play; the memory figures: benchmarks/results/memory.json"
+info "(remove the images: podman rmi $IMAGE $IMAGE_TF, with CONTAINERS_CONF/CONTAINERS_STORAGE_CONF as above; everything: rm -rf $CACHE_DIR)"

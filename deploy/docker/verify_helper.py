@@ -4,7 +4,12 @@
   pip-config OUT                 read `pip config list` on stdin, write the index settings to the pip.conf OUT and
                                  print the local paths those settings name (to mount read-only into the build)
   probe URL                      exit 0 when GET URL answers 200 within 3 s
-  check BASE_URL REPO_DIR        the HTTP checks of the built image's service; exit 1 if any fails
+  check BASE_URL REPO_DIR RUNTIME
+                                 the HTTP checks of the built image's service, served by RUNTIME (onnxruntime or
+                                 tensorflow); exit 1 if any fails
+  cold-start URL TIMEOUT COMMAND...
+                                 run COMMAND (a detached `podman run`), then print the seconds from just before it
+                                 to the first 200 on GET URL (polled every 50 ms); exit 1 after TIMEOUT seconds
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 import urllib.error
@@ -98,7 +104,23 @@ def request(url: str, files: dict[str, tuple[str, bytes, str]] | None = None) ->
         return status, {"raw": body[:200].decode("utf-8", "replace")}, seconds
 
 
-def check(base_url: str, repo_dir: str) -> None:
+def cold_start(url: str, timeout_s: str, *command: str) -> None:
+    started = time.monotonic()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    deadline = started + float(timeout_s)
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - a local http URL
+                if response.status == 200:
+                    print(f"{time.monotonic() - started:.1f}")
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.05)
+    sys.exit(1)
+
+
+def check(base_url: str, repo_dir: str, runtime: str) -> None:
     samples = Path(repo_dir) / "samples"
     model_sha256 = (Path(repo_dir) / "assets" / "fashion_mnist.h5.sha256").read_text().split()[0]
     failures = 0
@@ -110,7 +132,7 @@ def check(base_url: str, repo_dir: str) -> None:
 
     status, body, seconds = request(f"{base_url}/model/metadata")
     report(status == 200 and body.get("id") == "max-fashion-mnist" and body.get("sha256") == model_sha256
-           and body.get("runtime") == "onnxruntime",
+           and body.get("runtime") == runtime,
            "GET /model/metadata", f"HTTP {status}, id={body.get('id')!r}, sha256={str(body.get('sha256'))[:12]}... "
                                   f"(assets/: {model_sha256[:12]}...), runtime={body.get('runtime')!r}, "
                                   f"test_accuracy={body.get('test_accuracy')} "
@@ -139,8 +161,10 @@ def check(base_url: str, repo_dir: str) -> None:
 
 def main() -> None:
     command, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
-    commands = {"free-port": (free_port, 0), "pip-config": (pip_config, 1), "probe": (probe, 1), "check": (check, 2)}
-    if command not in commands or len(args) != commands[command][1]:
+    commands = {"free-port": (free_port, 0), "pip-config": (pip_config, 1), "probe": (probe, 1), "check": (check, 3),
+                "cold-start": (cold_start, None)}
+    if command not in commands or commands[command][1] not in (None, len(args)) or (command == "cold-start"
+                                                                                      and len(args) < 3):
         sys.exit(__doc__)
     commands[command][0](*args)
 
