@@ -6,7 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test lint bandit audit security unit integration train evaluate samples bench stress abuse clean
+.PHONY: help install install-dev run test lint bandit audit security unit integration mutate train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,17 @@ unit: $(DEV_STAMP)  ## the fast tests only (no server process)
 integration: $(DEV_STAMP)  ## the tests that start a real gunicorn server
 	$(BIN)/python -m pytest -m integration
 
+# make mutate: mutation testing (mutmut, configured in pyproject.toml) against the unit tests; docs/mutation-testing.md.
+# No PATHS: every mutant of core/ and api/, keeping the verdicts of functions unchanged since the last run (the first
+# run takes hours here). PATHS='core/batching.py api/v2/': those files' or folders' mutants only, all run afresh.
+PATHS ?=
+MUTATE_JOBS ?= 1
+dotted = $(subst /,.,$(patsubst %/,%,$(patsubst %.py,%,$(1))))
+mutant_globs = $(foreach p,$(PATHS),'$(if $(filter %/__init__.py,$(p)),$(call dotted,$(p:%/__init__.py=%)).x*,$(call dotted,$(p)).*)')
+mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batching.py api/v2/') against the unit tests
+	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(mutant_globs)
+	$(BIN)/python scripts/mutation_scores.py $(or $(PATHS),core/ api/)
+
 train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 on Fashion-MNIST and the photos (~70 min on 2 cores; RESUME=1 carries on), then export it to ONNX
 	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)
 	$(BIN)/python -m training.export_onnx
@@ -71,7 +82,7 @@ abuse: $(DEV_STAMP)  ## normal predictions during idle, slow and reconnecting cl
 	$(BIN)/python -m benchmarks.abuse --baseline $(BASELINE)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts mutants
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: classify install-browser
