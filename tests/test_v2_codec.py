@@ -80,7 +80,7 @@ FP32_X = {"name": "x", "shape": [1], "datatype": "FP32"}
     (json_body([{"name": "x", "shape": [1], "datatype": "FP32", "data": [True]}]), None,
      "Input 'x': FP32 data must be numbers."),
     (json_body([{"name": "x", "shape": [1], "datatype": "BOOL", "data": [1]}]), None,
-     "Input 'x': BOOL data must be numbers."),
+     "Input 'x': BOOL data must be true or false."),
     (json_body([{"name": "x", "shape": [1], "datatype": "UINT8", "data": [300]}]), None,
      "Input 'x': a value does not fit UINT8."),
     (json_body([{"name": "x", "shape": [1], "datatype": "FP32"}]), None,
