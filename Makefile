@@ -7,7 +7,7 @@ TENSORFLOW_STAMP := $(VENV)/.tensorflow-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration test-service service-url-set train evaluate samples bench stress abuse clean
+.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration test-service service-url-set mutate train evaluate samples bench stress abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,6 +69,17 @@ service-url-set:
 test-service: service-url-set $(DEV_STAMP)  ## the integration tests against a running service: make test-service SERVICE_URL=http://localhost:5000
 	SERVICE_URL='$(SERVICE_URL)' $(BIN)/python -m pytest -m integration $(ARGS)
 
+# make mutate: mutation testing (mutmut, configured in pyproject.toml) against the unit tests; docs/mutation-testing.md.
+# No PATHS: every mutant of core/ and api/, keeping the verdicts of functions unchanged since the last run (the first
+# run takes hours here). PATHS='core/batching.py api/v2/': those files' or folders' mutants only, all run afresh.
+PATHS ?=
+MUTATE_JOBS ?= 1
+dotted = $(subst /,.,$(patsubst %/,%,$(patsubst %.py,%,$(1))))
+mutant_globs = $(foreach p,$(PATHS),'$(if $(filter %/__init__.py,$(p)),$(call dotted,$(p:%/__init__.py=%)).x*,$(call dotted,$(p)).*)')
+mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batching.py api/v2/') against the unit tests
+	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(mutant_globs)
+	$(BIN)/python -m tooling.mutation_scores $(or $(PATHS),core/ api/)
+
 train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 on Fashion-MNIST and the photos (~70 min on 2 cores; RESUME=1 carries on), then export it to ONNX
 	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)
 	$(BIN)/python -m training.export_onnx
@@ -90,7 +101,7 @@ abuse: $(DEV_STAMP)  ## normal predictions during idle, slow and reconnecting cl
 	$(BIN)/python -m benchmarks.abuse --baseline $(BASELINE)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts mutants
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 .PHONY: classify install-browser install-hey install-prometheus

@@ -1,6 +1,8 @@
 """The micro-batcher: right rows to the right callers, bounded waits, isolated failures, clean shutdown."""
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -103,7 +105,7 @@ def test_requests_arriving_while_the_model_is_busy_share_the_next_pass(make_batc
 def test_run_after_close_is_refused():
     batcher = MicroBatcher(RecordingModel(), 4, 0.0, ROW_SHAPE)
     batcher.close(timeout=5)
-    with pytest.raises(BatcherClosedError):
+    with pytest.raises(BatcherClosedError, match=r"^the model is shutting down$"):
         batcher.run(row(1), timeout=5)
 
 
@@ -196,13 +198,13 @@ def test_close_serves_what_is_queued_then_refuses_and_stops():
     futures = [batcher.submit(row(i)) for i in range(5)]
     batcher.close(timeout=5)
     assert [float(f.result(0)[0, 0]) for f in futures] == [0.0, 2.0, 4.0, 6.0, 8.0]
-    with pytest.raises(BatcherClosedError):
+    with pytest.raises(BatcherClosedError, match=r"^the model is shutting down$"):
         batcher.submit(row(1))
     assert batcher.closed and not batcher.running
 
 
 def test_batch_size_must_be_positive():
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match=r"^max_batch_size must be at least 1$"):
         MicroBatcher(RecordingModel(), 0, 1.0, ROW_SHAPE)
 
 
@@ -216,3 +218,144 @@ def test_the_served_model_answers_the_same_with_and_without_batching(model):
         batched = list(pool.map(lambda image: model.infer(to_model_batch(image)), images))
     for image, probabilities in zip(images, batched, strict=True):
         np.testing.assert_allclose(probabilities, unbatched.infer(to_model_batch(image)), atol=1e-5)
+
+
+def hold_the_model_inline(batcher: MicroBatcher, model: GatedModel, pool: ThreadPoolExecutor):
+    """A first request that runs in its caller's thread and holds the model until model.release is set."""
+    first = pool.submit(batcher.run, row(1), 5)
+    assert model.first_batch_started.wait(5)
+    return first
+
+
+def test_a_lone_request_queued_behind_a_busy_model_does_not_wait_for_company(make_batcher):
+    """Nothing suggests concurrency (one request queued, the last pass had one row): it runs as soon as the model is
+    free, not after the (here very long) batch delay."""
+    model = GatedModel()
+    batcher = make_batcher(model, max_batch_size=8, max_delay_ms=60_000)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = hold_the_model_inline(batcher, model, pool)
+        queued = batcher.submit(row(2))
+        model.release.set()
+        np.testing.assert_array_equal(first.result(5), row(2))
+        np.testing.assert_array_equal(queued.result(5), row(4))
+    assert model.batch_sizes == [1, 1]
+
+
+def test_two_requests_queued_together_wait_within_the_delay_for_a_third(make_batcher):
+    """Two requests waiting at once are evidence of concurrency: their batch waits (up to the delay) for more, and
+    runs as soon as it is full."""
+    model = GatedModel()
+    batcher = make_batcher(model, max_batch_size=3, max_delay_ms=60_000)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hold_the_model_inline(batcher, model, pool)
+        pair = [batcher.submit(row(2)), batcher.submit(row(3))]
+        model.release.set()
+        time.sleep(0.2)  # orders the third after the pair was collected; the assertions hold either way
+        third = batcher.submit(row(4))
+        for value, future in zip((2, 3, 4), (*pair, third), strict=True):
+            np.testing.assert_array_equal(future.result(5), row(2 * value))
+    assert model.batch_sizes == [1, 3]
+
+
+def test_close_serves_a_batch_that_is_waiting_for_company(make_batcher):
+    model = RecordingModel()
+    batcher = make_batcher(model, max_batch_size=8, max_delay_ms=60_000)
+    batcher.run(row(1, count=2), timeout=5)  # a multi-row pass: the next batch will wait for company
+    waiting = batcher.submit(row(3))
+    batcher.close(timeout=5)
+    np.testing.assert_array_equal(waiting.result(0), row(6))
+    assert not batcher.running and model.batch_sizes == [2, 1]
+
+
+def test_close_gives_up_waiting_for_a_stuck_batch_after_its_timeout(make_batcher):
+    model = GatedModel()
+    batcher = make_batcher(model, max_batch_size=8, max_delay_ms=0)
+    stuck = batcher.submit(row(1))
+    assert model.first_batch_started.wait(5)
+    closer = threading.Thread(target=batcher.close, args=(0.1,))
+    closer.start()
+    closer.join(5)
+    assert not closer.is_alive(), "close(timeout) must return once the timeout is over"
+    assert batcher.closed and batcher.running
+    model.release.set()
+    np.testing.assert_array_equal(stuck.result(5), row(2))
+
+
+def test_a_quiet_batcher_keeps_answering_in_its_callers_thread(make_batcher):
+    threads = []
+    batcher = make_batcher(lambda rows: threads.append(threading.current_thread()) or rows * 2)
+    for value in range(3):
+        np.testing.assert_array_equal(batcher.run(row(value), timeout=5), row(2 * value))
+    assert threads == [threading.current_thread()] * 3
+
+
+def test_after_a_pass_of_two_rows_the_next_request_is_batched(make_batcher):
+    """Two rows in the last pass are a sign of concurrency: the next request goes through the batching thread."""
+    threads = []
+    batcher = make_batcher(lambda rows: threads.append(threading.current_thread().name) or rows * 2, max_delay_ms=1)
+    batcher.run(row(1, count=2), timeout=5)
+    np.testing.assert_array_equal(batcher.run(row(3), timeout=5), row(6))
+    assert threads == [threading.current_thread().name, "micro-batcher"]
+
+
+def test_run_gives_up_after_its_timeout_when_the_model_stays_busy(make_batcher):
+    model = GatedModel()
+    batcher = make_batcher(model, max_delay_ms=0)
+    stuck = batcher.submit(row(1))
+    assert model.first_batch_started.wait(5)
+    with pytest.raises(TimeoutError):
+        batcher.run(row(2), timeout=0.1)
+    model.release.set()
+    np.testing.assert_array_equal(stuck.result(5), row(2))
+
+
+def test_a_failing_batch_is_logged_with_its_size_and_traceback(make_batcher, caplog):
+    model = GatedModel()
+    batcher = make_batcher(model, max_batch_size=2, max_delay_ms=0)
+    blocker = batcher.submit(row(1))
+    assert model.first_batch_started.wait(5)
+    failing = [batcher.submit(row(-1)), batcher.submit(row(-2))]
+    with caplog.at_level(logging.ERROR, logger="core.batching"):
+        model.release.set()
+        blocker.result(5)
+        for future in failing:
+            with pytest.raises(ValueError):
+                future.result(5)
+    (record,) = [r for r in caplog.records if r.name == "core.batching"]
+    assert record.getMessage() == "a batch of 2 requests failed"
+    assert record.exc_info and isinstance(record.exc_info[1], ValueError)
+
+
+def test_the_counters_report_every_pass_and_row(make_batcher):
+    model = GatedModel()
+    batcher = make_batcher(model, max_batch_size=8, max_delay_ms=0)
+    assert (batcher.batches_run, batcher.rows_run) == (0, 0)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = hold_the_model_inline(batcher, model, pool)
+        queued = [batcher.submit(row(2, count=2)), batcher.submit(row(3))]
+        model.release.set()
+        first.result(5)
+        for future in queued:
+            future.result(5)
+    batcher.run(row(4), timeout=5)
+    assert model.batch_sizes == [1, 3, 1]
+    assert (batcher.batches_run, batcher.rows_run) == (3, 5)
+
+
+def test_the_batching_thread_never_keeps_the_process_alive():
+    """A daemon thread: a worker or CLI that exits without close() is not held up by it."""
+    batcher = MicroBatcher(RecordingModel(), 1, 0.0, ROW_SHAPE, name="batcher-left-open")
+    try:
+        (thread,) = [t for t in threading.enumerate() if t.name == "batcher-left-open"]
+        assert thread.daemon
+    finally:
+        batcher.close(timeout=5)
+
+
+def test_a_refusal_spells_out_the_row_shape_it_expects():
+    batcher = MicroBatcher(RecordingModel(), 1, 0.0, (28, 28, 1))
+    try:
+        with pytest.raises(ValueError, match=re.escape("expected rows of shape (N>0, 28, 28, 1), got (1, 28, 28)")):
+            batcher.run(np.zeros((1, 28, 28)), timeout=5)
+    finally:
+        batcher.close(timeout=5)

@@ -34,6 +34,7 @@ def test_modified_model_is_refused_with_both_digests(model_file, tmp_path):
         verify_checksum(model_file, checksum)
     assert expected in str(error.value)
     assert hashlib.sha256(b"tampered").hexdigest() in str(error.value)
+    assert str(error.value).endswith("refusing to serve a model that is not the one shipped")
 
 
 def test_missing_checksum_file_is_refused(model_file, tmp_path):

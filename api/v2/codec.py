@@ -165,7 +165,8 @@ def decode_json_data(name: str, datatype: str, shape: list[int], count: int, dat
     if datatype == BYTES:
         return [decode_base64(name, value) for value in flat]
     if not all(_fits_kind(value, datatype) for value in flat):
-        raise ProtocolError(f"Input '{name}': {datatype} data must be numbers.")
+        kind = "true or false" if datatype == "BOOL" else "numbers"
+        raise ProtocolError(f"Input '{name}': {datatype} data must be {kind}.")
     try:
         return np.asarray(flat, dtype=NUMPY_TYPES[datatype]).reshape(shape)
     except (OverflowError, ValueError):
