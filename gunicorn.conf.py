@@ -24,6 +24,7 @@ workers = settings.workers
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
+WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a server that cannot boot (app.WORKER_BOOT_ERROR)
 
 
 # Event-driven connection handling: idle and slow clients cost a greenlet each, never a request thread.
@@ -50,8 +51,24 @@ control_socket_disable = True
 
 def on_starting(server) -> None:
     """Samples left by an earlier run (a restarted container keeps its emptyDir) would be added to ours."""
+    refuse_a_runtime_that_is_not_installed(server)
     shutil.rmtree(METRICS_DIR, ignore_errors=True)
     METRICS_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def refuse_a_runtime_that_is_not_installed(server) -> None:
+    """INFERENCE_RUNTIME=tensorflow without TensorFlow: one line and gunicorn's boot-error code, from the master,
+    before any worker starts. Each worker would refuse it too (app.load_verified_model), but when several fail at
+    once gunicorn's master may halt on the second while stopping for the first, with a traceback and exit code 1."""
+    from core.runtimes import RuntimeUnavailableError, require_tensorflow
+
+    if settings.inference_runtime != "tensorflow":
+        return
+    try:
+        require_tensorflow("INFERENCE_RUNTIME=tensorflow")
+    except RuntimeUnavailableError as error:
+        server.log.critical("cannot start: %s", error)
+        raise SystemExit(WORKER_BOOT_ERROR) from None
 
 
 def post_fork(server, worker) -> None:

@@ -130,7 +130,9 @@ def assert_one_clear_line(log: str, *phrases: str) -> None:
 
 @pytest.mark.integration
 def test_server_asked_for_tensorflow_without_it_exits_with_one_line(tmp_path, blocked_env):
-    returncode, log = boot_and_fail(tmp_path, {**blocked_env, "INFERENCE_RUNTIME": "tensorflow"})
+    """Two workers, as the image runs: the master refuses before forking them (two workers failing at once could
+    make gunicorn's master halt with a traceback and exit code 1)."""
+    returncode, log = boot_and_fail(tmp_path, {**blocked_env, "INFERENCE_RUNTIME": "tensorflow", "WORKERS": "2"})
     assert returncode == 3, f"gunicorn's 'worker failed to boot' exit code:\n{log}"
     assert_one_clear_line(log, "INFERENCE_RUNTIME=tensorflow, but TensorFlow is not installed here",
                           "make install-tensorflow")
