@@ -22,7 +22,7 @@ $(TENSORFLOW_STAMP): $(RUNTIME_STAMP) requirements-tensorflow.txt
 	$(BIN)/python -m pip install --quiet -r requirements-tensorflow.txt
 	touch $@
 
-$(DEV_STAMP): $(TENSORFLOW_STAMP) requirements-dev.txt scripts/install-browser.sh scripts/install-hey.sh scripts/install-prometheus.sh
+$(DEV_STAMP): $(TENSORFLOW_STAMP) requirements-dev.txt scripts/install-debian-tool.sh scripts/install-browser.sh scripts/install-hey.sh scripts/install-prometheus.sh
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	sh scripts/install-browser.sh
 	sh scripts/install-hey.sh
