@@ -16,13 +16,6 @@ README = REPO_ROOT / "README.md"
 README_MAX_LINES = 150
 DOCUMENTED_URL = "http://localhost:5000"
 CURL_TIMEOUT_S = 60
-# Pages another tool writes. A link to one may point nowhere only while what makes it is absent from the tree:
-# once that lands, the page must be there too.
-GENERATED_PAGES = {
-    "docs/configuration.md": lambda: (REPO_ROOT / "tooling" / "config_docs.py").exists(),
-    "docs/mutation-testing.md": lambda: re.search(r"^mutate:", (REPO_ROOT / "Makefile").read_text(), re.M)
-    is not None,
-}
 
 FENCE = re.compile(r"^(```|~~~)\s*([\w+-]*)[^\n]*\n(.*?)^\1\s*$", re.M | re.S)
 INLINE_CODE = re.compile(r"(`+)(.+?)\1", re.S)
@@ -74,15 +67,6 @@ def relative_links(page: Path) -> list[tuple[int, str]]:
             if not SCHEME.match(m.group(1))]
 
 
-def written_later(path: Path) -> bool:
-    """A generated page whose generator is not in the tree yet."""
-    try:
-        name = path.relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return False
-    return name in GENERATED_PAGES and not GENERATED_PAGES[name]()
-
-
 def broken_links(page: Path) -> list[str]:
     """'line: target: why' for each link on the page to a missing file or heading."""
     problems = []
@@ -90,8 +74,7 @@ def broken_links(page: Path) -> list[str]:
         path_part, _, anchor = target.partition("#")
         linked = (page.parent / path_part).resolve() if path_part else page
         if not linked.exists():
-            if not written_later(linked):
-                problems.append(f"{line}: {target}: no such file")
+            problems.append(f"{line}: {target}: no such file")
         elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
             problems.append(f"{line}: {target}: no heading with that anchor in {linked.name}")
     return problems
