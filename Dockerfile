@@ -91,7 +91,8 @@ COPY --from=dependencies /opt/venv /opt/venv
 WORKDIR /app
 
 # The model: assets/fashion_mnist.h5 and its checksum assets/fashion_mnist.h5.sha256 ("<hex>  fashion_mnist.h5"),
-# and its int8 ONNX export assets/fashion_mnist.onnx (+ .sha256), which ONNX Runtime serves by default.
+# and its int8 ONNX export assets/fashion_mnist.onnx (+ .sha256), which ONNX Runtime serves by default; the photo
+# network assets/fashion_mnist_photo.h5 and its export assets/fashion_mnist_photo.onnx (+ .sha256 each).
 COPY assets/ ./assets/
 
 # With model_bucket set, the model is downloaded at build time from ${model_bucket}/${model_file} instead,
@@ -124,7 +125,8 @@ RUN set -eu; \
 # unreadable model fails the build rather than the first request. (The service checks it again when it loads it.)
 USER 10001:10001
 WORKDIR /app/assets
-RUN sha256sum -c fashion_mnist.h5.sha256 fashion_mnist.onnx.sha256
+RUN sha256sum -c fashion_mnist.h5.sha256 fashion_mnist.onnx.sha256 fashion_mnist_photo.h5.sha256 \
+        fashion_mnist_photo.onnx.sha256
 WORKDIR /app
 
 # Only what the service needs (see .dockerignore); owned by root, read by the max user.

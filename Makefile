@@ -80,9 +80,11 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(mutant_globs)
 	$(BIN)/python -m tooling.mutation_scores $(or $(PATHS),core/ api/)
 
-train: $(DEV_STAMP)  ## retrain assets/fashion_mnist.h5 on Fashion-MNIST and the photos (~70 min on 2 cores; RESUME=1 carries on), then export it to ONNX
+train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos (~60 min on 2 cores; RESUME=1 carries on), then export them to ONNX
 	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)
+	$(BIN)/python -m training.train_photo $(if $(RESUME),--resume) $(PHOTO_ARGS)
 	$(BIN)/python -m training.export_onnx
+	$(BIN)/python -m training.export_onnx --network photo
 
 evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite assets/MODEL_CARD.md
 	$(BIN)/python -m training.evaluate

@@ -96,6 +96,21 @@ class Settings:
                                                                    "(python -m training.export_onnx).", "model",
                                     "assets/fashion_mnist.onnx")
     onnx_model_sha256_path: Path = setting(None, "Its expected sha256.", "model", "ONNX_MODEL_PATH + .sha256")
+    photo_network: bool = setting(True, "Show a photo also to the photo network (its 64×64 colour garment crop) "
+                                        "and answer the geometric mean of both networks' probabilities; false: "
+                                        "the 28×28 network alone. A Fashion-MNIST-sized image only ever meets the "
+                                        "28×28 network.", "model")
+    photo_model_path: Path = setting(ASSETS / "fashion_mnist_photo.h5", "The photo network's Keras file.",
+                                     "model", "assets/fashion_mnist_photo.h5")
+    photo_model_sha256_path: Path = setting(None, "Its expected sha256.", "model", "PHOTO_MODEL_PATH + .sha256")
+    photo_onnx_model_path: Path = setting(ASSETS / "fashion_mnist_photo.onnx", "The photo network's ONNX export "
+                                                                               "(python -m training.export_onnx "
+                                                                               "--network photo).", "model",
+                                          "assets/fashion_mnist_photo.onnx")
+    photo_onnx_model_sha256_path: Path = setting(None, "Its expected sha256.", "model",
+                                                 "PHOTO_ONNX_MODEL_PATH + .sha256")
+    photo_network_weight: float = setting(0.5, "The photo network's weight in the geometric mean (0 to 1; 0.5: "
+                                               "both alike).", "model")
     intra_op_threads: int = setting(None, "Threads one forward pass may use, per worker (0: the runtime chooses).",
                                     "model", "cores ÷ WORKERS, at least 1")
     inter_op_threads: int = setting(1, "Independent operations run side by side (a sequential CNN has none).",
@@ -127,7 +142,9 @@ class Settings:
     def __post_init__(self) -> None:
         """Fill the defaults that derive from other settings."""
         derived = {"model_sha256_path": lambda: Path(f"{self.model_path}.sha256"),
-                   "onnx_model_sha256_path": lambda: Path(f"{self.onnx_model_path}.sha256")}
+                   "onnx_model_sha256_path": lambda: Path(f"{self.onnx_model_path}.sha256"),
+                   "photo_model_sha256_path": lambda: Path(f"{self.photo_model_path}.sha256"),
+                   "photo_onnx_model_sha256_path": lambda: Path(f"{self.photo_onnx_model_path}.sha256")}
         for name, value in derived.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value())

@@ -12,6 +12,8 @@ metadata_response = MAX_API.clone("FashionMNISTModelMetadata", METADATA_SCHEMA, 
     "sha256": fields.String(required=True, description="sha256 of the served model (the Keras file)"),
     "runtime": fields.String(required=True, enum=["onnxruntime", "tensorflow"], example="onnxruntime",
                              description="what runs it: ONNX Runtime on its int8 export, or TensorFlow"),
+    "photo_network_sha256": fields.String(description="sha256 of the photo network that also sees photos (its "
+                                                      "Keras file); null when PHOTO_NETWORK is off"),
 })
 
 

@@ -10,7 +10,7 @@ from werkzeug.exceptions import BadRequest
 from api import served_model
 from api.errors import error_response
 from config import SETTINGS
-from core.images import image_to_model_array, model_input_png
+from core.images import image_to_model_inputs, model_input_png, photo_input_png
 from core.labels import NUM_CLASSES
 
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
@@ -26,7 +26,8 @@ predict_request.add_argument(
     help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {SETTINGS.default_top_k}).")
 predict_request.add_argument(
     "debug", type=inputs.boolean, location=("form", "args"), default=False,
-    help="Also return the 28x28 image the model was shown (model_input, a PNG data URL).")
+    help="Also return what the networks were shown: the 28x28 image (model_input) and, for a photo, its 64x64 "
+         "colour garment crop (photo_input), as PNG data URLs.")
 
 prediction = MAX_API.model("Prediction", {
     "prediction": fields.Integer(required=True, description="Class id (kept for the seed's clients)", example=9),
@@ -42,6 +43,10 @@ predict_response = MAX_API.model("PredictResponse", {
     "model_input": fields.String(
         required=False, description="Only with debug=true: the 28x28 grayscale image the model was shown, "
                                     "after pre-processing, as a PNG data URL",
+        example="data:image/png;base64,iVBORw0KGgo..."),
+    "photo_input": fields.String(
+        required=False, description="Only with debug=true, for a photo when the photo network is on: the 64x64 "
+                                    "colour crop of the garment the photo network was shown, as a PNG data URL",
         example="data:image/png;base64,iVBORw0KGgo..."),
 })
 
@@ -96,8 +101,11 @@ class ModelPredictAPI(PredictAPI):
         """
         refuse_several_files()
         args = predict_arguments()
-        model_input = image_to_model_array(args["image"].read())
-        body = {"status": "ok", "predictions": served_model().classify(model_input, top_k=args["top_k"])}
+        model = served_model()
+        model_input = image_to_model_inputs(args["image"].read())
+        body = {"status": "ok", "predictions": model.classify(model_input, top_k=args["top_k"])}
         if args["debug"]:
-            body["model_input"] = png_data_url(model_input_png(model_input))
+            body["model_input"] = png_data_url(model_input_png(model_input.array))
+            if model_input.photo is not None and model.photo_network:
+                body["photo_input"] = png_data_url(photo_input_png(model_input.photo))
         return body

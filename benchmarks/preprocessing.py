@@ -1,5 +1,7 @@
 """What pre-processing costs per upload: a 28×28 Fashion-MNIST PNG, a real phone-sized photo and a 12-megapixel
-JPEG, through core.images.image_to_model_array, against a baseline measured in the same run.
+JPEG, through what the server calls (core.images.image_to_model_inputs where a tree has it: the 28×28 array
+and the photo network's colour crop; image_to_model_array in older trees), against a baseline measured in the
+same run.
 
 Usage: python -m benchmarks.preprocessing [--baseline REF] [--calls N]
 
@@ -56,15 +58,16 @@ def inputs(png_path: Path) -> dict[str, bytes]:
 
 
 def time_calls(calls: int, png_path: str) -> dict[str, float]:
-    """ms per call of image_to_model_array for each input, in this process (the tree it was started in)."""
-    from core.images import image_to_model_array
+    """ms per call of the tree's pre-processing for each input, in this process (the tree it was started in)."""
+    import core.images
 
+    preprocess = getattr(core.images, "image_to_model_inputs", None) or core.images.image_to_model_array
     timings = {}
     for name, data in inputs(Path(png_path)).items():
-        image_to_model_array(data)  # warm-up: imports, allocator
+        preprocess(data)  # warm-up: imports, allocator
         started = time.perf_counter()
         for _ in range(calls):
-            image_to_model_array(data)
+            preprocess(data)
         timings[name] = (time.perf_counter() - started) / calls * 1000.0
     return timings
 

@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
-import numpy as np
-
-from core.images import InvalidImageError, image_to_model_array
+from core.images import InvalidImageError, ModelInputs, image_to_model_inputs
 from core.labels import NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -131,20 +129,20 @@ class InProcessClassifier:
             yield from self._classify_batch(chunk)
 
     def _classify_batch(self, paths: Sequence[Path]) -> list[Classified]:
-        from core.model import to_model_batch, top_k_predictions
+        from core.model import top_k_predictions
 
         prepared = [self._prepare(path) for path in paths]
-        arrays = [item for item in prepared if isinstance(item, np.ndarray)]
-        probabilities = iter(self.model.predict_batch(to_model_batch(np.stack(arrays))) if arrays else [])
+        inputs = [item for item in prepared if isinstance(item, ModelInputs)]
+        probabilities = iter(self.model.infer_inputs(inputs) if inputs else [])
         return [Classified(path, predictions=top_k_predictions(next(probabilities), self.top_k))
-                if isinstance(item, np.ndarray) else Classified(path, error=item)
+                if isinstance(item, ModelInputs) else Classified(path, error=item)
                 for path, item in zip(paths, prepared, strict=True)]
 
     @staticmethod
-    def _prepare(path: Path) -> np.ndarray | str:
-        """The 28×28 model input, or why there is none."""
+    def _prepare(path: Path) -> ModelInputs | str:
+        """The networks' inputs, or why there are none."""
         try:
-            return image_to_model_array(path.read_bytes())
+            return image_to_model_inputs(path.read_bytes())
         except OSError as error:
             return read_error(error)
         except InvalidImageError as error:

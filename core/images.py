@@ -8,13 +8,16 @@ the garment is found (core/foreground.py) by its contrast against the background
 which becomes its brightness, a small tilt is undone
 (core/deskew.py), its bounding box is scaled so the longest edge is 28 pixels and centred on black. An
 image that is already 28×28 is only inverted when its background is light, so every Fashion-MNIST image
-passes through unchanged.
+passes through unchanged. A photo is also shown, in colour and at 64×64, to the photo network: its garment's box
+(before the tilt step) squared and cropped from the working image (core/photo_crop.py). image_to_model_inputs
+gives both; image_to_model_array the 28×28 array alone.
 """
 from __future__ import annotations
 
 import io
 import logging
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,6 +25,7 @@ from PIL import Image, ImageOps
 from core.admission import DecodeBudget, decoding_bytes
 from core.deskew import estimate_tilt, rotate
 from core.foreground import Box, contrast_map, find_garment, has_light_border, studio_background
+from core.photo_crop import garment_crop
 from core.skin import skin_colour
 
 logger = logging.getLogger(__name__)
@@ -232,8 +236,21 @@ def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
     return WHITE - gray if has_light_border(gray) else gray
 
 
+class ModelInputs(NamedTuple):
+    """What the networks are shown for one upload: the 28×28 array, and for a photo its colour garment crop
+    (core/photo_crop.py; None for a Fashion-MNIST-sized image, which only the 28×28 network sees)."""
+    array: np.ndarray
+    photo: np.ndarray | None
+
+
 def image_to_model_array(data: bytes) -> np.ndarray:
-    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the model sees.
+    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the 28×28 network
+    sees (image_to_model_inputs without the photo crop)."""
+    return image_to_model_inputs(data).array
+
+
+def image_to_model_inputs(data: bytes) -> ModelInputs:
+    """Encoded image file → the 28×28 array and, for a photo, the colour crop of its garment.
 
     The whole pre-processing, stage by stage, each in the module that owns it. The full-size pixels exist only
     inside the budget's block (core/admission.py): what follows works on the small planes.
@@ -243,16 +260,22 @@ def image_to_model_array(data: bytes) -> np.ndarray:
         luma, chroma = to_planes(load_pixels(image))  # decode; grayscale (and colour), oriented, working size
         del image  # the full-size pixels go before the budget is given back
     if luma.shape == (MODEL_SIDE, MODEL_SIDE):
-        return pass_through_fashion_mnist(luma)  # Fashion-MNIST pass-through
-    return normalise_photo(luma, chroma)
+        return ModelInputs(pass_through_fashion_mnist(luma), None)  # Fashion-MNIST pass-through
+    array, box = normalise_photo_with_box(luma, chroma)
+    return ModelInputs(array, garment_crop(luma, chroma, box))  # the photo network's colour crop
 
 
 def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
     """A photo's planes → 28×28: foreground, tilt, crop, fit, contrast."""
+    return normalise_photo_with_box(luma, chroma)[0]
+
+
+def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
+    """normalise_photo, and the garment's box in the working image before the tilt step (the colour crop's)."""
     contrast = contrast_map(luma, chroma)  # foreground: each pixel's contrast against the background
     # a person wearing the garment (a studio shot), left out of its box
     skin = skin_colour(luma, chroma) if studio_background(luma, chroma) else None
-    box = find_garment(contrast, skin)
+    box = upright_box = find_garment(contrast, skin)
     tilt = estimate_tilt(crop(contrast, box))  # tilt
     if tilt:
         contrast = rotate(contrast, tilt)
@@ -261,11 +284,18 @@ def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.nd
     logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
     garment = crop(contrast, box)  # crop
     fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black
-    return stretch_to_full_range(fitted)  # contrast
+    return stretch_to_full_range(fitted), upright_box  # contrast
 
 
 def model_input_png(array: np.ndarray) -> bytes:
     """The 28×28 array as PNG bytes, so a client can see what the model was shown."""
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array, dtype=np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def photo_input_png(crop: np.ndarray) -> bytes:
+    """The photo network's 64×64 colour crop as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(crop, dtype=np.uint8), mode="RGB").save(buffer, format="PNG")
     return buffer.getvalue()

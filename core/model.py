@@ -1,11 +1,14 @@
 """The served model: verified, loaded once, traced once, then called for every request.
 
-Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
+Two networks: the 28×28 one sees every upload; the photo network also sees a photo's 64×64 colour garment
+crop (core/photo_crop.py), and a photo's answer is the weighted geometric mean of the two networks'
+probabilities. Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -15,10 +18,11 @@ import config
 from config import SETTINGS, Settings
 from core.batching import MicroBatcher
 from core.checksum import verify_checksum
-from core.images import MODEL_SIDE, image_to_model_array, set_image_memory, set_pixel_limit
+from core.images import MODEL_SIDE, ModelInputs, image_to_model_inputs, set_image_memory, set_pixel_limit
 from core.labels import CLASS_NAMES
 from core.model_figures import read_model_metrics, served_figures
-from core.runtimes import MODEL_INPUT_SHAPE, choose_runtime, load_runtime
+from core.photo_crop import PHOTO_CHANNELS, PHOTO_SIDE
+from core.runtimes import MODEL_INPUT_SHAPE, Runtime, choose_runtime, load_runtime
 from core.telemetry import record_batch, record_model_load, record_predictions
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,25 @@ logger = logging.getLogger(__name__)
 def to_model_batch(images: np.ndarray) -> np.ndarray:
     """(N, 28, 28) uint8 → (N, 28, 28, 1) float32 in [0, 1], the scaling used in training."""
     return (np.asarray(images, dtype=np.float32) / 255.0).reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
+
+
+PHOTO_INPUT_SHAPE = (PHOTO_SIDE, PHOTO_SIDE, PHOTO_CHANNELS)
+# Keeps log(p) finite where a network gives a class exactly 0 (float32's smallest normal is 1.2e-38).
+LOG_FLOOR = 1e-30
+
+
+def to_photo_batch(crops: np.ndarray) -> np.ndarray:
+    """(N, 64, 64, 3) uint8 colour crops → float32 in [0, 1], the scaling used in training."""
+    return (np.asarray(crops, dtype=np.float32) / 255.0).reshape(-1, *PHOTO_INPUT_SHAPE)
+
+
+def geometric_mean(first: np.ndarray, second: np.ndarray, second_weight: float) -> np.ndarray:
+    """Row-wise weighted geometric mean of two (N, 10) probability arrays, renormalised to sum to 1: a class
+    both networks find likely wins over one that only one network is sure of."""
+    logs = ((1.0 - second_weight) * np.log(np.maximum(first, LOG_FLOOR))
+            + second_weight * np.log(np.maximum(second, LOG_FLOOR)))
+    combined = np.exp(logs - logs.max(axis=1, keepdims=True))
+    return (combined / combined.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
@@ -66,60 +89,111 @@ class ModelWrapper(MAXModelWrapper):
         self.onnx_sha256 = export.sha256 if export else None
         self._infer = load_runtime(settings.model_path, export, settings.intra_op_threads,
                                    settings.inter_op_threads, settings.tta_flip)
+        self.photo_sha256, self._infer_photo = self._load_photo_network(settings)
         self.metrics = served_figures(read_model_metrics(settings.model_metrics_path, self.sha256), self.runtime,
                                       self.onnx_sha256)
-        self.batcher = (MicroBatcher(self.predict_batch, settings.max_batch_size, settings.max_batch_delay_ms,
-                                     MODEL_INPUT_SHAPE)
-                        if settings.max_batch_size > 1 else None)
+        self.batcher = self.photo_batcher = None
+        if settings.max_batch_size > 1:
+            self.batcher = MicroBatcher(self.predict_batch, settings.max_batch_size, settings.max_batch_delay_ms,
+                                        MODEL_INPUT_SHAPE)
+            if self._infer_photo is not None:
+                self.photo_batcher = MicroBatcher(self.predict_photo_batch, settings.max_batch_size,
+                                                  settings.max_batch_delay_ms, PHOTO_INPUT_SHAPE)
         self.load_seconds = time.perf_counter() - started
         record_model_load(self.load_seconds)
-        logger.info("model %s loaded with %s and warmed up in %.2f s (sha256 %s)", settings.model_path,
-                    self.runtime, self.load_seconds, self.sha256)
+        logger.info("model %s loaded with %s and warmed up in %.2f s (sha256 %s; photo network %s)",
+                    settings.model_path, self.runtime, self.load_seconds, self.sha256, self.photo_sha256 or "off")
+
+    @staticmethod
+    def _load_photo_network(settings: Settings) -> tuple[str | None, Runtime | None]:
+        """The photo network's sha256 and runtime (chosen as for the 28×28 network), or (None, None) when the
+        PHOTO_NETWORK setting is off."""
+        if not settings.photo_network:
+            return None, None
+        sha256 = verify_checksum(settings.photo_model_path, settings.photo_model_sha256_path)
+        _, export = choose_runtime(settings.inference_runtime, settings.photo_onnx_model_path,
+                                   settings.photo_onnx_model_sha256_path, sha256, settings.intra_op_threads,
+                                   settings.inter_op_threads)
+        return sha256, load_runtime(settings.photo_model_path, export, settings.intra_op_threads,
+                                    settings.inter_op_threads, settings.tta_flip, PHOTO_INPUT_SHAPE)
 
     @property
     def metadata(self) -> dict:
         """MAX metadata plus what was measured about this exact model file, with the runtime serving it."""
         accuracy_key = "test_accuracy_flip_averaging" if self.settings.tta_flip else "test_accuracy"
         return {**self.MODEL_META_DATA, "sha256": self.sha256, "runtime": self.runtime,
-                "test_accuracy": self.metrics.get(accuracy_key)}
+                "test_accuracy": self.metrics.get(accuracy_key), "photo_network_sha256": self.photo_sha256}
 
     @property
     def ready(self) -> bool:
         """Taking requests: loaded and warmed up (done in __init__), and not shutting down."""
         return self.batcher is None or not self.batcher.closed
 
+    @property
+    def photo_network(self) -> bool:
+        """Whether photos are also shown to the photo network."""
+        return self._infer_photo is not None
+
     def close(self) -> None:
-        """Serve what the micro-batcher already holds, then stop its thread (at worker exit)."""
-        if self.batcher is not None:
-            self.batcher.close(timeout=self.settings.graceful_timeout)
+        """Serve what the micro-batchers already hold, then stop their threads (at worker exit)."""
+        for batcher in (self.batcher, self.photo_batcher):
+            if batcher is not None:
+                batcher.close(timeout=self.settings.graceful_timeout)
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities: one forward pass, now."""
+        """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities of the 28×28 network: one forward
+        pass, now."""
         record_batch(len(batch))
         return self._infer(batch)
+
+    def predict_photo_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, 64, 64, 3) float32 in [0, 1] → (N, 10) class probabilities of the photo network: one forward
+        pass, now."""
+        if self._infer_photo is None:
+            raise RuntimeError("the photo network is off (PHOTO_NETWORK=false)")
+        record_batch(len(batch))
+        return self._infer_photo(batch)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """As predict_batch, but through the micro-batcher when it is on: concurrent requests then share a
         forward pass."""
-        if self.batcher is None:
-            probabilities = self.predict_batch(batch)
-        else:
-            probabilities = self.batcher.run(batch, timeout=self.settings.timeout)
+        probabilities = self._forward(batch)
         record_predictions(probabilities)
         return probabilities
 
-    def classify(self, model_input: np.ndarray, top_k: int | None = None) -> list[dict]:
-        """A pre-processed (28, 28) uint8 image (core.images.image_to_model_array) → its top_k predictions
-        (default: the DEFAULT_TOP_K setting)."""
-        probabilities = self.infer(to_model_batch(model_input))[0]
+    def infer_inputs(self, inputs: Sequence[ModelInputs]) -> np.ndarray:
+        """(N, 10) answers for pre-processed uploads (core.images.image_to_model_inputs): the 28×28 network's
+        probabilities, and for each photo their geometric mean with the photo network's. Both networks run
+        through their micro-batchers."""
+        probabilities = np.array(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
+        photos = [index for index, item in enumerate(inputs) if item.photo is not None]
+        if photos and self._infer_photo is not None:
+            crops = to_photo_batch(np.stack([inputs[index].photo for index in photos]))
+            photo_probabilities = (self.predict_photo_batch(crops) if self.photo_batcher is None
+                                   else self.photo_batcher.run(crops, timeout=self.settings.timeout))
+            probabilities[photos] = geometric_mean(probabilities[photos], photo_probabilities,
+                                                   self.settings.photo_network_weight)
+        record_predictions(probabilities)
+        return probabilities
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        if self.batcher is None:
+            return self.predict_batch(batch)
+        return self.batcher.run(batch, timeout=self.settings.timeout)
+
+    def classify(self, model_input: ModelInputs | np.ndarray, top_k: int | None = None) -> list[dict]:
+        """One pre-processed upload (core.images.image_to_model_inputs), or a bare (28, 28) uint8 array, → its
+        top_k predictions (default: the DEFAULT_TOP_K setting)."""
+        inputs = model_input if isinstance(model_input, ModelInputs) else ModelInputs(model_input, None)
+        probabilities = self.infer_inputs([inputs])[0]
         return top_k_predictions(probabilities, self.settings.default_top_k if top_k is None else top_k)
 
     # MAX's MAXModelWrapper contract: predict(x) = _post_process(_predict(_pre_process(x))).
-    def _pre_process(self, x: bytes) -> np.ndarray:
-        return to_model_batch(image_to_model_array(x))
+    def _pre_process(self, x: bytes) -> ModelInputs:
+        return image_to_model_inputs(x)
 
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        return self.infer(x)
+    def _predict(self, x: ModelInputs) -> np.ndarray:
+        return self.infer_inputs([x])
 
     def _post_process(self, x: np.ndarray) -> np.ndarray:
         return x[0]

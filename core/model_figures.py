@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 
-class Latency(TypedDict):
+class ModelLatency(TypedDict):
     """Milliseconds of one forward pass through ModelWrapper.predict_batch (training/latency.py)."""
     batch_1: float
     batch_1_p90: float
@@ -21,6 +21,13 @@ class Latency(TypedDict):
     intra_op_threads: int
     inter_op_threads: int
     cpu_count: int
+
+
+class Latency(ModelLatency, total=False):
+    """ModelLatency, and one photo through both networks (photo_batch_1, when the photo network is on)."""
+    photo_batch_1: float
+    photo_batch_1_p90: float
+    repeats_photo: int
 
 
 class RuntimeFigures(TypedDict, total=False):
@@ -38,6 +45,8 @@ class RuntimeFigures(TypedDict, total=False):
     tensorflow_version: str
     photo_validation_accuracy: float
     photo_validation_accuracy_flip_averaging: float
+    photo_final_check_accuracy: float
+    photo_final_check_accuracy_flip_averaging: float
 
 
 class ModelMetrics(RuntimeFigures, total=False):
@@ -54,6 +63,8 @@ class ModelMetrics(RuntimeFigures, total=False):
     runtimes: dict[str, RuntimeFigures]
     runtime_agreement: dict[str, Any]
     photo_validation: dict[str, Any]
+    photo_final_check: dict[str, Any]
+    photo_network: dict[str, Any]
     targets: dict[str, dict[str, Any]]
     training_record: str
     evaluated_at: str

@@ -4,7 +4,8 @@ Only ONNX Runtime is a dependency of the service (requirements.txt); TensorFlow,
 (requirements-tensorflow.txt) and imported only when TensorFlow serves. Without them, a configuration that needs
 them stops the server with RuntimeUnavailableError, which says what to install.
 
-Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 10) float32 class probabilities. With flip
+Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 10) float32 class probabilities (for the photo
+network: (N, 64, 64, 3) → (N, 10)). With flip
 averaging, each image's left-right mirror is run too and the two probability vectors are averaged
 (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
 """
@@ -173,14 +174,15 @@ def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
             logger.debug("TensorFlow runtime already started; thread pools left as they are")
 
 
-def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int) -> Runtime:
+def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int,
+                            input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE) -> Runtime:
     """One traced graph for any batch size: the fixed signature stops a retrace per batch shape."""
     configure_tensorflow_threads(intra_op, inter_op)
     tf, keras = import_tensorflow()
     model = keras.models.load_model(path, compile=False)
     if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
         raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
-    signature = [tf.TensorSpec([None, *MODEL_INPUT_SHAPE], tf.float32, name="image")]
+    signature = [tf.TensorSpec([None, *input_shape], tf.float32, name="image")]
     # The concrete function is the one graph traced for this signature; calling it directly skips the
     # tf.function's per-call dispatch (about 0.3 ms a call here, a quarter of a batch-1 prediction).
     infer = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
@@ -231,13 +233,15 @@ def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, ke
 
 
 def load_runtime(keras_path: Path, export: VerifiedExport | None, intra_op: int, inter_op: int,
-                 flip_averaging: bool) -> Runtime:
+                 flip_averaging: bool, input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE) -> Runtime:
     """The network ready to call, warmed up (the first call builds kernels and buffers): the verified export's
-    session when there is one, else TensorFlow on the Keras file."""
-    run = onnx_runtime(export.session) if export else load_tensorflow_runtime(keras_path, intra_op, inter_op)
+    session when there is one, else TensorFlow on the Keras file. `input_shape`: one image's, (28, 28, 1) for
+    the 28×28 network, (64, 64, 3) for the photo network."""
+    run = (onnx_runtime(export.session) if export
+           else load_tensorflow_runtime(keras_path, intra_op, inter_op, input_shape))
     if flip_averaging:
         run = average_with_mirror(run)
-    probabilities = run(np.zeros((1, *MODEL_INPUT_SHAPE), dtype=np.float32))
+    probabilities = run(np.zeros((1, *input_shape), dtype=np.float32))
     if probabilities.shape != (1, NUM_CLASSES):
         raise ValueError(f"the model outputs {probabilities.shape[1:]}, expected ({NUM_CLASSES},)")
     return run

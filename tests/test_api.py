@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import config
-from core.images import image_to_model_array
+from core.images import image_to_model_array, image_to_model_inputs
 from core.labels import CLASS_NAMES
 from core.model import to_model_batch
 from tests.imaging import SAMPLES_DIR, encode, photo_sample_files, png_of
@@ -30,7 +30,8 @@ def assert_error(response, status: int, message_part: str) -> None:
 def test_metadata_describes_the_model(client, model):
     body = client.get("/model/metadata").get_json()
     assert set(body) == {"id", "name", "description", "type", "source", "license", "test_accuracy", "sha256",
-                         "runtime"}
+                         "runtime", "photo_network_sha256"}
+    assert body["photo_network_sha256"] == model.photo_sha256 and len(body["photo_network_sha256"]) == 64
     assert body["runtime"] == model.runtime == "onnxruntime"
     assert body["id"] == "max-fashion-mnist"
     assert body["license"] == "Apache-2.0"
@@ -104,6 +105,12 @@ def test_debug_returns_the_image_the_model_saw(client, sample, where):
     shown = decode_model_input(body["model_input"])
     assert shown.shape == (28, 28)
     assert np.array_equal(shown, image_to_model_array(data))
+    expected_crop = image_to_model_inputs(data).photo
+    if expected_crop is None:  # a Fashion-MNIST-sized image: the photo network never sees it
+        assert "photo_input" not in body
+    else:
+        crop = np.asarray(Image.open(io.BytesIO(base64.b64decode(body["photo_input"].split(",", 1)[1]))))
+        assert crop.shape == (64, 64, 3) and np.array_equal(crop, expected_crop)
     without_debug = post_image(client, data, sample.name).get_json()
     assert without_debug["predictions"] == body["predictions"], "debug changes nothing else"
 
@@ -112,7 +119,7 @@ def test_debug_returns_the_image_the_model_saw(client, sample, where):
 def test_no_model_input_without_debug(client, debug):
     form = {} if debug is None else {"debug": debug}
     body = post_image(client, ANKLE_BOOT.read_bytes(), **form).get_json()
-    assert body["status"] == "ok" and "model_input" not in body
+    assert body["status"] == "ok" and "model_input" not in body and "photo_input" not in body
 
 
 def test_debug_that_is_not_a_boolean_is_400(client):

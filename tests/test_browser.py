@@ -37,6 +37,8 @@ RESULTS_SCRIPT = """() => [...document.querySelectorAll('#results .result')].map
     topBar: card.querySelector('.bars .bar-row.top .bar-label')?.textContent ?? null,
     modelInput: [card.querySelector('.model-input').naturalWidth, card.querySelector('.model-input').naturalHeight],
     modelInputSrc: card.querySelector('.model-input').getAttribute('src') ?? '',
+    photoInput: card.querySelector('.photo-figure').hidden ? null
+        : [card.querySelector('.photo-input').naturalWidth, card.querySelector('.photo-input').naturalHeight],
     error: card.querySelector('.error').hidden ? null : card.querySelector('.error').textContent,
 }))"""
 
@@ -111,6 +113,8 @@ def assert_classified_as_the_model_does(card: dict, answers: dict[str, str]) -> 
     assert card["bars"] == 10 and card["barLabels"] == list(CLASS_NAMES), card
     assert card["topBar"] == card["label"], "the answer's bar is the highlighted one"
     assert card["modelInput"] == [28, 28] and card["modelInputSrc"].startswith("data:image/png;base64,")
+    # a photo also shows the colour crop the photo network saw; a Fashion-MNIST-sized image does not
+    assert card["photoInput"] == ([64, 64] if "-photo" in card["name"] else None), card
     assert card["error"] is None
 
 

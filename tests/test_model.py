@@ -98,3 +98,54 @@ def test_figures_are_those_of_the_runtime_that_serves():
     older = {"sha256": "keras", "test_accuracy": 0.9393}  # written before the ONNX export existed
     assert served_figures(older, "tensorflow", None) == older
     assert served_figures(older, "onnxruntime", "export-1") == {}
+
+
+def test_geometric_mean_is_weighted_renormalised_and_favours_agreement():
+    from core.model import geometric_mean
+
+    first = np.array([[0.6, 0.4, 0, 0, 0, 0, 0, 0, 0, 0]], np.float32)
+    second = np.array([[0.1, 0.9, 0, 0, 0, 0, 0, 0, 0, 0]], np.float32)
+    both = geometric_mean(first, second, 0.5)
+    expected = np.sqrt([0.06, 0.36]) / np.sqrt([0.06, 0.36]).sum()
+    np.testing.assert_allclose(both[0, :2], expected, rtol=1e-5)
+    assert both[0, 2:].max() < 1e-20 and both.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(geometric_mean(first, second, 0.0), first, atol=1e-6)
+    np.testing.assert_allclose(geometric_mean(first, second, 1.0), second, atol=1e-6)
+
+
+def test_a_photos_answer_is_the_geometric_mean_of_both_networks(model):
+    from core.images import image_to_model_inputs
+    from core.model import geometric_mean, to_photo_batch
+    from tests.imaging import photo_sample_files
+
+    inputs = [image_to_model_inputs(path.read_bytes()) for path in photo_sample_files()]
+    assert all(item.photo is not None for item in inputs)
+    served = model.infer_inputs(inputs)
+    alone = model.predict_batch(to_model_batch(np.stack([item.array for item in inputs])))
+    photo = model.predict_photo_batch(to_photo_batch(np.stack([item.photo for item in inputs])))
+    np.testing.assert_allclose(served, geometric_mean(alone, photo, model.settings.photo_network_weight), atol=1e-5)
+    assert not np.allclose(served, alone, atol=1e-3)  # the photo network changed the answer's probabilities
+
+
+def test_a_fashion_mnist_sized_image_meets_the_28x28_network_alone(model):
+    from core.images import ModelInputs
+
+    images = official_test_images(4)[0]
+    served = model.infer_inputs([ModelInputs(image, None) for image in images])
+    np.testing.assert_allclose(served, model.predict_batch(to_model_batch(images)), atol=1e-6)
+
+
+def test_with_the_photo_network_off_a_photo_meets_the_28x28_network_alone():
+    import config
+    from core.images import image_to_model_inputs
+    from core.model import ModelWrapper
+    from tests.imaging import photo_sample_files
+
+    alone = ModelWrapper(config.SETTINGS.replace(photo_network=False, max_batch_size=1))
+    assert not alone.photo_network and alone.photo_sha256 is None
+    inputs = [image_to_model_inputs(path.read_bytes()) for path in photo_sample_files()]
+    np.testing.assert_allclose(alone.infer_inputs(inputs),
+                               alone.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))),
+                               atol=1e-6)
+    with pytest.raises(RuntimeError, match="PHOTO_NETWORK=false"):
+        alone.predict_photo_batch(np.zeros((1, 64, 64, 3), np.float32))

@@ -174,3 +174,34 @@ def test_export_writes_a_verified_int8_model_that_agrees_with_the_shipped_one(tm
     batch = to_model_batch(images)
     agreement = np.mean(exported.predict_batch(batch).argmax(axis=1) == model.predict_batch(batch).argmax(axis=1))
     assert agreement >= 0.99
+
+
+def test_the_photo_networks_export_agrees_with_the_shipped_one_on_photos(tmp_path, model):
+    pytest.importorskip("tf2onnx")
+    from core.images import image_to_model_inputs
+    from core.model import to_photo_batch
+    from tests.imaging import photo_sample_files
+    from training.export_onnx import export
+
+    official_test_images(1)  # skips without the dataset, which calibration needs
+    output = tmp_path / "photo.onnx"
+    export(config.SETTINGS.photo_model_path, output, None, calibration_images=100, calibration_photos=0,
+           network="photo")
+    assert verified_onnx_export(output, tmp_path / "photo.onnx.sha256", model.photo_sha256).sha256
+    exported = ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", photo_onnx_model_path=output,
+                                                    photo_onnx_model_sha256_path=tmp_path / "photo.onnx.sha256",
+                                                    max_batch_size=1))
+    crops = to_photo_batch(np.stack([image_to_model_inputs(p.read_bytes()).photo for p in photo_sample_files()]))
+    np.testing.assert_array_equal(exported.predict_photo_batch(crops).argmax(axis=1),
+                                  model.predict_photo_batch(crops).argmax(axis=1))
+
+
+def test_tensorflow_serves_the_photo_network_from_its_keras_file(model):
+    pytest.importorskip("tensorflow")
+    from core.images import image_to_model_inputs
+    from core.model import to_photo_batch
+    from tests.imaging import photo_sample_files
+
+    keras_served = ModelWrapper(config.SETTINGS.replace(inference_runtime="tensorflow", max_batch_size=1))
+    crops = to_photo_batch(np.stack([image_to_model_inputs(p.read_bytes()).photo for p in photo_sample_files()]))
+    np.testing.assert_allclose(keras_served.predict_photo_batch(crops), model.predict_photo_batch(crops), atol=0.05)

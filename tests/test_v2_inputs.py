@@ -9,8 +9,7 @@ import pytest
 import config
 from api.v2.codec import ProtocolError, parse_request
 from api.v2.inference import model_batch
-from core.images import image_to_model_array
-from core.model import to_model_batch
+from core.images import image_to_model_inputs
 from tests.imaging import SAMPLES_DIR
 
 LIMIT = config.SETTINGS.v2_max_batch  # images one V2 request may hold
@@ -63,10 +62,13 @@ def files_input(*contents: bytes, shape: list[int] | None = None, datatype: str 
 
 def test_encoded_files_are_preprocessed_like_model_predict_in_order():
     files = [SAMPLES_DIR / "ankle-boot.png", SAMPLES_DIR / "sneaker-photo.jpg", SAMPLES_DIR / "bag.png"]
-    batch = model_batch(request_of(files_input(*(path.read_bytes() for path in files))), max_batch=LIMIT)
-    expected = to_model_batch(np.stack([image_to_model_array(path.read_bytes()) for path in files]))
-    assert batch.shape == (3, 28, 28, 1) and batch.dtype == np.float32
-    np.testing.assert_array_equal(batch, expected)
+    inputs = model_batch(request_of(files_input(*(path.read_bytes() for path in files))), max_batch=LIMIT)
+    expected = [image_to_model_inputs(path.read_bytes()) for path in files]
+    assert len(inputs) == 3
+    for got, wanted in zip(inputs, expected, strict=True):
+        np.testing.assert_array_equal(got.array, wanted.array)
+    assert inputs[0].photo is None and inputs[2].photo is None  # Fashion-MNIST-sized: the 28×28 network alone
+    np.testing.assert_array_equal(inputs[1].photo, expected[1].photo)  # the photo keeps its colour crop
 
 
 def test_an_unreadable_file_is_refused_naming_its_position():

@@ -5,9 +5,9 @@ e.g.   python -m training.compare_preprocessing --variant one-shoe core.foregrou
 
 Each variant sets pre-processing constants (core/images.py, core/foreground.py, core/skin.py, core/deskew.py),
 so each variant's photos are pre-processed in a fresh interpreter with them set; the shipped values are always
-measured too. Only the
-model's photo validation split (seed and fraction from its training record) is used, and every variant is
-classified by the served runtime (core.model.ModelWrapper). Prints accuracy per folder and overall.
+measured too. Only the photo validation part (whole senders held out, training/senders.py) is used, and every
+variant's 28×28 arrays are classified by the served 28×28 network (core.model.ModelWrapper.predict_batch; the
+photo network's crop does not depend on these constants' later steps). Prints accuracy per folder and overall.
 """
 from __future__ import annotations
 
@@ -25,23 +25,28 @@ import numpy as np
 import config
 from training.photos import (
     PhotoSet,
+    all_senders,
     allowed_mask,
     find_photos_root,
     is_right,
     list_photos,
     preprocess_photos,
-    split_photos,
+    read_senders,
 )
+from training.senders import split_by_sender
 
 logger = logging.getLogger("training.compare_preprocessing")
 
 
-def validation_files(photos_dir: Path | None, fraction: float, seed: int) -> PhotoSet:
-    """The validation split's photos (arrays left empty): the split depends only on the listing."""
-    listed = list_photos(find_photos_root(photos_dir))
+def validation_files(photos_dir: Path | None) -> PhotoSet:
+    """The validation part's photos (training/senders.py; arrays left empty): the split depends only on the
+    listing and on who sent each photo."""
+    root = find_photos_root(photos_dir)
+    listed, known = list_photos(root), read_senders(root)
     placeholder = PhotoSet(np.zeros((len(listed), 1, 1), np.uint8), np.stack([allowed_mask(f) for f, _ in listed]),
-                           np.array([f for f, _ in listed]), np.array([str(p) for _, p in listed]))
-    return split_photos(placeholder, fraction, seed)[1]
+                           np.array([f for f, _ in listed]), np.array([str(p) for _, p in listed]),
+                           senders=np.array([known.get(p.stem, ("", False))[0] for _, p in listed], dtype=str))
+    return split_by_sender(placeholder, all_senders(root))["validation"]
 
 
 def arrays_with_settings(paths: list[str], settings: dict[str, str], scratch: Path) -> np.ndarray:
@@ -90,13 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME MODULE.CONSTANT=VALUE")
     args = parser.parse_args(argv)
     from core.model import ModelWrapper, to_model_batch
-    from training.record import read_training_record
 
     wrapper = ModelWrapper(config.SETTINGS.replace(max_batch_size=1))
-    record = read_training_record(config.SETTINGS.model_path, wrapper.sha256) or {}
-    photo_data = record.get("data", {}).get("photos", {})
-    validation = validation_files(args.photos_dir, photo_data.get("validation_fraction", 0.15),
-                                  photo_data.get("split_seed", 42))
+    validation = validation_files(args.photos_dir)
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for name, settings in parse_variants(args.variant).items():

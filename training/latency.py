@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import config
+from core.images import ModelInputs
 from core.model import to_model_batch
 
 if TYPE_CHECKING:
@@ -58,3 +59,21 @@ def serving_latency(wrapper: ModelWrapper, images: np.ndarray) -> dict:
             "repeats_batch_1": REPEATS_BATCH_1, "repeats_batch_64": REPEATS_BATCH_64, "warmup_calls": WARMUP_CALLS,
             "intra_op_threads": config.SETTINGS.intra_op_threads, "inter_op_threads": config.SETTINGS.inter_op_threads,
             "cpu_count": os.cpu_count()}
+
+
+def photo_latency(wrapper: ModelWrapper, arrays: np.ndarray, crops: np.ndarray,
+                  repeats: int = REPEATS_BATCH_1) -> dict:
+    """One photo's model time, both networks and their geometric mean (ModelWrapper.infer_inputs on one
+    upload's inputs, as /model/predict calls it): median and p90 ms per call."""
+    if not wrapper.photo_network or not len(arrays):
+        return {}
+    timings = []
+    for call in range(WARMUP_CALLS + repeats):
+        index = call % len(arrays)
+        began = time.perf_counter()
+        wrapper.infer_inputs([ModelInputs(arrays[index], crops[index])])
+        if call >= WARMUP_CALLS:
+            timings.append(time.perf_counter() - began)
+    per_call = np.asarray(timings) * 1000.0
+    return {"photo_batch_1": round(float(np.median(per_call)), DECIMALS),
+            "photo_batch_1_p90": round(float(np.percentile(per_call, 90)), DECIMALS), "repeats_photo": repeats}

@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Undefined, se
 
 from core.labels import CLASS_NAMES
 from core.model_figures import ModelMetrics
-from training.photos import FOLDER_CLASSES
+from training.photos import ALL_FOLDER_CLASSES
 
 TEMPLATE_DIR = Path(__file__).resolve().parent
 TEMPLATE = "model_card.md.j2"
@@ -60,6 +60,9 @@ def verdict(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: NOT_MEASURED}[passed]
 
 
+NETWORK_TITLES = {"fashion_mnist": "the 28×28 network", "photo": "the photo network"}
+
+
 def runtime_rows(metrics: ModelMetrics) -> list[dict]:
     """Each measured runtime with its card title, the served one (the top-level figures) first."""
     served = metrics["runtime"]
@@ -70,9 +73,9 @@ def runtime_rows(metrics: ModelMetrics) -> list[dict]:
 
 
 def folder_rows() -> list[dict]:
-    """The photo folders and the classes each counts as right (training.photos.FOLDER_CLASSES)."""
+    """The photo folders and the classes each counts as right (training.photos.ALL_FOLDER_CLASSES)."""
     return [{"folder": folder, "classes": [f"{CLASS_NAMES[i]} ({i})" for i in ids]}
-            for folder, ids in FOLDER_CLASSES.items()]
+            for folder, ids in ALL_FOLDER_CLASSES.items()]
 
 
 def strict(function: Callable[..., str]) -> Callable[..., str]:
@@ -105,4 +108,5 @@ def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
         m=metrics, record=record, runtimes=runtime_rows(metrics), folders=folder_rows(),
         class_names=CLASS_NAMES, date=str(metrics["evaluated_at"])[:10],
         weakest=sorted(metrics["per_class"], key=lambda row: row["f1"])[:3],
-        photo=metrics.get("photo_validation"))
+        photo=metrics.get("photo_validation"), final_check=metrics.get("photo_final_check"),
+        network_titles=NETWORK_TITLES)

@@ -1,7 +1,8 @@
-"""The real-photo validation split, as the evaluation measures it: which photos, and a sheet of the failures.
+"""The held-out real photos, as the evaluation measures them: the sender-disjoint validation part and final
+check (training/senders.py), and a sheet of the failures.
 
-The split is the one training selected the model on (seed and fraction from the model's training record),
-else training.photos' defaults. Without the photos the evaluation goes on without this section.
+Validation picked the epochs and the recipe; the final check tuned nothing and is read once per candidate
+model, by `make evaluate`. Without the photos the evaluation goes on without these sections.
 """
 from __future__ import annotations
 
@@ -11,40 +12,38 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from training.contact_sheet import BACKGROUND, save_contact_sheet
 from training.photos import (
-    DEFAULT_SPLIT_SEED,
-    DEFAULT_VALIDATION_FRACTION,
-    FOLDER_CLASSES,
+    ALL_FOLDER_CLASSES,
     PhotoSet,
     PhotosNotFoundError,
+    all_senders,
     find_photos_root,
     is_right,
     load_photos,
-    split_photos,
 )
+from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
 
 logger = logging.getLogger(__name__)
 
 FAILURES_SHOWN = 96
-SHEET_COLUMNS = 12
+SHEET_COLUMNS = 8
+TILE_SIDE = 84  # each failure: its colour crop and its 28×28 array, side by side at this size
+HELD_OUT_PARTS = ("validation", "final_check")
 
 
 class ValidationPhotos(NamedTuple):
-    """The validation split and how it was drawn (recorded in the metrics beside its figures)."""
+    """One held-out part and how it was drawn (recorded in the metrics beside its figures)."""
     photos: PhotoSet
     settings: dict
 
 
-def split_settings(record: dict | None) -> dict:
-    """Seed and fraction of the split the model was selected on, so the figure is on photos it never trained on."""
-    recorded = ((record or {}).get("data") or {}).get("photos") or {}
-    if "split_seed" in recorded and "validation_fraction" in recorded:
-        return {"split_seed": int(recorded["split_seed"]),
-                "validation_fraction": float(recorded["validation_fraction"]), "split_from": "training record"}
-    return {"split_seed": DEFAULT_SPLIT_SEED, "validation_fraction": DEFAULT_VALIDATION_FRACTION,
-            "split_from": "training.photos defaults"}
+def split_settings() -> dict:
+    """How the held-out parts are drawn: whole senders, their shares, the seed."""
+    return {"split": "by sender", "validation_share": VALIDATION_SHARE, "final_check_share": FINAL_CHECK_SHARE,
+            "large_sender": LARGE_SENDER, "split_seed": SPLIT_SEED}
 
 
 def directory_name(root: Path) -> str:
@@ -52,27 +51,31 @@ def directory_name(root: Path) -> str:
     return f"{root.parent.name}/{root.name}" if root.name == "train" else root.name
 
 
-def load_validation_photos(photos_dir: Path | None, record: dict | None) -> ValidationPhotos | None:
-    """The validation split of the clothing photos, or None (with a warning) when no photo folder is found."""
+def load_held_out_photos(photos_dir: Path | None) -> dict[str, ValidationPhotos] | None:
+    """{'validation', 'final_check'} → that part of the clothing photos, or None (with a warning) when no photo
+    folder is found."""
     try:
         root = find_photos_root(photos_dir)
     except PhotosNotFoundError as error:
         logger.warning("photo validation skipped: %s", error)
         return None
-    settings = split_settings(record)
-    _, validation = split_photos(load_photos(root), settings["validation_fraction"], settings["split_seed"])
-    logger.info("photo validation split: %d photos (seed %d, fraction %g, from the %s)", len(validation),
-                settings["split_seed"], settings["validation_fraction"], settings["split_from"])
-    return ValidationPhotos(validation, {"directory": directory_name(root), **settings})
+    parts = split_by_sender(load_photos(root), all_senders(root))
+    held_out = {}
+    for part in HELD_OUT_PARTS:
+        photos = parts[part]
+        held_out[part] = ValidationPhotos(photos, {"directory": directory_name(root), "part": part,
+                                                   "senders": len(set(photos.senders.tolist())), **split_settings()})
+        logger.info("photo %s: %d photos of %d senders", part, len(photos), held_out[part].settings["senders"])
+    return held_out
 
 
 def failure_order(probabilities: np.ndarray, photos: PhotoSet, limit: int = FAILURES_SHOWN) -> list[list[int]]:
-    """Indices of the wrong photos per folder (FOLDER_CLASSES order), most confident mistakes first, at most
+    """Indices of the wrong photos per folder (ALL_FOLDER_CLASSES order), most confident mistakes first, at most
     `limit` in all, shared out so that a folder with many failures does not crowd the others out."""
     wrong = ~is_right(probabilities, photos.allowed)
     confidence = np.asarray(probabilities).max(axis=1)
     queues = [sorted(np.flatnonzero(wrong & (photos.folders == folder)).tolist(), key=lambda i: -confidence[i])
-              for folder in FOLDER_CLASSES]
+              for folder in ALL_FOLDER_CLASSES]
     taken = [0] * len(queues)
     while sum(taken) < limit and any(t < len(q) for t, q in zip(taken, queues, strict=True)):
         for position, queue in enumerate(queues):
@@ -90,18 +93,26 @@ def failure_caption(folder: str, probabilities: np.ndarray, names: Sequence[str]
     return f"{folder} ->\n{names[answer]} {float(probabilities[answer]):.2f}"
 
 
+def failure_tile(photos: PhotoSet, index: int) -> np.ndarray:
+    """(84, 168, 3): what the two networks saw, the colour crop (when there is one) beside the 28×28 array."""
+    array = Image.fromarray(photos.images[index], mode="L").resize((TILE_SIDE, TILE_SIDE), Image.NEAREST)
+    crop = (Image.fromarray(photos.crops[index], mode="RGB").resize((TILE_SIDE, TILE_SIDE), Image.BILINEAR)
+            if photos.crops is not None else Image.new("RGB", (TILE_SIDE, TILE_SIDE), (BACKGROUND,) * 3))
+    return np.concatenate([np.asarray(crop), np.asarray(array.convert("RGB"))], axis=1)
+
+
 def save_photo_failures(probabilities: np.ndarray, photos: PhotoSet, names: Sequence[str], path: Path,
                         limit: int = FAILURES_SHOWN) -> int:
     """A contact sheet of the misclassified photos, each folder starting a new row; returns how many it shows."""
-    blank = np.full(photos.images.shape[1:], BACKGROUND, dtype=np.uint8)
+    blank = np.full((TILE_SIDE, 2 * TILE_SIDE, 3), BACKGROUND, dtype=np.uint8)
     tiles, captions, shown = [], [], 0
     for indices in failure_order(probabilities, photos, limit):
         padding = -len(tiles) % SHEET_COLUMNS
         tiles += [blank] * padding
         captions += [""] * padding
-        tiles += [photos.images[i] for i in indices]
+        tiles += [failure_tile(photos, i) for i in indices]
         captions += [failure_caption(str(photos.folders[i]), probabilities[i], names) for i in indices]
         shown += len(indices)
-    arrays = np.stack(tiles) if tiles else np.zeros((0, *photos.images.shape[1:]), dtype=np.uint8)
-    save_contact_sheet(arrays, captions, path, columns=SHEET_COLUMNS)
+    arrays = np.stack(tiles) if tiles else np.zeros((0, *blank.shape), dtype=np.uint8)
+    save_contact_sheet(arrays, captions, path, columns=SHEET_COLUMNS, scale=1)
     return shown

@@ -1,10 +1,13 @@
-"""Real clothing photos (clothing-dataset-small's layout) as the 28×28 arrays the server shows its model.
+"""Real clothing photos (clothing-dataset-small's layout) as the inputs the server shows its two networks.
 
-Every photo goes through core.images.image_to_model_array, the server's own pre-processing, so the array a
-photo is trained and judged on is exactly what POST /model/predict would show the network (train/serve
-parity). A folder may name several Fashion-MNIST classes ("shoes" is any footwear): each photo carries the
-set of classes that count as right, as a boolean mask. The arrays are cached under artifacts/, keyed by the
-photos and by the pre-processing code, so a change to either rebuilds them.
+Every photo goes through core.images.image_to_model_inputs, the server's own pre-processing, so the 28×28 array
+and the 64×64 colour crop a photo is trained and judged on are exactly what POST /model/predict would show the
+networks (train/serve parity). A folder may name several Fashion-MNIST classes ("shoes" is any footwear):
+each photo carries the set of classes that count as right, as a boolean mask. Beside train/, an extra/ folder
+of more labels (hoodie, blazer, polo, ...) is read when it is there, and senders.tsv says who took each photo:
+the split for model selection and the final check holds out whole senders (training/senders.py).
+The arrays are cached under artifacts/, keyed by the photos and by the pre-processing code, so a change to either
+rebuilds them.
 """
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 import config
-from core.images import MODEL_SIDE, image_to_model_array
+from core.images import MODEL_SIDE, image_to_model_inputs
 from core.labels import NUM_CLASSES
+from core.photo_crop import PHOTO_CHANNELS, PHOTO_SIDE
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +39,25 @@ FOLDER_CLASSES: dict[str, tuple[int, ...]] = {
     "shirt": (6,),
     "shoes": (5, 7, 9),
 }
+# extra/ (labels of the full clothing-dataset that clothing-dataset-small lacks; its README's table): the first
+# real photos of Pullover and Coat. A zipped hoodie may be a Coat; a knitted blouse a Pullover.
+EXTRA_FOLDER_CLASSES: dict[str, tuple[int, ...]] = {
+    "hoodie": (2, 4),
+    "blazer": (4,),
+    "polo": (0, 6),
+    "undershirt": (0,),
+    "top": (0,),
+    "blouse": (0, 2, 6),
+}
+ALL_FOLDER_CLASSES = {**FOLDER_CLASSES, **EXTRA_FOLDER_CLASSES}
+EXTRA_DIR = "extra"
+SENDERS_FILE = "senders.tsv"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_PHOTOS_DIR = config.REPO_ROOT.parent / "shared" / "datasets" / "clothing-photos"
 CACHE_DIR = config.REPO_ROOT / "artifacts" / "photo-arrays"
 # The modules whose code decides what a photo becomes: a change to any of them rebuilds the cache.
-PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py")
-DEFAULT_VALIDATION_FRACTION = 0.15
-DEFAULT_SPLIT_SEED = 42
+PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py",
+                         "core/photo_crop.py")
 
 
 class PhotosNotFoundError(FileNotFoundError):
@@ -50,18 +66,25 @@ class PhotosNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class PhotoSet:
-    """Photos as model arrays: images (N, 28, 28) uint8, allowed (N, 10) bool, folder name and path each."""
+    """Photos as model inputs: images (N, 28, 28) uint8, allowed (N, 10) bool, folder name and path each; the
+    colour crops (N, 64, 64, 3) uint8 and each photo's sender ("" when unknown) and kids flag."""
 
     images: np.ndarray
     allowed: np.ndarray
     folders: np.ndarray
     files: np.ndarray
+    crops: np.ndarray | None = None
+    senders: np.ndarray | None = None
+    kids: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
 
     def subset(self, indices: np.ndarray) -> PhotoSet:
-        return PhotoSet(self.images[indices], self.allowed[indices], self.folders[indices], self.files[indices])
+        def pick(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[indices]
+        return PhotoSet(self.images[indices], self.allowed[indices], self.folders[indices], self.files[indices],
+                        pick(self.crops), pick(self.senders), pick(self.kids))
 
 
 def add_photos_dir_argument(parser: argparse.ArgumentParser) -> None:
@@ -82,21 +105,42 @@ def find_photos_root(explicit: Path | None = None) -> Path:
                               f"{', '.join(str(c) for c in candidates if c)}")
 
 
-def list_photos(root: Path) -> list[tuple[str, Path]]:
-    """(folder, path) of every photo in a known folder, in a stable order."""
+def list_photos(root: Path, extra: bool = True) -> list[tuple[str, Path]]:
+    """(folder, path) of every photo in a known folder, in a stable order; then those of extra/ beside a
+    train/ root (when `extra`)."""
     found = []
-    for folder in sorted(FOLDER_CLASSES):
-        directory = root / folder
+    folders = [(root, folder) for folder in sorted(FOLDER_CLASSES)]
+    if extra and root.name == "train":
+        folders += [(root.parent / EXTRA_DIR, folder) for folder in sorted(EXTRA_FOLDER_CLASSES)]
+    for parent, folder in folders:
+        directory = parent / folder
         if directory.is_dir():
             found.extend((folder, path) for path in sorted(directory.iterdir())
                          if path.suffix.lower() in PHOTO_SUFFIXES)
     return found
 
 
+def relative_name(root: Path, path: Path) -> str:
+    """'t-shirt/x.jpg' for a photo of train/, 'extra/hoodie/x.jpg' for one of extra/."""
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path.relative_to(root.parent))
+
+
 def allowed_mask(folder: str) -> np.ndarray:
     mask = np.zeros(NUM_CLASSES, dtype=bool)
-    mask[list(FOLDER_CLASSES[folder])] = True
+    mask[list(ALL_FOLDER_CLASSES[folder])] = True
     return mask
+
+
+def read_senders(root: Path) -> dict[str, tuple[str, bool]]:
+    """Photo id → (sender id, kids) from senders.tsv beside train/ (empty when there is none)."""
+    table = root.parent / SENDERS_FILE
+    if not table.is_file():
+        return {}
+    senders = {}
+    for line in table.read_text().splitlines()[1:]:
+        image, sender, kids = line.split("\t")
+        senders[image] = (sender, kids.strip() == "True")
+    return senders
 
 
 def preprocessing_fingerprint() -> str:
@@ -107,16 +151,33 @@ def preprocessing_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _photo_to_array(path: Path) -> np.ndarray:
-    return image_to_model_array(path.read_bytes())
+def all_senders(photos_dir: Path | None = None) -> list[str]:
+    """The sender of every photo senders.tsv lists (one entry per photo), the population of the split."""
+    try:
+        root = find_photos_root(photos_dir)
+    except PhotosNotFoundError:
+        return []
+    return [sender for sender, _ in read_senders(root).values()]
+
+
+def _photo_to_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    inputs = image_to_model_inputs(path.read_bytes())
+    return inputs.array, inputs.photo
+
+
+def preprocess_photo_inputs(paths: list[Path], workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28, 28) and (N, 64, 64, 3) uint8: each photo through the server's pre-processing, on every core."""
+    if not paths:
+        return (np.zeros((0, MODEL_SIDE, MODEL_SIDE), dtype=np.uint8),
+                np.zeros((0, PHOTO_SIDE, PHOTO_SIDE, PHOTO_CHANNELS), dtype=np.uint8))
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        arrays, crops = zip(*pool.map(_photo_to_inputs, paths, chunksize=32), strict=True)
+    return np.stack(arrays), np.stack(crops)
 
 
 def preprocess_photos(paths: list[Path], workers: int | None = None) -> np.ndarray:
     """(N, 28, 28) uint8: each photo through the server's pre-processing, on every core."""
-    if not paths:
-        return np.zeros((0, MODEL_SIDE, MODEL_SIDE), dtype=np.uint8)
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        return np.stack(list(pool.map(_photo_to_array, paths, chunksize=32)))
+    return preprocess_photo_inputs(paths, workers)[0]
 
 
 def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None) -> PhotoSet:
@@ -128,31 +189,21 @@ def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None) -
                           + "".join(f"{f}/{p.name}:{p.stat().st_size}" for f, p in listed)).encode())
     cache = cache_dir / f"photos-{key.hexdigest()[:16]}.npz"
     folders = np.array([folder for folder, _ in listed])
-    files = np.array([str(path.relative_to(root)) for _, path in listed])
+    files = np.array([relative_name(root, path) for _, path in listed])
     allowed = np.stack([allowed_mask(folder) for folder in folders]) if listed else np.zeros((0, NUM_CLASSES), bool)
     if cache.is_file():
-        images = np.load(cache)["images"]
+        with np.load(cache) as cached:
+            images, crops = cached["images"], cached["crops"]
         logger.info("loaded %d photo arrays from %s", len(images), cache)
     else:
         logger.info("pre-processing %d photos from %s", len(listed), root)
-        images = preprocess_photos([path for _, path in listed])
+        images, crops = preprocess_photo_inputs([path for _, path in listed])
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, images=images)
-    return PhotoSet(images, allowed, folders, files)
-
-
-def split_photos(photos: PhotoSet, validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-                 seed: int = DEFAULT_SPLIT_SEED) -> tuple[PhotoSet, PhotoSet]:
-    """A seeded split, stratified by folder: (training, validation). The same seed gives the same split."""
-    rng = np.random.default_rng(seed)
-    validation = []
-    for folder in sorted(set(photos.folders.tolist())):
-        members = np.flatnonzero(photos.folders == folder)
-        rng.shuffle(members)
-        validation.extend(members[:round(len(members) * validation_fraction)].tolist())
-    is_validation = np.zeros(len(photos), dtype=bool)
-    is_validation[validation] = True
-    return photos.subset(np.flatnonzero(~is_validation)), photos.subset(np.flatnonzero(is_validation))
+        np.savez_compressed(cache, images=images, crops=crops)
+    known = read_senders(root)
+    senders = np.array([known.get(path.stem, ("", False))[0] for _, path in listed], dtype=str)
+    kids = np.array([known.get(path.stem, ("", False))[1] for _, path in listed], dtype=bool)
+    return PhotoSet(images, allowed, folders, files, crops, senders, kids)
 
 
 def is_right(probabilities: np.ndarray, allowed: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from training.photos import FOLDER_CLASSES, is_right
+from training.photos import ALL_FOLDER_CLASSES, is_right
 
 DECIMALS = 4
 ECE_BINS = 15
@@ -120,21 +120,32 @@ def photo_accuracy(probabilities: np.ndarray, allowed: np.ndarray) -> float | No
     return _rounded(is_right(probabilities, allowed).mean()) if len(allowed) else None
 
 
+def standard_error(right: np.ndarray) -> float | None:
+    """The binomial standard error of an accuracy, sqrt(p (1 - p) / n): how far it may move by chance alone."""
+    count = len(right)
+    if not count:
+        return None
+    share = float(np.mean(right))
+    return _rounded(np.sqrt(share * (1.0 - share) / count))
+
+
 def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.ndarray,
                  names: Sequence[str]) -> dict:
-    """Accuracy overall and per folder, and the folder × predicted-class counts, folders in FOLDER_CLASSES order.
+    """Accuracy overall and per folder (with standard errors), and the folder × predicted-class counts, folders
+    in ALL_FOLDER_CLASSES order.
 
     A folder's allowed classes are read from the photos' own masks, the rule they were judged by.
     """
     right, predicted, folders = is_right(probabilities, allowed), top1(probabilities), np.asarray(folders)
     rows, confusion_rows = [], []
-    for folder in (f for f in FOLDER_CLASSES if f in set(folders.tolist())):
+    for folder in (f for f in ALL_FOLDER_CLASSES if f in set(folders.tolist())):
         members = folders == folder
         accepted = np.flatnonzero(allowed[np.argmax(members)])
         rows.append({"folder": folder, "photos": int(members.sum()), "correct": int(right[members].sum()),
-                     "accuracy": _rounded(right[members].mean()),
+                     "accuracy": _rounded(right[members].mean()), "standard_error": standard_error(right[members]),
                      "allowed": [names[i] for i in accepted], "allowed_ids": accepted.tolist()})
         confusion_rows.append({"folder": folder,
                                "counts": np.bincount(predicted[members], minlength=len(names)).tolist()})
     return {"photos": len(folders), "correct": int(right.sum()), "accuracy": photo_accuracy(probabilities, allowed),
-            "folders": rows, "confusion": {"classes": list(names), "rows": confusion_rows}}
+            "standard_error": standard_error(right), "folders": rows,
+            "confusion": {"classes": list(names), "rows": confusion_rows}}

@@ -3,10 +3,11 @@
 Usage: python -m training.train [--data-dir D] [--photos-dir P] [--resume] [flags...]   (make train)
 The defaults of every flag are the ones that produced assets/fashion_mnist.h5; the arguments actually used
 are written next to the model (assets/fashion_mnist.training.json, keyed by its sha256) for the model card.
-Photos go through the server's own pre-processing (training/photos.py); a seeded share of each photo folder
-and of the Fashion-MNIST training set is held back for model selection, and the official test set is never
-touched here. After every epoch a checkpoint (network, optimizer, history) is written to --checkpoint-dir;
---resume carries on from it. Progress goes to the log.
+Photos go through the server's own pre-processing (training/photos.py); the photos of a share of the senders
+(training/senders.py) and a seeded share of the Fashion-MNIST training set are held back for model selection,
+the photos of other senders for the final check, and the official test set is never touched here.
+After every epoch a checkpoint (network, optimizer, history) is written to --checkpoint-dir; --resume carries
+on from it. Progress goes to the log.
 """
 from __future__ import annotations
 
@@ -29,18 +30,19 @@ from core.checksum import write_checksum
 from training.architecture import ARCHITECTURES, INPUT_SHAPE, build_model
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, epoch_data
-from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.photos import (
-    FOLDER_CLASSES,
+    ALL_FOLDER_CLASSES,
     PhotoSet,
     add_photos_dir_argument,
+    all_senders,
     find_photos_root,
     is_right,
     load_photos,
     preprocessing_fingerprint,
-    split_photos,
 )
+from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.record import write_training_record
+from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
 
 logger = logging.getLogger("training.train")
 
@@ -88,8 +90,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     photos.add_argument("--photo-gain", type=_numbers(float), default=(0.6, 1.2), help="brightness jitter: gain range")
     photos.add_argument("--photo-cache-dir", type=Path, default=PHOTO_CACHE_DIR,
                         help="where the photos' pre-processed arrays are cached (default: %(default)s)")
-    photos.add_argument("--photo-validation-fraction", type=float, default=0.15,
-                        help="share of each photo folder held back for model selection")
     selection = parser.add_argument_group("model selection")
     selection.add_argument("--val-size", type=int, default=5000,
                            help="Fashion-MNIST training images held back for model selection")
@@ -181,9 +181,8 @@ def load_data(args: argparse.Namespace):
         fashion_train = (fashion_train[0][:args.limit_train], fashion_train[1][:args.limit_train])
     photo_train = photo_val = None
     if args.photos:
-        photo_train, photo_val = split_photos(load_photos(args.photos_dir, args.photo_cache_dir),
-                                              args.photo_validation_fraction,
-                                              args.seed)
+        parts = split_by_sender(load_photos(args.photos_dir, args.photo_cache_dir), all_senders(args.photos_dir))
+        photo_train, photo_val = parts["train"], parts["validation"]  # the final check stays unread
     return fashion_train, fashion_val, photo_train, photo_val
 
 
@@ -195,10 +194,14 @@ def data_record(args: argparse.Namespace, fashion_train, fashion_val, photo_trai
     if photo_train is not None:
         record["photos"] = {
             "root": find_photos_root(args.photos_dir).parent.name,
-            "source": "alexeygrigorev/clothing-dataset-small (train/)", "licence": "CC0 1.0",
-            "folder_classes": {folder: list(classes) for folder, classes in FOLDER_CLASSES.items()},
+            "source": "alexeygrigorev/clothing-dataset-small (train/) and clothing-dataset (extra/)",
+            "licence": "CC0 1.0",
+            "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
             "train_photos": len(photo_train), "validation_photos": len(photo_val),
-            "validation_fraction": args.photo_validation_fraction, "split_seed": args.seed,
+            "train_senders": len(set(photo_train.senders.tolist())),
+            "validation_senders": len(set(photo_val.senders.tolist())),
+            "split": {"by": "sender", "validation_share": VALIDATION_SHARE, "final_check_share": FINAL_CHECK_SHARE,
+                      "large_sender": LARGE_SENDER, "seed": SPLIT_SEED},
             "preprocessing_sha256": preprocessing_fingerprint()}
     return record
 

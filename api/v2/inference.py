@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
-from core.images import MODEL_SIDE, InvalidImageError, image_to_model_array
+from core.images import MODEL_SIDE, InvalidImageError, ModelInputs, image_to_model_inputs
 from core.labels import CLASS_NAMES
-from core.model import to_model_batch
 
 IMAGE_INPUT = "image"  # FP32 or UINT8 [N, 28, 28] or [N, 28, 28, 1], already Fashion-MNIST-like
 IMAGE_BYTES_INPUT = "image_bytes"  # BYTES [N]: encoded image files, pre-processed like /model/predict
@@ -16,9 +15,11 @@ ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
 
-def model_batch(request: InferenceRequest, max_batch: int) -> np.ndarray:
-    """The one input of the request as the (N, 28, 28, 1) float32 batch in [0, 1] the model takes; at most
-    `max_batch` images (the V2_MAX_BATCH setting)."""
+def model_batch(request: InferenceRequest, max_batch: int) -> np.ndarray | list[ModelInputs]:
+    """The one input of the request as the model takes it, at most `max_batch` images (the V2_MAX_BATCH setting):
+    'image' as the (N, 28, 28, 1) float32 batch in [0, 1] of the 28×28 network (ModelWrapper.infer);
+    'image_bytes' as each file's pre-processed inputs, photos with their colour crop, exactly as /model/predict
+    makes them (ModelWrapper.infer_inputs)."""
     if len(request.inputs) != 1:
         raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
                             f"got {len(request.inputs)}.")
@@ -52,17 +53,17 @@ def batch_from_array(tensor: InputTensor) -> np.ndarray:
     return values.reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
 
 
-def batch_from_files(tensor: InputTensor) -> np.ndarray:
+def batch_from_files(tensor: InputTensor) -> list[ModelInputs]:
     if tensor.datatype != BYTES or len(tensor.shape) != 1 or tensor.shape[0] == 0:
         raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got "
                             f"{tensor.datatype} {tensor.shape}.")
-    arrays = []
+    inputs = []
     for index, data in enumerate(tensor.values):
         try:
-            arrays.append(image_to_model_array(data))
+            inputs.append(image_to_model_inputs(data))
         except InvalidImageError as error:
             raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' element {index}: {error}") from None
-    return to_model_batch(np.stack(arrays))
+    return inputs
 
 
 def output_tensors(probabilities: np.ndarray, request: InferenceRequest) -> list[tuple[OutputTensor, bool]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+import numpy as np
 from flask import Response, request
 from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -151,7 +152,8 @@ class Infer(Resource):
         check_model(name, version)
         inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
         settings = served_settings()
-        probabilities = served_model().infer(model_batch(inference, settings.v2_max_batch))
+        batch, model = model_batch(inference, settings.v2_max_batch), served_model()
+        probabilities = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
         body, header_length = encode_response(settings.v2_model_name, config.V2_MODEL_VERSION, inference.id,
                                               output_tensors(probabilities, inference))
         if header_length is None:

@@ -71,6 +71,12 @@ function showPrediction(card, body) {
   modelInput.src = body.model_input;
   modelInput.alt = `The 28×28 image the model saw for ${name}`;
   modelInput.closest("figure").hidden = false;
+  const photoInput = card.querySelector(".photo-input");
+  photoInput.closest("figure").hidden = !body.photo_input;  // only photos meet the photo network
+  if (body.photo_input) {
+    photoInput.src = body.photo_input;
+    photoInput.alt = `The 64×64 colour crop the photo network saw for ${name}`;
+  }
 
   const top = body.predictions[0];
   const verdict = card.querySelector(".verdict");

@@ -1,0 +1,206 @@
+"""Train the photo network (training/photo_network.py) on the photos' colour garment crops and on Fashion-MNIST
+drawn as catalogue photos, reproducibly, on a CPU.
+
+Usage: python -m training.train_photo [--data-dir D] [--photos-dir P] [--resume] [flags...]   (make train)
+The photos are split by sender as for the 28×28 network (training/senders.py): the training part trains, the
+validation part picks the epoch, the final check is not read here. The defaults made
+assets/fashion_mnist_photo.h5; the arguments actually used are written next to it (its .training.json, keyed
+by its sha256). A checkpoint after every epoch in --checkpoint-dir; --resume carries on from it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import config
+from training.dataset import add_data_dir_argument, find_data_dir, load_split
+from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss
+from training.photo_network import build_photo_network, photo_epoch_data, to_photo_input
+from training.photos import (
+    ALL_FOLDER_CLASSES,
+    PhotoSet,
+    add_photos_dir_argument,
+    all_senders,
+    is_right,
+    load_photos,
+    preprocessing_fingerprint,
+)
+from training.record import write_training_record
+from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
+from training.train import (
+    BEST_WEIGHTS_FILE,
+    CHECKPOINT_FILE,
+    STATE_FILE,
+    ProgressLog,
+    learning_rate_schedule,
+    repo_relative,
+    save_for_serving,
+    split_train_validation,
+)
+
+logger = logging.getLogger("training.train_photo")
+
+PREDICT_BATCH = 256
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_dir_argument(parser)
+    add_photos_dir_argument(parser)
+    parser.add_argument("--output", type=Path, default=config.SETTINGS.photo_model_path,
+                        help="where to write the .h5 model (default: %(default)s)")
+    parser.add_argument("--checkpoint-dir", type=Path, default=config.REPO_ROOT / "artifacts" / "training-photo",
+                        help="checkpoint after every epoch (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
+    parser.add_argument("--widths", type=_widths, default=(16, 32, 64, 128), help="filters per block")
+    parser.add_argument("--dropout", type=float, default=0.3, help="before the softmax")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak rate of the cosine schedule")
+    parser.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW decoupled weight decay")
+    parser.add_argument("--label-smoothing", type=float, default=0.05)
+    parser.add_argument("--photo-repeats", type=int, default=2, help="times each training crop is seen per epoch")
+    parser.add_argument("--fashion-per-epoch", type=int, default=3000,
+                        help="Fashion-MNIST training images drawn as photos per epoch")
+    parser.add_argument("--min-scale", type=float, default=0.6, help="random resized crop: least share of the area")
+    parser.add_argument("--colour-jitter", type=float, default=0.3, help="brightness, contrast, saturation ±this")
+    parser.add_argument("--grey-share", type=float, default=0.15, help="share of images made grey")
+    parser.add_argument("--val-size", type=int, default=5000,
+                        help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on")
+    parser.add_argument("--limit-photos", type=int, default=0, help="train on this many photos (0: all): smoke tests")
+    parser.add_argument("--seed", type=int, default=42)
+    return parser.parse_args(argv)
+
+
+def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
+    network = build_photo_network(args.widths, args.dropout)
+    network.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate_schedule(args, steps_per_epoch),
+                                         weight_decay=args.weight_decay),
+        loss=AllowedClassesLoss(args.label_smoothing), metrics=[AllowedClassesAccuracy()])
+    return network
+
+
+def load_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], PhotoSet, PhotoSet]:
+    images, labels = load_split("train", args.data_dir)
+    fashion_train, _ = split_train_validation(images, labels, args.val_size, args.seed)
+    parts = split_by_sender(load_photos(args.photos_dir), all_senders(args.photos_dir))
+    photo_train = parts["train"]
+    if args.limit_photos:
+        photo_train = photo_train.subset(np.arange(min(args.limit_photos, len(photo_train))))
+    return fashion_train, photo_train, parts["validation"]
+
+
+def epoch_size(args: argparse.Namespace, fashion_train, photo_train: PhotoSet) -> int:
+    return min(args.fashion_per_epoch, len(fashion_train[0])) + len(photo_train) * args.photo_repeats
+
+
+def run_epoch(args: argparse.Namespace, network: keras.Model, epoch: int, fashion_train,
+              photo_train: PhotoSet) -> dict:
+    rng = np.random.default_rng([args.seed, epoch])  # the same epoch's data whether resumed or not
+    images, targets = photo_epoch_data(photo_train.crops, photo_train.allowed, args.photo_repeats,
+                                       fashion_train[0], fashion_train[1], args.fashion_per_epoch, rng,
+                                       args.min_scale, args.colour_jitter, args.grey_share)
+    steps = -(-len(images) // args.batch_size)
+    history = network.fit(to_photo_input(images), targets, batch_size=args.batch_size, epochs=1, shuffle=False,
+                          callbacks=[ProgressLog(epoch, steps)], verbose=0)
+    return {key: float(values[-1]) for key, values in history.history.items()}
+
+
+def validation_scores(network: keras.Model, photo_val: PhotoSet) -> dict:
+    probabilities = network.predict(to_photo_input(photo_val.crops), batch_size=PREDICT_BATCH, verbose=0)
+    accuracy = float(np.mean(is_right(probabilities, photo_val.allowed)))
+    return {"photo_validation_accuracy": accuracy, "selection_score": accuracy}
+
+
+def resume_state(args: argparse.Namespace, steps_per_epoch: int) -> tuple[keras.Model, dict]:
+    checkpoint, state_path = args.checkpoint_dir / CHECKPOINT_FILE, args.checkpoint_dir / STATE_FILE
+    if args.resume and checkpoint.is_file() and state_path.is_file():
+        state = json.loads(state_path.read_text())
+        logger.info("resuming after epoch %d from %s", state["epochs_done"], checkpoint)
+        return keras.saving.load_model(checkpoint), state
+    return build_trainer(args, steps_per_epoch), {"epochs_done": 0, "history": [], "best": None}
+
+
+def save_checkpoint(args: argparse.Namespace, network: keras.Model, state: dict, improved: bool) -> None:
+    args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    if improved:
+        network.save_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
+    network.save(args.checkpoint_dir / CHECKPOINT_FILE)
+    (args.checkpoint_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+def data_record(args: argparse.Namespace, fashion_train, photo_train: PhotoSet, photo_val: PhotoSet) -> dict:
+    return {
+        "fashion_mnist": {"directory": find_data_dir(args.data_dir).name, "source": "zalandoresearch/fashion-mnist",
+                          "licence": "MIT", "train_images": len(fashion_train[0]),
+                          "drawn_as_photos_per_epoch": args.fashion_per_epoch},
+        "photos": {"source": "alexeygrigorev/clothing-dataset-small (train/) and clothing-dataset (extra/)",
+                   "licence": "CC0 1.0",
+                   "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
+                   "train_photos": len(photo_train), "validation_photos": len(photo_val),
+                   "split": {"by": "sender", "validation_share": VALIDATION_SHARE,
+                             "final_check_share": FINAL_CHECK_SHARE, "large_sender": LARGE_SENDER,
+                             "seed": SPLIT_SEED},
+                   "preprocessing_sha256": preprocessing_fingerprint()}}
+
+
+def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
+    keras.utils.set_random_seed(args.seed)
+    started = time.perf_counter()
+    fashion_train, photo_train, photo_val = load_data(args)
+    steps = -(-epoch_size(args, fashion_train, photo_train) // args.batch_size)
+    network, state = resume_state(args, steps)
+    logger.info("training %s (%d parameters) for %d epochs: %d photos x %d and %d Fashion-MNIST images per epoch",
+                network.name, network.count_params(), args.epochs, len(photo_train), args.photo_repeats,
+                args.fashion_per_epoch)
+    for epoch in range(state["epochs_done"], args.epochs):
+        epoch_started = time.perf_counter()
+        fitted = run_epoch(args, network, epoch, fashion_train, photo_train)
+        scores = validation_scores(network, photo_val)
+        entry = {"epoch": epoch + 1, **fitted, **scores, "seconds": round(time.perf_counter() - epoch_started, 1)}
+        improved = state["best"] is None or scores["selection_score"] > state["best"]["selection_score"]
+        if improved:
+            state["best"] = {"best_epoch": epoch + 1, **scores}
+        state["history"].append(entry)
+        state["epochs_done"] = epoch + 1
+        save_checkpoint(args, network, state, improved)
+        logger.info("epoch %d/%d: %s", epoch + 1, args.epochs, json.dumps(entry))
+    network.load_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
+    digest = save_for_serving(network, args.output)
+    arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    record = {"model_sha256": digest, "model_file": args.output.name,
+              "command": shlex.join(["python", "-m", "training.train_photo",
+                                     *(sys.argv[1:] if argv is None else argv)]),
+              "arguments": arguments, "data": data_record(args, fashion_train, photo_train, photo_val),
+              "selection": state["best"], "history": state["history"],
+              "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "duration_s": round(time.perf_counter() - started, 1), "resumed": args.resume,
+              "versions": {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}}
+    logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"],
+                args.output, digest, write_training_record(args.output, record))
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    train(parse_args(argv), argv)
+
+
+if __name__ == "__main__":
+    main()
