@@ -179,10 +179,10 @@ API_DESC = ("Classify a picture of a clothing item into one of the ten Fashion-M
 API_VERSION = "1.0.0"
 MODEL_ID = "max-fashion-mnist"
 MODEL_NAME = "Fashion-MNIST clothing classifier"
-MODEL_DESCRIPTION = ("A convolutional neural network trained on Fashion-MNIST (Zalando) and real clothing "
-                     "photos (clothing-dataset-small, CC0) that classifies "
-                     "a clothing image into T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, "
-                     "Sneaker, Bag or Ankle boot.")
+MODEL_DESCRIPTION = ("Two convolutional neural networks trained on Fashion-MNIST (Zalando) and real clothing "
+                     "photos (clothing-dataset, CC0), one on the 28x28 grayscale image and one on a photo's "
+                     "colour garment crop, that classify a clothing image into T-shirt/top, Trouser, Pullover, "
+                     "Dress, Coat, Sandal, Shirt, Sneaker, Bag or Ankle boot.")
 MODEL_TYPE = "Image Classification"
 MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 MODEL_LICENSE = "Apache-2.0"

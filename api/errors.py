@@ -70,6 +70,10 @@ def allow_header(error: Exception) -> dict[str, str]:
 
 
 def _restx_error_handler(error: Exception):
+    """Any error: a JSON body with "status": "error" and a "message", and the error's HTTP status, never a traceback
+
+    flask-restx documents this handler's first line as the description of the document's "Exception" response.
+    """
     body, status = error_body_and_status(error)
     # flask-restx answers with error.data when the exception has one, whatever the handler returns.
     error.data = body

@@ -1,5 +1,6 @@
 """POST /model/predict: one uploaded image file in, its most likely classes out."""
 import base64
+import logging
 
 from flask import request
 from flask_restx import fields, inputs, reqparse
@@ -14,11 +15,16 @@ from core.images import image_to_model_inputs, model_input_png, photo_input_png
 from core.labels import NUM_CLASSES
 
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+# The image's field, then the original MAX-Fashion-MNIST's (IBM's MAX skeleton and its tutorial app send `file`).
+IMAGE_FIELDS = ("image", "file")
+
+logger = logging.getLogger(__name__)
 
 predict_request = reqparse.RequestParser()
 predict_request.add_argument(
     "image", type=FileStorage, location="files", required=True,
-    help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF, ICO).")
+    help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF, ICO). Clients of the original "
+         "MAX-Fashion-MNIST may send it in a field named 'file' instead; parts under other names are ignored.")
 predict_request.add_argument(
     # The Swagger document is built at import, from the process's settings (a request without top_k gets the
     # served model's own DEFAULT_TOP_K: the same value, unless a test builds an app with other settings).
@@ -51,11 +57,25 @@ predict_response = MAX_API.model("PredictResponse", {
 })
 
 
-def refuse_several_files() -> None:
-    """One image per request: with several file parts, which one was classified would be a guess."""
-    count = sum(1 for _ in request.files.items(multi=True))
-    if count > 1:
-        raise BadRequest(f"Send exactly one file, in the 'image' field; this request has {count}.")
+def image_part() -> FileStorage | None:
+    """The one uploaded image, from the `image` field or the original's `file`; None when the request has no file
+    part at all (the parser then says what is missing). Parts under other names are ignored, as the original
+    server's parser ignored them (its tutorial app sends a stray part named Content-Type)."""
+    parts = list(request.files.items(multi=True))
+    images = [storage for name, storage in parts if name in IMAGE_FIELDS]
+    others = [name for name, _ in parts if name not in IMAGE_FIELDS]
+    if len(images) == 1:
+        if others:
+            logger.debug("ignoring file parts %s beside the image", others)
+        return images[0]
+    if len(images) > 1:
+        found = ", ".join(f"'{name}'" for name, _ in parts if name in IMAGE_FIELDS)
+        raise BadRequest(f"Send exactly one image, in the 'image' field (or 'file'); this request has "
+                         f"{len(images)}: {found}.")
+    if others:
+        raise BadRequest(f"Send the image in the 'image' field; this request has no 'image' part, only "
+                         f"{', '.join(repr(name) for name in others)}.")
+    return None
 
 
 def png_data_url(png: bytes) -> str:
@@ -64,6 +84,8 @@ def png_data_url(png: bytes) -> str:
 
 
 TOP_K = inputs.int_range(1, NUM_CLASSES)
+options_request = predict_request.copy()  # top_k and debug alone: the image may have come as `file`
+options_request.remove_argument("image")
 
 
 def predict_arguments() -> dict:
@@ -73,16 +95,16 @@ def predict_arguments() -> dict:
     argument), a sixth of a whole prediction; it stays the one that documents the arguments in Swagger and
     words the error of a malformed request, so anything unusual is handed to it.
     """
-    images = request.files.getlist("image")
+    image = image_part()
+    if image is None:
+        return predict_request.parse_args()  # words what is missing
     top_k = request.form.get("top_k", request.args.get("top_k"))
     debug = request.form.get("debug", request.args.get("debug"))
-    if len(images) != 1:
-        return predict_request.parse_args()
     try:
-        return {"image": images[0], "top_k": None if top_k is None else TOP_K(top_k),
+        return {"image": image, "top_k": None if top_k is None else TOP_K(top_k),
                 "debug": False if debug is None else inputs.boolean(debug)}
     except ValueError:
-        return predict_request.parse_args()
+        return {**options_request.parse_args(), "image": image}  # the parser words the 400
 
 
 class ModelPredictAPI(PredictAPI):
@@ -99,7 +121,6 @@ class ModelPredictAPI(PredictAPI):
 
         The body is built to match PredictResponse exactly (no marshalling pass: it cost ~0.1 ms a request).
         """
-        refuse_several_files()
         args = predict_arguments()
         model = served_model()
         model_input = image_to_model_inputs(args["image"].read())

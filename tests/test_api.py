@@ -135,8 +135,16 @@ def test_missing_image_field_is_400(client):
     assert_error(client.post("/model/predict", data={}, content_type="multipart/form-data"), 400, "image")
 
 
-def test_wrong_field_name_is_400(client):
-    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), field="file"), 400, "image")
+def test_wrong_field_name_is_400_naming_what_came_and_what_is_expected(client):
+    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), field="picture"), 400, "'image'")
+    assert_error(post_image(client, ANKLE_BOOT.read_bytes(), field="picture"), 400, "'picture'")
+
+
+def test_the_original_models_file_field_is_accepted(client):
+    """IBM's MAX skeleton and the original MAX-Fashion-MNIST send the image as `file`."""
+    by_file = post_image(client, ANKLE_BOOT.read_bytes(), field="file")
+    assert by_file.status_code == 200
+    assert by_file.get_json() == post_image(client, ANKLE_BOOT.read_bytes()).get_json()
 
 
 def test_json_body_instead_of_multipart_is_400(client):

@@ -167,16 +167,16 @@ PNG = garment_png()
     (lambda s: predict(s), 400, "image"),
     (lambda s: predict(s, data=b"", headers={"Content-Type": "multipart/form-data; boundary=x"}), 400, "image"),
     (lambda s: predict(s, {"image": ("empty.png", b"")}), 400, "empty"),
-    (lambda s: predict(s, {"file": ("a.png", PNG)}), 400, "image"),
-    (lambda s: predict(s, [("image", ("a.png", PNG)), ("image", ("b.png", PNG))]), 400, "exactly one file"),
-    (lambda s: predict(s, [("image", ("a.png", PNG)), ("other", ("b.png", PNG))]), 400, "exactly one file"),
+    (lambda s: predict(s, {"picture": ("a.png", PNG)}), 400, "no 'image' part, only 'picture'"),
+    (lambda s: predict(s, [("image", ("a.png", PNG)), ("image", ("b.png", PNG))]), 400, "exactly one image"),
+    (lambda s: predict(s, [("image", ("a.png", PNG)), ("file", ("b.png", PNG))]), 400, "has 2: 'image', 'file'"),
     (lambda s: predict(s, json={"image": "aGVsbG8=", "top_k": 3}), 400, "image"),
     (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "9" * 400}), 400, "top_k"),
     (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "1e9"}), 400, "top_k"),
     (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "-1"}), 400, "top_k"),
     (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "NaN"}), 400, "top_k"),
     (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"debug": "maybe"}), 400, "debug"),
-], ids=["empty-body", "empty-multipart", "zero-byte-file", "wrong-field", "two-images", "image-and-another-file",
+], ids=["empty-body", "empty-multipart", "zero-byte-file", "wrong-field", "two-images", "image-and-file",
         "json-body", "top-k-400-digits", "top-k-1e9", "top-k-negative", "top-k-nan", "debug-not-boolean"])
 def test_malformed_upload_gets_json_400(server, send, status, message):
     body = assert_json_error(timed(lambda: send(server)), status)

@@ -111,7 +111,7 @@ class Ready(Resource):
         return {"ready": True}
 
 
-@v2.route("/models/<string:name>", "/models/<string:name>/versions/<string:version>")
+@v2.route("/models/<string:name>")
 class ModelMetadata(Resource):
     @v2.response(200, "Model metadata", model_metadata)
     @v2.response(404, "Unknown model or version", error_model)
@@ -121,7 +121,12 @@ class ModelMetadata(Resource):
         return metadata_body()
 
 
-@v2.route("/models/<string:name>/ready", "/models/<string:name>/versions/<string:version>/ready")
+@v2.route("/models/<string:name>/versions/<string:version>")
+class ModelVersionMetadata(ModelMetadata):
+    """The same route for one version: a resource of its own, so Swagger gives it its own operationId."""
+
+
+@v2.route("/models/<string:name>/ready")
 class ModelReady(Resource):
     @v2.response(200, "Ready: {\"name\": ..., \"ready\": true}")
     @v2.response(404, "Unknown model or version", error_model)
@@ -133,7 +138,12 @@ class ModelReady(Resource):
         return {"name": name, "ready": ready}, (200 if ready else 503)
 
 
-@v2.route("/models/<string:name>/infer", "/models/<string:name>/versions/<string:version>/infer")
+@v2.route("/models/<string:name>/versions/<string:version>/ready")
+class ModelVersionReady(ModelReady):
+    """The same route for one version, with its own operationId."""
+
+
+@v2.route("/models/<string:name>/infer")
 class Infer(Resource):
     @v2.expect(infer_request, validate=False)
     @v2.response(200, "Inference result (JSON, or JSON header + binary tensors)", infer_response)
@@ -159,3 +169,8 @@ class Infer(Resource):
         if header_length is None:
             return Response(body, mimetype="application/json")
         return Response(body, mimetype="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+
+
+@v2.route("/models/<string:name>/versions/<string:version>/infer")
+class VersionInfer(Infer):
+    """The same route for one version, with its own operationId."""
