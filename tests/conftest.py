@@ -3,6 +3,7 @@ integration tests talk to (one started here, or the running service SERVICE_URL 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,18 @@ def live_server(service, tmp_path_factory) -> Iterator[str]:
         return
     with running_server(tmp_path_factory.mktemp("server") / "gunicorn.log") as base_url:
         yield base_url
+
+
+@pytest.fixture()
+def tiny_photos(tmp_path, monkeypatch) -> Path:
+    """Eight drawn photos in clothing-dataset-small's layout (pants, shoes), their cache in tmp_path: for the
+    training runs' tests."""
+    from tests.imaging import garment_photo
+    from training import photos as photo_module
+
+    monkeypatch.setattr(photo_module, "CACHE_DIR", tmp_path / "cache")
+    for folder, colour in (("pants", (30, 30, 120)), ("shoes", (200, 40, 40))):
+        (tmp_path / "photos" / folder).mkdir(parents=True)
+        for seed in range(4):
+            (tmp_path / "photos" / folder / f"{seed}.jpg").write_bytes(garment_photo(seed, colour, (150, 150, 150)))
+    return tmp_path / "photos"

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from core.checksum import sha256_of
-from tests.imaging import garment_photo
-from training import photos as photo_module
 from training.dataset import default_data_dir
 from training.photo_network import (
     PHOTO_INPUT_SHAPE,
@@ -79,16 +77,6 @@ def test_the_photo_network_takes_a_colour_crop_and_gives_ten_probabilities():
     probabilities = np.asarray(network(np.zeros((2, *PHOTO_INPUT_SHAPE), np.float32)))
     assert probabilities.shape == (2, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-
-
-@pytest.fixture()
-def tiny_photos(tmp_path, monkeypatch):
-    monkeypatch.setattr(photo_module, "CACHE_DIR", tmp_path / "cache")
-    for folder, colour in (("pants", (30, 30, 120)), ("shoes", (200, 40, 40))):
-        (tmp_path / "photos" / folder).mkdir(parents=True)
-        for seed in range(5):
-            (tmp_path / "photos" / folder / f"{seed}.jpg").write_bytes(garment_photo(seed, colour, (150, 150, 150)))
-    return tmp_path / "photos"
 
 
 @needs_dataset

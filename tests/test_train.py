@@ -11,8 +11,6 @@ import pytest
 
 import config
 from core.checksum import sha256_of
-from tests.imaging import garment_photo
-from training import photos as photo_module
 from training.dataset import default_data_dir
 from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
 
@@ -55,16 +53,6 @@ def test_brightness_jitter_keeps_the_background_black_and_varies_the_garment():
     assert (jittered[:, :10] == 0).all()
     levels = jittered[:, 15, 15]
     assert levels.min() < 110 and levels.max() > 170
-
-
-@pytest.fixture()
-def tiny_photos(tmp_path, monkeypatch):
-    monkeypatch.setattr(photo_module, "CACHE_DIR", tmp_path / "cache")
-    for folder, colour in (("pants", (30, 30, 120)), ("shoes", (200, 40, 40))):
-        (tmp_path / "photos" / folder).mkdir(parents=True)
-        for seed in range(4):
-            (tmp_path / "photos" / folder / f"{seed}.jpg").write_bytes(garment_photo(seed, colour, (150, 150, 150)))
-    return tmp_path / "photos"
 
 
 @needs_dataset

@@ -12,7 +12,6 @@ on from it. Progress goes to the log.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shlex
 import sys
@@ -28,6 +27,7 @@ from keras import layers
 import config
 from core.checksum import write_checksum
 from training.architecture import ARCHITECTURES, INPUT_SHAPE, build_model
+from training.checkpoints import resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, epoch_data
 from training.photos import (
@@ -46,9 +46,6 @@ from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDA
 
 logger = logging.getLogger("training.train")
 
-CHECKPOINT_FILE = "trainer.keras"
-STATE_FILE = "state.json"
-BEST_WEIGHTS_FILE = "best.weights.h5"
 LOG_EVERY_STEPS = 100
 PREDICT_BATCH = 1000
 
@@ -71,13 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     network.add_argument("--blocks-per-stage", type=int, default=1, help="residual blocks per stage (resnet)")
     network.add_argument("--dense-units", type=int, default=256, help="hidden units of the head (0: none)")
     network.add_argument("--dropout", type=float, default=0.15, help="after each block; twice this in the head")
-    optimisation = parser.add_argument_group("optimisation")
-    optimisation.add_argument("--epochs", type=int, default=16)
-    optimisation.add_argument("--batch-size", type=int, default=128)
-    optimisation.add_argument("--learning-rate", type=float, default=2e-3, help="peak rate of the cosine schedule")
-    optimisation.add_argument("--warmup-epochs", type=float, default=0.5, help="linear warm-up before the cosine")
-    optimisation.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW decoupled weight decay")
-    optimisation.add_argument("--label-smoothing", type=float, default=0.05)
+    add_optimisation_arguments(parser, epochs=16, batch_size=128, warmup_epochs=0.5, weight_decay=1e-4)
     augmentation = parser.add_argument_group("augmentation (train time only; never an up-down flip)")
     augmentation.add_argument("--max-shift", type=int, default=2, help="random translation in pixels")
     augmentation.add_argument("--no-flip", dest="flip", action="store_false", help="no left-right flips")
@@ -97,6 +88,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            "training images (0: all): for smoke tests")
     selection.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
+
+
+def add_optimisation_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, warmup_epochs: float,
+                               weight_decay: float) -> None:
+    """The optimiser's flags, shared by both training runs with each one's defaults: AdamW, cosine schedule."""
+    optimisation = parser.add_argument_group("optimisation")
+    optimisation.add_argument("--epochs", type=int, default=epochs)
+    optimisation.add_argument("--batch-size", type=int, default=batch_size)
+    optimisation.add_argument("--learning-rate", type=float, default=2e-3, help="peak rate of the cosine schedule")
+    optimisation.add_argument("--warmup-epochs", type=float, default=warmup_epochs,
+                              help="linear warm-up before the cosine")
+    optimisation.add_argument("--weight-decay", type=float, default=weight_decay, help="AdamW decoupled weight decay")
+    optimisation.add_argument("--label-smoothing", type=float, default=0.05)
 
 
 def split_train_validation(images: np.ndarray, labels: np.ndarray, val_size: int, seed: int):
@@ -206,24 +210,6 @@ def data_record(args: argparse.Namespace, fashion_train, fashion_val, photo_trai
     return record
 
 
-def resume_state(args: argparse.Namespace, steps_per_epoch: int) -> tuple[keras.Model, dict]:
-    """The checkpointed trainer and history, or a fresh trainer when not resuming (or nothing is there)."""
-    checkpoint, state_path = args.checkpoint_dir / CHECKPOINT_FILE, args.checkpoint_dir / STATE_FILE
-    if args.resume and checkpoint.is_file() and state_path.is_file():
-        state = json.loads(state_path.read_text())
-        logger.info("resuming after epoch %d from %s", state["epochs_done"], checkpoint)
-        return keras.saving.load_model(checkpoint), state
-    return build_trainer(args, steps_per_epoch), {"epochs_done": 0, "history": [], "best": None}
-
-
-def save_checkpoint(args: argparse.Namespace, trainer: keras.Model, state: dict, improved: bool) -> None:
-    args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    if improved:
-        trainer.layers[-1].save_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
-    trainer.save(args.checkpoint_dir / CHECKPOINT_FILE)
-    (args.checkpoint_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
-
-
 def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, fashion_train, photo_train) -> dict:
     rng = np.random.default_rng([args.seed, epoch])  # the same epoch's data whether resumed or not
     images, targets = epoch_data(fashion_train[0], fashion_train[1],
@@ -245,24 +231,15 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     keras.utils.set_random_seed(args.seed)
     started = time.perf_counter()
     fashion_train, fashion_val, photo_train, photo_val = load_data(args)
-    trainer, state = resume_state(args, steps_per_epoch(args, fashion_train, photo_train))
+    trainer, state = resume_state(args, lambda: build_trainer(args, steps_per_epoch(args, fashion_train,
+                                                                                     photo_train)))
     network = trainer.layers[-1]
     logger.info("training %s (%d parameters) for %d epochs: %d Fashion-MNIST images, %d photos x %d per epoch",
                 network.name, network.count_params(), args.epochs, len(fashion_train[0]),
                 len(photo_train) if photo_train is not None else 0, args.photo_repeats)
-    for epoch in range(state["epochs_done"], args.epochs):
-        epoch_started = time.perf_counter()
-        fitted = run_epoch(args, trainer, epoch, fashion_train, photo_train)
-        scores = validation_scores(network, fashion_val, photo_val)
-        entry = {"epoch": epoch + 1, **fitted, **scores, "seconds": round(time.perf_counter() - epoch_started, 1)}
-        improved = state["best"] is None or scores["selection_score"] > state["best"]["selection_score"]
-        if improved:
-            state["best"] = {"best_epoch": epoch + 1, **scores}
-        state["history"].append(entry)
-        state["epochs_done"] = epoch + 1
-        save_checkpoint(args, trainer, state, improved)
-        logger.info("epoch %d/%d: %s", epoch + 1, args.epochs, json.dumps(entry))
-    network.load_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
+    state = train_epochs(args, trainer, network, state,
+                         lambda epoch: run_epoch(args, trainer, epoch, fashion_train, photo_train),
+                         lambda: validation_scores(network, fashion_val, photo_val))
     digest = save_for_serving(network, args.output)
     record = training_record(args, argv, digest, state, data_record(args, fashion_train, fashion_val, photo_train,
                                                                      photo_val), time.perf_counter() - started)
@@ -285,11 +262,12 @@ def repo_relative(path: Path) -> str:
 
 
 def training_record(args: argparse.Namespace, argv: list[str] | None, digest: str, state: dict, data: dict,
-                    seconds: float) -> dict:
-    """The arguments actually used (not today's flag defaults), keyed by the model's sha256."""
+                    seconds: float, module: str = "training.train") -> dict:
+    """The arguments actually used (not today's flag defaults), keyed by the model's sha256; `module` is the
+    run's own (python -m <module>)."""
     arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     return {"model_sha256": digest, "model_file": args.output.name,
-            "command": shlex.join(["python", "-m", "training.train", *(sys.argv[1:] if argv is None else argv)]),
+            "command": shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)]),
             "arguments": arguments, "data": data, "selection": state["best"], "history": state["history"],
             "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration_s": round(seconds, 1), "resumed": args.resume,

@@ -10,19 +10,15 @@ by its sha256). A checkpoint after every epoch in --checkpoint-dir; --resume car
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shlex
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import config
+from training.checkpoints import resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss
 from training.photo_network import build_photo_network, photo_epoch_data, to_photo_input
@@ -38,14 +34,12 @@ from training.photos import (
 from training.record import write_training_record
 from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
 from training.train import (
-    BEST_WEIGHTS_FILE,
-    CHECKPOINT_FILE,
-    STATE_FILE,
     ProgressLog,
+    add_optimisation_arguments,
     learning_rate_schedule,
-    repo_relative,
     save_for_serving,
     split_train_validation,
+    training_record,
 )
 
 logger = logging.getLogger("training.train_photo")
@@ -68,12 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
     parser.add_argument("--widths", type=_widths, default=(16, 32, 64, 128), help="filters per block")
     parser.add_argument("--dropout", type=float, default=0.3, help="before the softmax")
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=2e-3, help="peak rate of the cosine schedule")
-    parser.add_argument("--warmup-epochs", type=float, default=1.0, help="linear warm-up before the cosine")
-    parser.add_argument("--weight-decay", type=float, default=5e-4, help="AdamW decoupled weight decay")
-    parser.add_argument("--label-smoothing", type=float, default=0.05)
+    add_optimisation_arguments(parser, epochs=40, batch_size=64, warmup_epochs=1.0, weight_decay=5e-4)
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each training crop is seen per epoch")
     parser.add_argument("--fashion-per-epoch", type=int, default=3000,
                         help="Fashion-MNIST training images drawn as photos per epoch")
@@ -128,23 +117,6 @@ def validation_scores(network: keras.Model, photo_val: PhotoSet) -> dict:
     return {"photo_validation_accuracy": accuracy, "selection_score": accuracy}
 
 
-def resume_state(args: argparse.Namespace, steps_per_epoch: int) -> tuple[keras.Model, dict]:
-    checkpoint, state_path = args.checkpoint_dir / CHECKPOINT_FILE, args.checkpoint_dir / STATE_FILE
-    if args.resume and checkpoint.is_file() and state_path.is_file():
-        state = json.loads(state_path.read_text())
-        logger.info("resuming after epoch %d from %s", state["epochs_done"], checkpoint)
-        return keras.saving.load_model(checkpoint), state
-    return build_trainer(args, steps_per_epoch), {"epochs_done": 0, "history": [], "best": None}
-
-
-def save_checkpoint(args: argparse.Namespace, network: keras.Model, state: dict, improved: bool) -> None:
-    args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    if improved:
-        network.save_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
-    network.save(args.checkpoint_dir / CHECKPOINT_FILE)
-    (args.checkpoint_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
-
-
 def data_record(args: argparse.Namespace, fashion_train, photo_train: PhotoSet, photo_val: PhotoSet) -> dict:
     return {
         "fashion_mnist": {"directory": find_data_dir(args.data_dir).name, "source": "zalandoresearch/fashion-mnist",
@@ -165,33 +137,16 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     fashion_train, photo_train, photo_val = load_data(args)
     steps = -(-epoch_size(args, fashion_train, photo_train) // args.batch_size)
-    network, state = resume_state(args, steps)
+    network, state = resume_state(args, lambda: build_trainer(args, steps))
     logger.info("training %s (%d parameters) for %d epochs: %d photos x %d and %d Fashion-MNIST images per epoch",
                 network.name, network.count_params(), args.epochs, len(photo_train), args.photo_repeats,
                 args.fashion_per_epoch)
-    for epoch in range(state["epochs_done"], args.epochs):
-        epoch_started = time.perf_counter()
-        fitted = run_epoch(args, network, epoch, fashion_train, photo_train)
-        scores = validation_scores(network, photo_val)
-        entry = {"epoch": epoch + 1, **fitted, **scores, "seconds": round(time.perf_counter() - epoch_started, 1)}
-        improved = state["best"] is None or scores["selection_score"] > state["best"]["selection_score"]
-        if improved:
-            state["best"] = {"best_epoch": epoch + 1, **scores}
-        state["history"].append(entry)
-        state["epochs_done"] = epoch + 1
-        save_checkpoint(args, network, state, improved)
-        logger.info("epoch %d/%d: %s", epoch + 1, args.epochs, json.dumps(entry))
-    network.load_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
+    state = train_epochs(args, network, network, state,
+                         lambda epoch: run_epoch(args, network, epoch, fashion_train, photo_train),
+                         lambda: validation_scores(network, photo_val))
     digest = save_for_serving(network, args.output)
-    arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    record = {"model_sha256": digest, "model_file": args.output.name,
-              "command": shlex.join(["python", "-m", "training.train_photo",
-                                     *(sys.argv[1:] if argv is None else argv)]),
-              "arguments": arguments, "data": data_record(args, fashion_train, photo_train, photo_val),
-              "selection": state["best"], "history": state["history"],
-              "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "duration_s": round(time.perf_counter() - started, 1), "resumed": args.resume,
-              "versions": {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}}
+    record = training_record(args, argv, digest, state, data_record(args, fashion_train, photo_train, photo_val),
+                             time.perf_counter() - started, module="training.train_photo")
     logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"],
                 args.output, digest, write_training_record(args.output, record))
     return record
