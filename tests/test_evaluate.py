@@ -62,6 +62,9 @@ def test_photo_sections_are_the_served_runtimes_on_each_held_out_part() -> None:
     assert fx.metrics()["runtimes"]["tensorflow"]["photo_validation_accuracy"] == 0.8333
     assert fx.metrics()["runtimes"]["tensorflow"]["photo_final_check_accuracy"] == 0.6667
     assert photo["networks"] == {"fashion_mnist": 0.5, "photo": 0.6667}
+    assert final["networks"] == {"fashion_mnist": 0.1667, "photo": 0.5}
+    shoes = next(row for row in photo["folders"] if row["folder"] == "shoes")
+    assert shoes["networks"] == {"fashion_mnist": 0.0, "photo": 0.5}  # the Bag answers are wrong, Sneaker right
 
 
 def test_photo_sections_give_standard_errors_kids_and_the_small_datasets_folders() -> None:

@@ -60,9 +60,10 @@ def test_card_gives_both_held_out_parts_per_folder_with_errors_and_confusion() -
     card = render_model_card(fx.metrics(), None)
     assert "**Top-1 accuracy, as served**: 83.33 % ± 15.21 % (5 of 6 photos)" in card
     assert "**Top-1 accuracy, as served**: 66.67 % ± 19.25 % (4 of 6 photos)" in card
-    assert "| `t-shirt` | 2 | 1 | 50.00 % | 35.36 % | T-shirt/top |" in card
-    assert "| `shoes` | 2 | 2 | 100.00 % | 0.00 % | Sandal, Sneaker, Ankle boot |" in card
-    assert "| `hoodie` | 1 | 1 | 100.00 % | 0.00 % | Pullover, Coat |" in card
+    assert "| Folder | Photos | Right | Accuracy | ± | the 28×28 network alone | the photo network alone |" in card
+    assert "| `t-shirt` | 2 | 1 | 50.00 % | 35.36 % | 100.00 % | 100.00 % | T-shirt/top |" in card
+    assert "| `shoes` | 2 | 2 | 100.00 % | 0.00 % | 0.00 % | 50.00 % | Sandal, Sneaker, Ankle boot |" in card
+    assert "| `hoodie` | 1 | 1 | 100.00 % | 0.00 % | 0.00 % | 0.00 % | Pullover, Coat |" in card
     assert "| `t-shirt` | 1 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in card
     assert "**Each network alone**: the 28×28 network 50.00 %; the photo network 66.67 %." in card
     assert "**Children's clothes**: 0.00 % ± 0.00 % of 1; adults' 100.00 % ± 0.00 % of 5." in card

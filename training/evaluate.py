@@ -94,12 +94,12 @@ class RuntimeRun(NamedTuple):
 
 class Measured(NamedTuple):
     """Everything measured: each runtime's run (the served one first), the test labels, the held-out photo
-    parts, and on each part the accuracy of each network alone (the served runtime, no flip averaging)."""
+    parts, and on each part each network's own probabilities (the served runtime, no flip averaging)."""
     runs: dict[str, RuntimeRun]
     labels: np.ndarray
     photos: dict[str, ValidationPhotos] | None
     failures_shown: int = 0
-    networks: dict[str, dict] | None = None
+    networks: dict[str, dict[str, np.ndarray]] | None = None
 
 
 def predict_probabilities(wrapper: ModelWrapper, images: np.ndarray, batch_size: int) -> np.ndarray:
@@ -117,12 +117,12 @@ def predict_photo_probabilities(wrapper: ModelWrapper, photos: PhotoSet, batch_s
     return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
 
 
-def network_accuracies(wrapper: ModelWrapper, photos: PhotoSet) -> dict:
+def network_probabilities(wrapper: ModelWrapper, photos: PhotoSet) -> dict[str, np.ndarray]:
     """Each network alone on these photos, beside what the server answers: what the photo network adds."""
     alone = {"fashion_mnist": wrapper.predict_batch(to_model_batch(photos.images))}
     if wrapper.photo_network:
         alone["photo"] = wrapper.predict_photo_batch(to_photo_batch(photos.crops))
-    return {name: scores.photo_accuracy(probabilities, photos.allowed) for name, probabilities in alone.items()}
+    return alone
 
 
 def runtime_version(runtime: str) -> str:
@@ -160,7 +160,7 @@ def measure_runtime(requested: str, args: argparse.Namespace, test_images: np.nd
             latency.update(photo_latency(wrapper, photos["validation"].photos.images,
                                          photos["validation"].photos.crops))
             if not flip_averaging:
-                networks = {part: network_accuracies(wrapper, held.photos) for part, held in photos.items()}
+                networks = {part: network_probabilities(wrapper, held.photos) for part, held in photos.items()}
         measured.append(Configuration(predict_probabilities(wrapper, test_images, args.batch_size), photo_answers,
                                       latency))
         runtime = wrapper.runtime
@@ -233,8 +233,14 @@ def photo_section(measured: Measured, part: str) -> dict | None:
     runtime, served = next(iter(measured.runs.items()))
     held = measured.photos[part]
     report = scores.photo_report(served.plain.photos[part], held.photos.allowed, held.photos.folders, CLASS_NAMES)
+    alone = (measured.networks or {}).get(part, {})
+    for row in report["folders"]:
+        members = held.photos.folders == row["folder"]
+        row["networks"] = {name: scores.photo_accuracy(probabilities[members], held.photos.allowed[members])
+                           for name, probabilities in alone.items()}
     section = {"runtime": runtime, **held.settings, **report,
-               "networks": (measured.networks or {}).get(part, {}),
+               "networks": {name: scores.photo_accuracy(probabilities, held.photos.allowed)
+                            for name, probabilities in alone.items()},
                "kids": kids_report(served.plain.photos[part], held.photos),
                "clothing_dataset_small": small_folders_report(served.plain.photos[part], held.photos)}
     if part == "validation":
