@@ -85,12 +85,14 @@ def test_decompression_bomb_gets_400_and_server_keeps_serving(live_server):
     assert_still_serving(live_server)
 
 
-@pytest.mark.owns_server  # settings: a wrong MODEL_SHA256_PATH, and the server's exit code and log
-def test_server_refuses_to_start_on_checksum_mismatch(tmp_path):
-    wrong = tmp_path / "fashion_mnist.h5.sha256"
-    wrong.write_text(f"{'0' * 64}  fashion_mnist.h5\n")
+@pytest.mark.owns_server  # settings: a wrong MODEL_SHA256_PATH (or the photo network's), and the server's exit and log
+@pytest.mark.parametrize("setting, name", [("MODEL_SHA256_PATH", "fashion_mnist.h5"),
+                                           ("PHOTO_MODEL_SHA256_PATH", "fashion_mnist_photo.h5")])
+def test_server_refuses_to_start_on_checksum_mismatch(tmp_path, setting, name):
+    wrong = tmp_path / f"{name}.sha256"
+    wrong.write_text(f"{'0' * 64}  {name}\n")
     log_path = tmp_path / "gunicorn.log"
-    process = start_server(free_port(), log_path, {"MODEL_SHA256_PATH": str(wrong)})
+    process = start_server(free_port(), log_path, {setting: str(wrong)})
     try:
         returncode = process.wait(timeout=120)
     except subprocess.TimeoutExpired:
@@ -98,6 +100,7 @@ def test_server_refuses_to_start_on_checksum_mismatch(tmp_path):
         pytest.fail("the server kept running with a model that does not match its checksum")
     log = log_path.read_text()
     assert returncode == 3, "gunicorn's 'worker failed to boot' exit code"
-    assert "cannot start: model file" in log and "refusing to serve a model that is not the one shipped" in log
+    assert "cannot start: model file" in log and name in log
+    assert "refusing to serve a model that is not the one shipped" in log
     assert "0" * 64 in log
     assert "Traceback" not in log, "one clear line, not a stack trace"
