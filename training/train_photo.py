@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-dir", type=Path, default=config.REPO_ROOT / "artifacts" / "training-photo",
                         help="checkpoint after every epoch (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
-    parser.add_argument("--widths", type=_widths, default=(16, 32, 64, 128), help="filters per block")
+    parser.add_argument("--widths", type=_widths, default=(24, 48, 96, 192), help="filters per block")
     parser.add_argument("--dropout", type=float, default=0.3, help="before the softmax")
     add_optimisation_arguments(parser, epochs=40, batch_size=64, warmup_epochs=1.0, weight_decay=5e-4)
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each training crop is seen per epoch")
