@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest
 from api import served_model
 from api.errors import error_response
 from config import SETTINGS
-from core.images import image_to_model_inputs, model_input_png, photo_input_png
+from core.images import image_to_model_inputs, model_input_png
 from core.labels import NUM_CLASSES
 
 PNG_DATA_URL_PREFIX = "data:image/png;base64,"
@@ -123,10 +123,10 @@ class ModelPredictAPI(PredictAPI):
         """
         args = predict_arguments()
         model = served_model()
-        model_input = image_to_model_inputs(args["image"].read())
+        model_input = image_to_model_inputs(args["image"].read(), photo_crop=model.photo_network)
         body = {"status": "ok", "predictions": model.classify(model_input, top_k=args["top_k"])}
         if args["debug"]:
             body["model_input"] = png_data_url(model_input_png(model_input.array))
-            if model_input.photo is not None and model.photo_network:
-                body["photo_input"] = png_data_url(photo_input_png(model_input.photo))
+            if model_input.photo is not None:
+                body["photo_input"] = png_data_url(model_input_png(model_input.photo))
         return body

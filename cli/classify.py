@@ -131,7 +131,7 @@ class InProcessClassifier:
     def _classify_batch(self, paths: Sequence[Path]) -> list[Classified]:
         from core.model import top_k_predictions
 
-        prepared = [self._prepare(path) for path in paths]
+        prepared = [self._prepare(path, self.model.photo_network) for path in paths]
         inputs = [item for item in prepared if isinstance(item, ModelInputs)]
         probabilities = iter(self.model.infer_inputs(inputs) if inputs else [])
         return [Classified(path, predictions=top_k_predictions(next(probabilities), self.top_k))
@@ -139,10 +139,10 @@ class InProcessClassifier:
                 for path, item in zip(paths, prepared, strict=True)]
 
     @staticmethod
-    def _prepare(path: Path) -> ModelInputs | str:
+    def _prepare(path: Path, photo_crop: bool) -> ModelInputs | str:
         """The networks' inputs, or why there are none."""
         try:
-            return image_to_model_inputs(path.read_bytes())
+            return image_to_model_inputs(path.read_bytes(), photo_crop)
         except OSError as error:
             return read_error(error)
         except InvalidImageError as error:

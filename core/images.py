@@ -249,8 +249,9 @@ def image_to_model_array(data: bytes) -> np.ndarray:
     return image_to_model_inputs(data).array
 
 
-def image_to_model_inputs(data: bytes) -> ModelInputs:
-    """Encoded image file → the 28×28 array and, for a photo, the colour crop of its garment.
+def image_to_model_inputs(data: bytes, photo_crop: bool = True) -> ModelInputs:
+    """Encoded image file → the 28×28 array and, for a photo, the colour crop of its garment (not made when
+    `photo_crop` is False: the photo network is off).
 
     The whole pre-processing, stage by stage, each in the module that owns it. The full-size pixels exist only
     inside the budget's block (core/admission.py): what follows works on the small planes.
@@ -262,7 +263,7 @@ def image_to_model_inputs(data: bytes) -> ModelInputs:
     if luma.shape == (MODEL_SIDE, MODEL_SIDE):
         return ModelInputs(pass_through_fashion_mnist(luma), None)  # Fashion-MNIST pass-through
     array, box = normalise_photo_with_box(luma, chroma)
-    return ModelInputs(array, garment_crop(luma, chroma, box))  # the photo network's colour crop
+    return ModelInputs(array, garment_crop(luma, chroma, box) if photo_crop else None)  # the photo network's
 
 
 def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
@@ -288,14 +289,9 @@ def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None)
 
 
 def model_input_png(array: np.ndarray) -> bytes:
-    """The 28×28 array as PNG bytes, so a client can see what the model was shown."""
+    """What a network was shown as PNG bytes, so a client can see it: the 28×28 grey array or the photo
+    network's 64×64 colour crop."""
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(array, dtype=np.uint8), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def photo_input_png(crop: np.ndarray) -> bytes:
-    """The photo network's 64×64 colour crop as PNG bytes."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(crop, dtype=np.uint8), mode="RGB").save(buffer, format="PNG")
+    Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB" if np.ndim(array) == 3 else "L").save(
+        buffer, format="PNG")
     return buffer.getvalue()

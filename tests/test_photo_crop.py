@@ -67,3 +67,10 @@ def test_garment_crop_of_a_grey_photo_is_grey():
     luma, chroma = to_planes(Image.fromarray(red_shirt_on_grey()).convert("L"))
     crop = garment_crop(luma, chroma, Box(20, 40, 70, 90))
     assert chroma is None and (crop[..., 0] == crop[..., 1]).all() and (crop[..., 1] == crop[..., 2]).all()
+
+
+def test_no_crop_is_made_when_the_photo_network_is_off():
+    data = jpeg_of(red_shirt_on_grey())
+    without = image_to_model_inputs(data, photo_crop=False)
+    assert without.photo is None
+    assert (without.array == image_to_model_inputs(data).array).all()

@@ -15,11 +15,12 @@ ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
 
-def model_batch(request: InferenceRequest, max_batch: int) -> np.ndarray | list[ModelInputs]:
+def model_batch(request: InferenceRequest, max_batch: int,
+                photo_crop: bool = True) -> np.ndarray | list[ModelInputs]:
     """The one input of the request as the model takes it, at most `max_batch` images (the V2_MAX_BATCH setting):
     'image' as the (N, 28, 28, 1) float32 batch in [0, 1] of the 28×28 network (ModelWrapper.infer);
     'image_bytes' as each file's pre-processed inputs, photos with their colour crop, exactly as /model/predict
-    makes them (ModelWrapper.infer_inputs)."""
+    makes them (ModelWrapper.infer_inputs; `photo_crop` False when the photo network is off)."""
     if len(request.inputs) != 1:
         raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
                             f"got {len(request.inputs)}.")
@@ -27,7 +28,7 @@ def model_batch(request: InferenceRequest, max_batch: int) -> np.ndarray | list[
     if tensor.shape and tensor.shape[0] > max_batch:
         raise ProtocolError(f"At most {max_batch} images per request, got {tensor.shape[0]}.")
     if tensor.name == IMAGE_BYTES_INPUT:
-        return batch_from_files(tensor)
+        return batch_from_files(tensor, photo_crop)
     if tensor.name == IMAGE_INPUT:
         return batch_from_array(tensor)
     raise ProtocolError(f"Unknown input '{tensor.name}': this model takes '{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'.")
@@ -53,14 +54,14 @@ def batch_from_array(tensor: InputTensor) -> np.ndarray:
     return values.reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
 
 
-def batch_from_files(tensor: InputTensor) -> list[ModelInputs]:
+def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[ModelInputs]:
     if tensor.datatype != BYTES or len(tensor.shape) != 1 or tensor.shape[0] == 0:
         raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got "
                             f"{tensor.datatype} {tensor.shape}.")
     inputs = []
     for index, data in enumerate(tensor.values):
         try:
-            inputs.append(image_to_model_inputs(data))
+            inputs.append(image_to_model_inputs(data, photo_crop))
         except InvalidImageError as error:
             raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' element {index}: {error}") from None
     return inputs

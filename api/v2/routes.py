@@ -162,7 +162,8 @@ class Infer(Resource):
         check_model(name, version)
         inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
         settings = served_settings()
-        batch, model = model_batch(inference, settings.v2_max_batch), served_model()
+        model = served_model()
+        batch = model_batch(inference, settings.v2_max_batch, photo_crop=model.photo_network)
         probabilities = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
         body, header_length = encode_response(settings.v2_model_name, config.V2_MODEL_VERSION, inference.id,
                                               output_tensors(probabilities, inference))
