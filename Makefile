@@ -80,9 +80,14 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 	nice -n 10 $(BIN)/mutmut run --max-children $(MUTATE_JOBS) $(mutant_globs)
 	$(BIN)/python -m tooling.mutation_scores $(or $(PATHS),core/ api/)
 
-train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos (~60 min on 2 cores; RESUME=1 carries on), then export them to ONNX
-	$(BIN)/python -m training.train $(if $(RESUME),--resume) $(ARGS)
-	$(BIN)/python -m training.train_photo $(if $(RESUME),--resume) $(PHOTO_ARGS)
+# The ten-class networks go to artifacts/ten-class/; train_none gives each its "none of the ten" output and writes
+# the served files in assets/.
+TEN_CLASS_DIR := artifacts/ten-class
+train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~70 min on 2 cores; RESUME=1 carries on)
+	$(BIN)/python -m training.train --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
+	$(BIN)/python -m training.train_photo --output $(TEN_CLASS_DIR)/fashion_mnist_photo.h5 $(if $(RESUME),--resume) $(PHOTO_ARGS)
+	$(BIN)/python -m training.train_none --network fashion_mnist $(if $(RESUME),--resume) $(NONE_ARGS)
+	$(BIN)/python -m training.train_none --network photo $(if $(RESUME),--resume) $(NONE_ARGS)
 	$(BIN)/python -m training.export_onnx
 	$(BIN)/python -m training.export_onnx --network photo
 

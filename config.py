@@ -117,6 +117,9 @@ class Settings:
                                     "model")
     # --- Prediction ---
     default_top_k: int = setting(3, "Classes /model/predict answers when top_k is not given.", "prediction")
+    none_of_the_ten_threshold: float = setting(0.25, "An answer is flagged as none of the ten classes when its "
+                                                    "none-of-the-ten score reaches this (0 to 1; the default's "
+                                                    "measured rates: docs/api.md).", "prediction")
     tta_flip: bool = setting(False, "Average the prediction of the image and its mirror image: a second forward "
                                     "pass per image (accuracy and latency in assets/MODEL_CARD.md).", "prediction")
     max_image_pixels: int = setting(40_000_000, "Largest image (width × height) decoded; Pillow's "

@@ -14,6 +14,9 @@ metadata_response = MAX_API.clone("FashionMNISTModelMetadata", METADATA_SCHEMA, 
                              description="what runs it: ONNX Runtime on its int8 export, or TensorFlow"),
     "photo_network_sha256": fields.String(description="sha256 of the photo network that also sees photos (its "
                                                       "Keras file); absent when PHOTO_NETWORK is off"),
+    "none_of_the_ten_threshold": fields.Float(required=True, example=0.5,
+                                              description="An answer's none_of_the_ten.flagged is true when its "
+                                                          "score reaches this (NONE_OF_THE_TEN_THRESHOLD)"),
 })
 
 

@@ -42,10 +42,23 @@ prediction = MAX_API.model("Prediction", {
     "probability": fields.Float(required=True, description="Softmax probability, 0-1", example=0.97),
 })
 
+none_of_the_ten = MAX_API.model("NoneOfTheTen", {
+    "score": fields.Float(required=True, example=0.03,
+                          description="0-1: how likely the picture shows none of the ten classes (a hat, shorts, "
+                                      "a ball...), from the networks' eleventh output; higher is more likely"),
+    "flagged": fields.Boolean(required=True, example=False,
+                              description="score >= NONE_OF_THE_TEN_THRESHOLD (in /model/metadata): the picture "
+                                          "does not look like any of the ten classes; predictions are then only "
+                                          "the closest classes"),
+})
+
 predict_response = MAX_API.model("PredictResponse", {
     "status": fields.String(required=True, enum=["ok"], example="ok"),
     "predictions": fields.List(fields.Nested(prediction), required=True,
-                               description="Most likely first; predictions[0] is the model's answer"),
+                               description="Most likely first, always among the ten classes; predictions[0] is "
+                                           "the model's answer"),
+    "none_of_the_ten": fields.Nested(none_of_the_ten, required=True,
+                                     description="Whether the picture is none of the ten classes at all"),
     "model_input": fields.String(
         required=False, description="Only with debug=true: the 28x28 grayscale image the model was shown, "
                                     "after pre-processing, as a PNG data URL",
@@ -124,7 +137,7 @@ class ModelPredictAPI(PredictAPI):
         args = predict_arguments()
         model = served_model()
         model_input = image_to_model_inputs(args["image"].read(), photo_crop=model.photo_network)
-        body = {"status": "ok", "predictions": model.classify(model_input, top_k=args["top_k"])}
+        body = {"status": "ok", **model.classify(model_input, top_k=args["top_k"])}
         if args["debug"]:
             body["model_input"] = png_data_url(model_input_png(model_input.array))
             if model_input.photo is not None:

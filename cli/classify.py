@@ -32,7 +32,7 @@ from core.labels import NUM_CLASSES
 if TYPE_CHECKING:
     import requests
 
-    from core.model import ModelWrapper
+    from core.model import Answers, ModelWrapper
 
 logger = logging.getLogger("cli")
 
@@ -55,9 +55,11 @@ SERVER_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class Classified:
-    """One input file's outcome: its predictions (most likely first) or why it was skipped."""
+    """One input file's outcome: its predictions (most likely first) and none-of-the-ten record ({"score",
+    "flagged"}), or why it was skipped."""
     path: Path
     predictions: list[dict] | None = None
+    none_of_the_ten: dict | None = None
     error: str | None = None
 
 
@@ -129,14 +131,18 @@ class InProcessClassifier:
             yield from self._classify_batch(chunk)
 
     def _classify_batch(self, paths: Sequence[Path]) -> list[Classified]:
-        from core.model import top_k_predictions
-
         prepared = [self._prepare(path, self.model.photo_network) for path in paths]
         inputs = [item for item in prepared if isinstance(item, ModelInputs)]
-        probabilities = iter(self.model.infer_inputs(inputs) if inputs else [])
-        return [Classified(path, predictions=top_k_predictions(next(probabilities), self.top_k))
-                if isinstance(item, ModelInputs) else Classified(path, error=item)
-                for path, item in zip(paths, prepared, strict=True)]
+        answers = self.model.infer_inputs(inputs) if inputs else None
+        rows = iter(range(len(inputs)))
+        return [self._classified(path, answers, next(rows)) if isinstance(item, ModelInputs)
+                else Classified(path, error=item) for path, item in zip(paths, prepared, strict=True)]
+
+    def _classified(self, path: Path, answers: Answers, row: int) -> Classified:
+        from core.model import top_k_predictions
+
+        return Classified(path, predictions=top_k_predictions(answers.probabilities[row], self.top_k),
+                          none_of_the_ten=self.model.none_of_the_ten(answers.none_scores[row]))
 
     @staticmethod
     def _prepare(path: Path, photo_crop: bool) -> ModelInputs | str:
@@ -188,7 +194,8 @@ class ServerClassifier:
             return Classified(path, error=error_message(response))
         if not response.ok:
             raise ServerError(f"{self.url} answered {response.status_code}: {error_message(response)}")
-        return Classified(path, predictions=response.json()["predictions"])
+        answer = response.json()
+        return Classified(path, predictions=answer["predictions"], none_of_the_ten=answer["none_of_the_ten"])
 
 
 def error_message(response: requests.Response) -> str:
@@ -207,10 +214,16 @@ def prediction_record(prediction: dict) -> dict:
             "probability": round(float(prediction["probability"]), PROBABILITY_DECIMALS)}
 
 
+def none_of_the_ten_record(record: dict) -> dict:
+    return {"score": round(float(record["score"]), PROBABILITY_DECIMALS), "flagged": bool(record["flagged"])}
+
+
 def csv_header(top_k: int) -> list[str]:
-    """path, then label_1, label_id_1, probability_1, ..., up to rank top_k (1 = most likely)."""
+    """path, then label_1, label_id_1, probability_1, ..., up to rank top_k (1 = most likely), then the
+    none-of-the-ten score and flag (last, so the class columns keep their places)."""
     return ["path", *(f"{name}_{rank}" for rank in range(1, top_k + 1)
-                      for name in ("label", "label_id", "probability"))]
+                      for name in ("label", "label_id", "probability")),
+            "none_of_the_ten_score", "none_of_the_ten_flagged"]
 
 
 class CsvWriter:
@@ -220,7 +233,9 @@ class CsvWriter:
 
     def write(self, result: Classified) -> None:
         cells = [value for p in result.predictions for value in prediction_record(p).values()]
-        self._writer.writerow([str(result.path), *cells])
+        none_of_the_ten = none_of_the_ten_record(result.none_of_the_ten)
+        self._writer.writerow([str(result.path), *cells, none_of_the_ten["score"],
+                               str(none_of_the_ten["flagged"]).lower()])
 
 
 class JsonlWriter:
@@ -228,7 +243,8 @@ class JsonlWriter:
         self._stream = stream
 
     def write(self, result: Classified) -> None:
-        record = {"path": str(result.path), "predictions": [prediction_record(p) for p in result.predictions]}
+        record = {"path": str(result.path), "predictions": [prediction_record(p) for p in result.predictions],
+                  "none_of_the_ten": none_of_the_ten_record(result.none_of_the_ten)}
         self._stream.write(json.dumps(record) + "\n")
 
 

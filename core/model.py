@@ -1,14 +1,17 @@
 """The served model: verified, loaded once, traced once, then called for every request.
 
 Two networks: the 28×28 one sees every upload; the photo network also sees a photo's 64×64 colour garment
-crop (core/photo_crop.py), and a photo's answer is the weighted geometric mean of the two networks'
-probabilities. Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
+crop (core/photo_crop.py), and a photo's answer is the weighted geometric mean of the two networks' outputs.
+Each network has eleven outputs: the ten classes and "none of the ten". An answer is the ten classes'
+probabilities (renormalised without the eleventh) and the none-of-the-ten score, p(none) (Answers).
+Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
 """
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +22,7 @@ from config import SETTINGS, Settings
 from core.batching import MicroBatcher
 from core.checksum import verify_checksum
 from core.images import MODEL_SIDE, ModelInputs, image_to_model_inputs, set_image_memory, set_pixel_limit
-from core.labels import CLASS_NAMES
+from core.labels import CLASS_NAMES, NONE_OUTPUT
 from core.model_figures import read_model_metrics, served_figures
 from core.photo_crop import PHOTO_CHANNELS, PHOTO_SIDE
 from core.runtimes import MODEL_INPUT_SHAPE, Runtime, choose_runtime, load_runtime
@@ -44,12 +47,37 @@ def to_photo_batch(crops: np.ndarray) -> np.ndarray:
 
 
 def geometric_mean(first: np.ndarray, second: np.ndarray, second_weight: float) -> np.ndarray:
-    """Row-wise weighted geometric mean of two (N, 10) probability arrays, renormalised to sum to 1: a class
+    """Row-wise weighted geometric mean of two (N, K) probability arrays, renormalised to sum to 1: a class
     both networks find likely wins over one that only one network is sure of."""
     logs = ((1.0 - second_weight) * np.log(np.maximum(first, LOG_FLOOR))
             + second_weight * np.log(np.maximum(second, LOG_FLOOR)))
     combined = np.exp(logs - logs.max(axis=1, keepdims=True))
     return (combined / combined.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Answers:
+    """The answers for N uploads: the ten classes' probabilities (N, 10), each row summing to 1, and the
+    none-of-the-ten score (N,) in [0, 1], higher where the picture is more likely none of the ten classes."""
+
+    probabilities: np.ndarray
+    none_scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    def flagged(self, threshold: float) -> np.ndarray:
+        """(N,) bool: the uploads whose score reaches the threshold (the NONE_OF_THE_TEN_THRESHOLD setting)."""
+        return self.none_scores >= threshold
+
+
+def split_outputs(outputs: np.ndarray) -> Answers:
+    """(N, 11) network outputs → Answers: the ten classes renormalised without p(none), and p(none) as the
+    score. A class ranking is the network's own; the eleventh output is never a class."""
+    outputs = np.asarray(outputs, dtype=np.float32)
+    ten = outputs[:, :NONE_OUTPUT]
+    probabilities = ten / np.maximum(ten.sum(axis=1, keepdims=True), LOG_FLOOR)
+    return Answers(probabilities.astype(np.float32), outputs[:, NONE_OUTPUT].copy())
 
 
 def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
@@ -62,8 +90,9 @@ def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
 class ModelWrapper(MAXModelWrapper):
     """Checks the model's sha256, then serves it through ONNX Runtime or TensorFlow (core/runtimes.py).
 
-    Three ways in: predict_batch (one forward pass, no queue), infer (through the micro-batcher, shared with
-    concurrent requests) and classify (one image's top-k records). MAX's predict() runs through _pre_process,
+    Three ways in: predict_batch (one forward pass, no queue, raw outputs), infer and infer_inputs (Answers,
+    through the micro-batchers, shared with concurrent requests) and classify (one upload's answer as the API
+    gives it). MAX's predict() runs through _pre_process,
     _predict and _post_process, which delegate to them.
     """
 
@@ -122,7 +151,8 @@ class ModelWrapper(MAXModelWrapper):
         """MAX metadata plus what was measured about this exact model file, with the runtime serving it."""
         accuracy_key = "test_accuracy_flip_averaging" if self.settings.tta_flip else "test_accuracy"
         return {**self.MODEL_META_DATA, "sha256": self.sha256, "runtime": self.runtime,
-                "test_accuracy": self.metrics.get(accuracy_key), "photo_network_sha256": self.photo_sha256}
+                "test_accuracy": self.metrics.get(accuracy_key), "photo_network_sha256": self.photo_sha256,
+                "none_of_the_ten_threshold": self.settings.none_of_the_ten_threshold}
 
     @property
     def ready(self) -> bool:
@@ -141,59 +171,65 @@ class ModelWrapper(MAXModelWrapper):
                 batcher.close(timeout=self.settings.graceful_timeout)
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 28, 28, 1) float32 in [0, 1] → (N, 10) class probabilities of the 28×28 network: one forward
-        pass, now."""
+        """(N, 28, 28, 1) float32 in [0, 1] → (N, 11) outputs of the 28×28 network (ten classes, then none of
+        the ten): one forward pass, now."""
         record_batch(len(batch))
         return self._infer(batch)
 
     def predict_photo_batch(self, batch: np.ndarray) -> np.ndarray:
-        """(N, 64, 64, 3) float32 in [0, 1] → (N, 10) class probabilities of the photo network: one forward
-        pass, now."""
+        """(N, 64, 64, 3) float32 in [0, 1] → (N, 11) outputs of the photo network: one forward pass, now."""
         if self._infer_photo is None:
             raise RuntimeError("the photo network is off (PHOTO_NETWORK=false)")
         record_batch(len(batch))
         return self._infer_photo(batch)
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """As predict_batch, but through the micro-batcher when it is on: concurrent requests then share a
-        forward pass."""
-        probabilities = self._forward(batch)
-        record_predictions(probabilities)
-        return probabilities
+    def infer(self, batch: np.ndarray) -> Answers:
+        """The answers for (N, 28, 28, 1) tensors, through the micro-batcher when it is on: concurrent requests
+        then share a forward pass."""
+        return self._record(split_outputs(self._forward(batch)))
 
-    def infer_inputs(self, inputs: Sequence[ModelInputs]) -> np.ndarray:
-        """(N, 10) answers for pre-processed uploads (core.images.image_to_model_inputs): the 28×28 network's
-        probabilities, and for each photo their geometric mean with the photo network's. Both networks run
-        through their micro-batchers."""
-        probabilities = np.array(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
+    def infer_inputs(self, inputs: Sequence[ModelInputs]) -> Answers:
+        """The answers for pre-processed uploads (core.images.image_to_model_inputs): the 28×28 network's, and
+        for each photo the geometric mean of both networks' outputs. Both networks run through their
+        micro-batchers."""
+        outputs = np.array(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
         photos = [index for index, item in enumerate(inputs) if item.photo is not None]
         if photos and self._infer_photo is not None:
             crops = to_photo_batch(np.stack([inputs[index].photo for index in photos]))
-            photo_probabilities = (self.predict_photo_batch(crops) if self.photo_batcher is None
-                                   else self.photo_batcher.run(crops, timeout=self.settings.timeout))
-            probabilities[photos] = geometric_mean(probabilities[photos], photo_probabilities,
-                                                   self.settings.photo_network_weight)
-        record_predictions(probabilities)
-        return probabilities
+            photo_outputs = (self.predict_photo_batch(crops) if self.photo_batcher is None
+                             else self.photo_batcher.run(crops, timeout=self.settings.timeout))
+            outputs[photos] = geometric_mean(outputs[photos], photo_outputs, self.settings.photo_network_weight)
+        return self._record(split_outputs(outputs))
+
+    def _record(self, answers: Answers) -> Answers:
+        record_predictions(answers.probabilities, answers.flagged(self.settings.none_of_the_ten_threshold))
+        return answers
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         if self.batcher is None:
             return self.predict_batch(batch)
         return self.batcher.run(batch, timeout=self.settings.timeout)
 
-    def classify(self, model_input: ModelInputs | np.ndarray, top_k: int | None = None) -> list[dict]:
-        """One pre-processed upload (core.images.image_to_model_inputs), or a bare (28, 28) uint8 array, → its
-        top_k predictions (default: the DEFAULT_TOP_K setting)."""
+    def none_of_the_ten(self, score: float) -> dict:
+        """The API's record of one upload's score: {"score": ..., "flagged": score >= the threshold}."""
+        return {"score": float(score), "flagged": bool(score >= self.settings.none_of_the_ten_threshold)}
+
+    def classify(self, model_input: ModelInputs | np.ndarray, top_k: int | None = None) -> dict:
+        """One pre-processed upload (core.images.image_to_model_inputs), or a bare (28, 28) uint8 array, → the
+        answer /model/predict gives: its top_k predictions (default: the DEFAULT_TOP_K setting) and its
+        none-of-the-ten record."""
         inputs = model_input if isinstance(model_input, ModelInputs) else ModelInputs(model_input, None)
-        probabilities = self.infer_inputs([inputs])[0]
-        return top_k_predictions(probabilities, self.settings.default_top_k if top_k is None else top_k)
+        answers = self.infer_inputs([inputs])
+        return {"predictions": top_k_predictions(answers.probabilities[0],
+                                                 self.settings.default_top_k if top_k is None else top_k),
+                "none_of_the_ten": self.none_of_the_ten(answers.none_scores[0])}
 
     # MAX's MAXModelWrapper contract: predict(x) = _post_process(_predict(_pre_process(x))).
     def _pre_process(self, x: bytes) -> ModelInputs:
         return image_to_model_inputs(x)
 
-    def _predict(self, x: ModelInputs) -> np.ndarray:
+    def _predict(self, x: ModelInputs) -> Answers:
         return self.infer_inputs([x])
 
-    def _post_process(self, x: np.ndarray) -> np.ndarray:
-        return x[0]
+    def _post_process(self, x: Answers) -> np.ndarray:
+        return x.probabilities[0]

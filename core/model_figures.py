@@ -64,6 +64,7 @@ class ModelMetrics(RuntimeFigures, total=False):
     runtime_agreement: dict[str, Any]
     photo_validation: dict[str, Any]
     photo_final_check: dict[str, Any]
+    none_of_the_ten: dict[str, Any]
     photo_network: dict[str, Any]
     targets: dict[str, dict[str, Any]]
     training_record: str

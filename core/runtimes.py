@@ -4,9 +4,9 @@ Only ONNX Runtime is a dependency of the service (requirements.txt); TensorFlow,
 (requirements-tensorflow.txt) and imported only when TensorFlow serves. Without them, a configuration that needs
 them stops the server with RuntimeUnavailableError, which says what to install.
 
-Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 10) float32 class probabilities (for the photo
-network: (N, 64, 64, 3) → (N, 10)). With flip
-averaging, each image's left-right mirror is run too and the two probability vectors are averaged
+Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 11) float32 softmax outputs, the ten classes and
+"none of the ten" (for the photo network: (N, 64, 64, 3) → (N, 11)). With flip
+averaging, each image's left-right mirror is run too and the two output vectors are averaged
 (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 
 from core.checksum import ModelChecksumError, verify_checksum
 from core.images import MODEL_SIDE
-from core.labels import NUM_CLASSES
+from core.labels import NETWORK_OUTPUTS
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +180,9 @@ def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int,
     configure_tensorflow_threads(intra_op, inter_op)
     tf, keras = import_tensorflow()
     model = keras.models.load_model(path, compile=False)
-    if tuple(model.output_shape[1:]) != (NUM_CLASSES,):
-        raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NUM_CLASSES} classes")
+    if tuple(model.output_shape[1:]) != (NETWORK_OUTPUTS,):
+        raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NETWORK_OUTPUTS} (ten classes and "
+                         "none of the ten)")
     signature = [tf.TensorSpec([None, *input_shape], tf.float32, name="image")]
     # The concrete function is the one graph traced for this signature; calling it directly skips the
     # tf.function's per-call dispatch (about 0.3 ms a call here, a quarter of a batch-1 prediction).
@@ -242,6 +243,7 @@ def load_runtime(keras_path: Path, export: VerifiedExport | None, intra_op: int,
     if flip_averaging:
         run = average_with_mirror(run)
     probabilities = run(np.zeros((1, *input_shape), dtype=np.float32))
-    if probabilities.shape != (1, NUM_CLASSES):
-        raise ValueError(f"the model outputs {probabilities.shape[1:]}, expected ({NUM_CLASSES},)")
+    if probabilities.shape != (1, NETWORK_OUTPUTS):
+        raise ValueError(f"the model outputs {probabilities.shape[1:]}, expected ({NETWORK_OUTPUTS},): ten classes "
+                         "and none of the ten")
     return run

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the model itself: load time, batch sizes, predictions per class.
+"""Prometheus metrics of the model itself: load time, batch sizes, predictions per class, answers flagged as none of
+the ten.
 
 Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py before
 the workers start) and /metrics merges them; in a single process they live in the default registry.
@@ -23,6 +24,8 @@ INFERENCE_BATCH_SIZE = Histogram(
     buckets=BATCH_SIZE_BUCKETS)
 PREDICTIONS = Counter(
     "fashion_mnist_predictions", "Images classified, by predicted class", ["label"])
+NONE_OF_THE_TEN = Counter(
+    "fashion_mnist_none_of_the_ten", "Images whose none-of-the-ten score reached NONE_OF_THE_TEN_THRESHOLD")
 
 
 def record_model_load(seconds: float) -> None:
@@ -33,11 +36,13 @@ def record_batch(size: int) -> None:
     INFERENCE_BATCH_SIZE.observe(size)
 
 
-def record_predictions(probabilities: np.ndarray) -> None:
-    """Counts each row's most likely class."""
+def record_predictions(probabilities: np.ndarray, flagged: np.ndarray) -> None:
+    """Counts each row's most likely class, and the rows flagged as none of the ten."""
     counts = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=NUM_CLASSES)
     for class_id in np.flatnonzero(counts):
         _predictions_of(int(class_id)).inc(int(counts[class_id]))
+    if (count := int(np.count_nonzero(flagged))):
+        NONE_OF_THE_TEN.inc(count)
 
 
 @functools.cache

@@ -30,6 +30,11 @@ def photo_sample_files() -> list[Path]:
     return sorted(p for p in SAMPLES_DIR.iterdir() if "-photo" in p.stem)
 
 
+def none_sample_files() -> list[Path]:
+    """samples/none-of-the-ten/: real photos of a hat, shorts and a skirt, none of the ten classes."""
+    return sorted((SAMPLES_DIR / "none-of-the-ten").glob("*.jpg"))
+
+
 def class_name_of(sample: Path) -> str:
     """samples/t-shirt-top.png, samples/bag-photo-rotated.jpg → 't-shirt-top', 'bag': comparable with slug(label)."""
     return sample.stem.split("-photo")[0]

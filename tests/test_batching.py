@@ -216,8 +216,10 @@ def test_the_served_model_answers_the_same_with_and_without_batching(model):
     assert model.batcher is not None and unbatched.batcher is None
     with ThreadPoolExecutor(max_workers=8) as pool:
         batched = list(pool.map(lambda image: model.infer(to_model_batch(image)), images))
-    for image, probabilities in zip(images, batched, strict=True):
-        np.testing.assert_allclose(probabilities, unbatched.infer(to_model_batch(image)), atol=1e-5)
+    for image, answers in zip(images, batched, strict=True):
+        alone = unbatched.infer(to_model_batch(image))
+        np.testing.assert_allclose(answers.probabilities, alone.probabilities, atol=1e-5)
+        np.testing.assert_allclose(answers.none_scores, alone.none_scores, atol=1e-5)
 
 
 def hold_the_model_inline(batcher: MicroBatcher, model: GatedModel, pool: ThreadPoolExecutor):

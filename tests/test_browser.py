@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.labels import CLASS_NAMES
-from tests.imaging import photo_sample_files, sample_files, slug
+from tests.imaging import none_sample_files, photo_sample_files, sample_files, slug
 from tooling.live_server import REPO_ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -40,6 +40,9 @@ RESULTS_SCRIPT = """() => [...document.querySelectorAll('#results .result')].map
     photoInput: card.querySelector('.photo-figure').hidden ? null
         : [card.querySelector('.photo-input').naturalWidth, card.querySelector('.photo-input').naturalHeight],
     error: card.querySelector('.error').hidden ? null : card.querySelector('.error').textContent,
+    noneOfTheTen: card.querySelector('.none-of-the-ten').hidden ? null
+        : card.querySelector('.none-of-the-ten').textContent,
+    flagged: card.classList.contains('flagged'),
 }))"""
 
 
@@ -116,6 +119,7 @@ def assert_classified_as_the_model_does(card: dict, answers: dict[str, str]) -> 
     # a photo also shows the colour crop the photo network saw; a Fashion-MNIST-sized image does not
     assert card["photoInput"] == ([64, 64] if "-photo" in card["name"] else None), card
     assert card["error"] is None
+    assert card["noneOfTheTen"] is None and not card["flagged"], "a garment sample is not flagged"
 
 
 FIRE_TRANSFER_SCRIPT = """([files, eventType]) => {
@@ -148,6 +152,23 @@ def test_demo_page_classifies_every_sample_chosen_at_once(demo, sample_answers):
     for card in cards:
         assert_classified_as_the_model_does(card, sample_answers)
     assert demo.page.locator("#status").inner_text() == f"{len(samples)} images classified."
+    assert demo.errors == []
+
+
+def test_a_picture_of_none_of_the_ten_is_said_to_be_so_with_its_closest_class(demo, sample_answers):
+    """samples/none-of-the-ten/ (a hat, shorts, a skirt): the page says plainly that the picture is none of the ten
+    classes, and still shows the closest one and every bar."""
+    samples = none_sample_files()
+    demo.page.set_input_files("#file-input", [str(p) for p in samples])
+    cards = wait_for_results(demo, len(samples))
+    demo.screenshot("demo-none-of-the-ten")
+    for card in cards:
+        assert card["state"] == "done" and card["flagged"], card
+        assert card["noneOfTheTen"].startswith("This does not look like any of the ten classes"), card
+        assert f"The closest is {card['label']}." in card["noneOfTheTen"]
+        assert slug(card["label"]) == sample_answers[card["name"]] and card["bars"] == 10
+        assert card["photoInput"] == [64, 64]
+    assert demo.page.locator(".none-of-the-ten:visible").count() == len(samples)
     assert demo.errors == []
 
 

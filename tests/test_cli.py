@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import config
 from cli.classify import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_TOP_K,
@@ -25,10 +26,10 @@ from cli.classify import (
     main,
 )
 from core.labels import CLASS_NAMES
-from tests.imaging import SAMPLES_DIR, photo_sample_files, png_of, sample_files, slug
+from tests.imaging import SAMPLES_DIR, none_sample_files, photo_sample_files, png_of, sample_files, slug
 from tooling.live_server import REPO_ROOT, free_port
 
-ALL_SAMPLES = sample_files() + photo_sample_files()
+ALL_SAMPLES = sample_files() + photo_sample_files() + none_sample_files()
 
 
 @pytest.fixture()
@@ -122,14 +123,16 @@ def test_csv_to_stdout_classifies_every_sample(run, sample_answers):
     rows = read_csv(out)
     assert list(rows[0]) == csv_header(3) == [
         "path", "label_1", "label_id_1", "probability_1", "label_2", "label_id_2", "probability_2",
-        "label_3", "label_id_3", "probability_3"]
+        "label_3", "label_id_3", "probability_3", "none_of_the_ten_score", "none_of_the_ten_flagged"]
     assert sorted(Path(row["path"]).name for row in rows) == sorted(p.name for p in ALL_SAMPLES)
     for row in rows:
         assert slug(row["label_1"]) == sample_answers[Path(row["path"]).name], row
         assert CLASS_NAMES[int(row["label_id_1"])] == row["label_1"]
         probabilities = [float(row[f"probability_{rank}"]) for rank in (1, 2, 3)]
         assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.0001
-    assert "classified 16 of 16 files" in err
+        score, flagged = float(row["none_of_the_ten_score"]), row["none_of_the_ten_flagged"]
+        assert 0 <= score <= 1 and flagged == str(score >= config.SETTINGS.none_of_the_ten_threshold).lower()
+    assert f"classified {len(ALL_SAMPLES)} of {len(ALL_SAMPLES)} files" in err
 
 
 def test_jsonl_to_a_file(run, tmp_path, sample_answers):
@@ -139,7 +142,8 @@ def test_jsonl_to_a_file(run, tmp_path, sample_answers):
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(records) == len([p for p in ALL_SAMPLES if p.suffix == ".png"])
     for record in records:
-        assert set(record) == {"path", "predictions"}
+        assert set(record) == {"path", "predictions", "none_of_the_ten"}
+        assert set(record["none_of_the_ten"]) == {"score", "flagged"}
         predictions = record["predictions"]
         assert [set(p) for p in predictions] == [{"label", "label_id", "probability"}] * 10
         assert sorted(p["label_id"] for p in predictions) == list(range(10))
@@ -171,10 +175,11 @@ def test_nothing_to_classify_writes_nothing(run, tmp_path):
 
 
 def test_progress_bar_on_stderr_unless_quiet(run):
+    done = f"{len(ALL_SAMPLES)}/{len(ALL_SAMPLES)}"
     _, out, err = run([str(SAMPLES_DIR)])
-    assert "16/16" in err and "img/s" in err and "16/16" not in out
+    assert done in err and "img/s" in err and done not in out
     _, _, err = run([str(SAMPLES_DIR), "--quiet"])
-    assert "16/16" not in err and "classified" not in err
+    assert done not in err and "classified" not in err
 
 
 def test_batches_give_the_models_own_answers(model, tmp_path):
@@ -188,8 +193,10 @@ def test_batches_give_the_models_own_answers(model, tmp_path):
         paths.append(tmp_path / f"{i:02d}.png")
         paths[-1].write_bytes(png_of(array))
     results = list(InProcessClassifier(model, top_k=2, batch_size=4).classify(paths))
-    expected = [top_k_predictions(p, 2) for p in model.predict_batch(to_model_batch(arrays))]
+    answers = model.infer(to_model_batch(arrays))
+    expected = [top_k_predictions(p, 2) for p in answers.probabilities]
     assert [r.path for r in results] == paths
+    assert [r.none_of_the_ten["score"] for r in results] == pytest.approx(answers.none_scores.tolist(), abs=1e-5)
     for result, want in zip(results, expected, strict=True):
         assert [p["label_id"] for p in result.predictions] == [p["label_id"] for p in want]
         assert np.allclose([p["probability"] for p in result.predictions], [p["probability"] for p in want],

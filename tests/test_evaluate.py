@@ -167,7 +167,7 @@ class CountingWrapper:
 
     def predict_batch(self, batch: np.ndarray) -> np.ndarray:
         self.batches.append(len(batch))
-        return np.zeros((len(batch), 10), np.float32)
+        return np.zeros((len(batch), 11), np.float32)
 
 
 def test_latency_times_every_call_after_the_warm_up() -> None:

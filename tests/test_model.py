@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.labels import CLASS_NAMES, NUM_CLASSES
-from core.model import to_model_batch, top_k_predictions
-from tests.imaging import class_name_of, official_test_images, sample_files, slug
+from core.labels import CLASS_NAMES, NETWORK_OUTPUTS, NUM_CLASSES
+from core.model import split_outputs, to_model_batch, top_k_predictions
+from tests.imaging import class_name_of, official_test_images, photo_sample_files, sample_files, slug
 
 ACCURACY_SUBSET = 1000  # the first images of the official test set: fixed, so the figure is repeatable
 MIN_SUBSET_ACCURACY = 0.92
@@ -20,18 +20,36 @@ def test_every_class_has_a_sample():
 def test_samples_are_predicted_as_their_class(sample_answers):
     """The samples are the first test image of each class, not chosen by the model: at ~94 % accuracy one of
     the ten may be missed (today coat.png, called Pullover), never more; every photo sample is named right."""
-    named_right = [name for name in sample_answers if sample_answers[name] == class_name_of(Path(name))]
-    missed = sorted(set(sample_answers) - set(named_right))
+    classed = {sample.name for sample in sample_files() + photo_sample_files()}
+    named_right = [name for name in classed if sample_answers[name] == class_name_of(Path(name))]
+    missed = sorted(classed - set(named_right))
     assert len(missed) <= MAX_MISSED_SAMPLES, missed
     assert not [name for name in missed if "-photo" in name], missed
 
 
-def test_probabilities_form_a_distribution(model):
+def test_outputs_and_answers_form_distributions(model):
+    """The network's eleven outputs (ten classes, then none of the ten) sum to 1; so do the ten classes of an
+    answer, and its score is the eleventh output."""
     batch = to_model_batch(np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8))
-    probabilities = model.predict_batch(batch)
-    assert probabilities.shape == (5, NUM_CLASSES)
-    assert np.all(probabilities >= 0)
-    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    outputs = model.predict_batch(batch)
+    assert outputs.shape == (5, NETWORK_OUTPUTS)
+    assert np.all(outputs >= 0)
+    assert np.allclose(outputs.sum(axis=1), 1.0, atol=1e-4)
+    answers = model.infer(batch)
+    assert answers.probabilities.shape == (5, NUM_CLASSES) and answers.none_scores.shape == (5,)
+    assert np.allclose(answers.probabilities.sum(axis=1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(answers.none_scores, outputs[:, NUM_CLASSES], atol=1e-6)
+    np.testing.assert_array_equal(answers.probabilities.argmax(axis=1), outputs[:, :NUM_CLASSES].argmax(axis=1))
+
+
+def test_split_outputs_renormalises_the_ten_and_keeps_the_score():
+    outputs = np.array([[0.3, 0.1, 0, 0, 0, 0, 0, 0, 0, 0, 0.6], [0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0.5, 0.0]], np.float32)
+    answers = split_outputs(outputs)
+    np.testing.assert_allclose(answers.probabilities[0, :2], [0.75, 0.25], rtol=1e-6)
+    np.testing.assert_allclose(answers.probabilities[1, [0, 9]], [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(answers.none_scores, [0.6, 0.0])
+    assert answers.flagged(0.6).tolist() == [True, False]  # the threshold itself flags
+    assert answers.flagged(0.61).tolist() == [False, False]
 
 
 def test_batch_prediction_matches_one_by_one(model):
@@ -57,7 +75,7 @@ def test_metadata_reports_the_measured_accuracy_of_this_file(model):
 def test_accuracy_on_a_fixed_test_subset(model):
     """The shipped model still classifies the official test images as well as the model card says."""
     images, labels = official_test_images(ACCURACY_SUBSET)
-    predicted = model.predict_batch(to_model_batch(images)).argmax(axis=1)
+    predicted = model.infer(to_model_batch(images)).probabilities.argmax(axis=1)
     accuracy = float(np.mean(predicted == labels))
     assert accuracy >= MIN_SUBSET_ACCURACY, f"accuracy {accuracy:.4f} on the first {ACCURACY_SUBSET} test images"
 
@@ -123,8 +141,11 @@ def test_a_photos_answer_is_the_geometric_mean_of_both_networks(model):
     served = model.infer_inputs(inputs)
     alone = model.predict_batch(to_model_batch(np.stack([item.array for item in inputs])))
     photo = model.predict_photo_batch(to_photo_batch(np.stack([item.photo for item in inputs])))
-    np.testing.assert_allclose(served, geometric_mean(alone, photo, model.settings.photo_network_weight), atol=1e-5)
-    assert not np.allclose(served, alone, atol=1e-3)  # the photo network changed the answer's probabilities
+    expected = split_outputs(geometric_mean(alone, photo, model.settings.photo_network_weight))
+    np.testing.assert_allclose(served.probabilities, expected.probabilities, atol=1e-5)
+    np.testing.assert_allclose(served.none_scores, expected.none_scores, atol=1e-5)
+    # the photo network changed the answer's probabilities
+    assert not np.allclose(served.probabilities, split_outputs(alone).probabilities, atol=1e-3)
 
 
 def test_a_fashion_mnist_sized_image_meets_the_28x28_network_alone(model):
@@ -132,7 +153,9 @@ def test_a_fashion_mnist_sized_image_meets_the_28x28_network_alone(model):
 
     images = official_test_images(4)[0]
     served = model.infer_inputs([ModelInputs(image, None) for image in images])
-    np.testing.assert_allclose(served, model.predict_batch(to_model_batch(images)), atol=1e-6)
+    alone = split_outputs(model.predict_batch(to_model_batch(images)))
+    np.testing.assert_allclose(served.probabilities, alone.probabilities, atol=1e-6)
+    np.testing.assert_allclose(served.none_scores, alone.none_scores, atol=1e-6)
 
 
 def test_with_the_photo_network_off_a_photo_meets_the_28x28_network_alone():
@@ -144,8 +167,7 @@ def test_with_the_photo_network_off_a_photo_meets_the_28x28_network_alone():
     alone = ModelWrapper(config.SETTINGS.replace(photo_network=False, max_batch_size=1))
     assert not alone.photo_network and alone.photo_sha256 is None
     inputs = [image_to_model_inputs(path.read_bytes()) for path in photo_sample_files()]
-    np.testing.assert_allclose(alone.infer_inputs(inputs),
-                               alone.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))),
-                               atol=1e-6)
+    expected = split_outputs(alone.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))))
+    np.testing.assert_allclose(alone.infer_inputs(inputs).probabilities, expected.probabilities, atol=1e-6)
     with pytest.raises(RuntimeError, match="PHOTO_NETWORK=false"):
         alone.predict_photo_batch(np.zeros((1, 64, 64, 3), np.float32))

@@ -29,6 +29,18 @@ def test_card_shows_the_figures_it_is_given() -> None:
     assert f"`{fx.KERAS_SHA256}`" in card and f"sha256\n  `{fx.ONNX_SHA256}`" in card
 
 
+def test_card_reports_none_of_the_ten_on_both_parts_and_the_test_set() -> None:
+    card = render_model_card(fx.metrics(), None)
+    assert "flagged when the score reaches **0.25**" in card
+    assert "**Fashion-MNIST test set**: 5.00 % of 20 images flagged." in card
+    assert "AUROC\n0.912 (baseline 0.700); flagged: 85.0 %\nof the none-of-the-ten photos, 5.0 % of the garment" in card
+    assert "| skirt (none of the ten) | 8 | 62.5 % |" in card
+    assert "| None-of-the-ten score AUROC, final check | ≥ 0.900 | 0.912 | PASS |" in card
+    assert "| Fashion-MNIST test images flagged | ≤ 1.00 % | 5.00 % | FAIL |" in card
+    without = render_model_card(fx.metrics(with_photos=False), None)
+    assert "## None of the ten\n\nNot measured." in without
+
+
 def test_card_compares_the_runtimes_and_gives_latency_and_targets() -> None:
     card = render_model_card(fx.metrics(), None)
     assert "| ONNX Runtime (int8 ONNX export), served | `fashion_mnist.onnx` | 90.00 % |" in card

@@ -95,7 +95,7 @@ def test_a_batch_counts_each_predicted_class():
     before = {label: count(label) for label in ("Trouser", "Bag")}
     probabilities = np.zeros((3, 10), dtype=np.float32)
     probabilities[[0, 1, 2], [1, 8, 1]] = 1.0  # two trousers and a bag
-    record_predictions(probabilities)
+    record_predictions(probabilities, np.zeros(3, dtype=bool))
     assert count("Trouser") == before["Trouser"] + 2 and count("Bag") == before["Bag"] + 1
 
 

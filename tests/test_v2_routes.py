@@ -12,7 +12,7 @@ from api.v2.codec import HEADER_LENGTH, OutputRequest
 from api.v2.inference import classification_strings, output_tensor
 from core.images import image_to_model_array
 from core.labels import CLASS_NAMES
-from core.model import to_model_batch
+from core.model import Answers, to_model_batch
 from tests.imaging import SAMPLES_DIR
 
 MODEL = "fashion-mnist"
@@ -27,9 +27,14 @@ def images() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def expected(model, images) -> np.ndarray:
+def answers(model, images):
     """What the model itself answers for the samples: every V2 answer must agree."""
     return model.infer(to_model_batch(images))
+
+
+@pytest.fixture(scope="module")
+def expected(answers) -> np.ndarray:
+    return answers.probabilities
 
 
 def infer_body(images: np.ndarray, **extra) -> bytes:
@@ -66,7 +71,8 @@ def test_model_metadata_lists_the_inputs_and_outputs(client, model, path):
                    {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
                     {"name": "label_id", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]}]}
+                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]}]}
 
 
 @pytest.mark.parametrize(("path", "message"), [
@@ -91,35 +97,40 @@ def test_the_model_is_ready(client, path):
     assert response.status_code == 200 and response.get_json() == {"name": MODEL, "ready": True}
 
 
-def test_json_inference_answers_all_three_outputs_by_default(client, images, expected):
+def test_json_inference_answers_all_four_outputs_by_default(client, images, expected, answers):
     response = client.post(INFER, data=infer_body(images, id="req-1"))  # no Content-Type, as tritonclient sends
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert HEADER_LENGTH not in response.headers
     answer = response.get_json()
     assert (answer["model_name"], answer["model_version"], answer["id"]) == (MODEL, "1", "req-1")
     outputs = {output["name"]: output for output in answer["outputs"]}
-    assert list(outputs) == ["probabilities", "label_id", "label"]
+    assert list(outputs) == ["probabilities", "label_id", "label", "none_of_the_ten"]
     assert outputs["probabilities"]["datatype"] == "FP32" and outputs["probabilities"]["shape"] == [3, 10]
     np.testing.assert_allclose(np.reshape(outputs["probabilities"]["data"], (3, 10)), expected, atol=1e-6)
     assert outputs["label_id"] == {"name": "label_id", "datatype": "INT64", "shape": [3],
                                    "data": expected.argmax(axis=1).tolist()}
     assert outputs["label"] == {"name": "label", "datatype": "BYTES", "shape": [3],
                                 "data": [CLASS_NAMES[i] for i in expected.argmax(axis=1)]}
+    none_of_the_ten = outputs["none_of_the_ten"]
+    assert (none_of_the_ten["datatype"], none_of_the_ten["shape"]) == ("FP32", [3])
+    np.testing.assert_allclose(none_of_the_ten["data"], answers.none_scores, atol=1e-6)
 
 
 def test_an_answer_without_a_request_id_has_none(client, images):
     assert "id" not in client.post(INFER, data=infer_body(images[:1])).get_json()
 
 
-def test_binary_data_output_answers_every_output_in_binary(client, images, expected):
+def test_binary_data_output_answers_every_output_in_binary(client, images, expected, answers):
     response = client.post(INFER, data=infer_body(images, parameters={"binary_data_output": True}))
     assert response.status_code == 200 and response.mimetype == "application/octet-stream"
     header, tail = binary_outputs(response)
     sizes = [output["parameters"]["binary_data_size"] for output in header["outputs"]]
-    assert [output["name"] for output in header["outputs"]] == ["probabilities", "label_id", "label"]
-    assert sizes[:2] == [3 * 10 * 4, 3 * 8] and sum(sizes) == len(tail)
+    assert [output["name"] for output in header["outputs"]] == ["probabilities", "label_id", "label",
+                                                                "none_of_the_ten"]
+    assert sizes[:2] == [3 * 10 * 4, 3 * 8] and sizes[3] == 3 * 4 and sum(sizes) == len(tail)
     np.testing.assert_allclose(np.frombuffer(tail[:120], dtype="<f4").reshape(3, 10), expected, atol=1e-6)
     assert np.frombuffer(tail[120:144], dtype="<i8").tolist() == expected.argmax(axis=1).tolist()
+    np.testing.assert_allclose(np.frombuffer(tail[-12:], dtype="<f4"), answers.none_scores, atol=1e-6)
 
 
 def test_binary_inputs_are_answered_like_json_ones(client, images, expected):
@@ -155,7 +166,8 @@ def test_classification_gives_the_top_k_as_score_index_label(client, images, exp
 def test_an_unknown_output_is_refused_naming_the_ones_there_are(client, images):
     response = client.post(INFER, data=infer_body(images[:1], outputs=[{"name": "logits"}]))
     assert response.status_code == 400
-    assert response.get_json() == {"error": "Unknown output 'logits': this model has probabilities, label_id, label."}
+    assert response.get_json() == {"error": "Unknown output 'logits': this model has probabilities, label_id, label, "
+                                            "none_of_the_ten."}
 
 
 def test_classification_strings_most_likely_first_ties_by_class_and_k_capped_at_the_classes():
@@ -168,15 +180,40 @@ def test_classification_strings_most_likely_first_ties_by_class_and_k_capped_at_
     assert [int(text.split(b":")[1]) for text in everything[0]] == [1, 2, 9, 0, 3, 4, 5, 6, 7, 8]
 
 
-def test_each_output_is_built_from_the_probabilities():
+def test_each_output_is_built_from_the_answers():
     probabilities = np.array([[0.1, 0.9] + [0.0] * 8, [0.0] * 9 + [1.0]], dtype=np.float64)
-    tensor = output_tensor(probabilities, OutputRequest("probabilities", binary=False))
+    answers = Answers(probabilities, np.array([0.25, 0.75]))
+    tensor = output_tensor(answers, OutputRequest("probabilities", binary=False), 0.5)
     assert (tensor.name, tensor.datatype, tensor.values.dtype) == ("probabilities", "FP32", np.float32)
-    tensor = output_tensor(probabilities, OutputRequest("label_id", binary=False))
+    tensor = output_tensor(answers, OutputRequest("label_id", binary=False), 0.5)
     assert (tensor.name, tensor.datatype, tensor.values.tolist()) == ("label_id", "INT64", [1, 9])
     assert tensor.values.dtype == np.int64
-    tensor = output_tensor(probabilities, OutputRequest("label", binary=False))
+    tensor = output_tensor(answers, OutputRequest("label", binary=False), 0.5)
     assert (tensor.name, tensor.datatype, tensor.values.tolist()) == ("label", "BYTES", [b"Trouser", b"Ankle boot"])
+    tensor = output_tensor(answers, OutputRequest("none_of_the_ten", binary=False), 0.5)
+    assert (tensor.name, tensor.datatype, tensor.values.tolist()) == ("none_of_the_ten", "FP32", [0.25, 0.75])
+    assert tensor.values.dtype == np.float32
+
+
+def test_classification_of_none_of_the_ten_says_so_at_the_threshold():
+    """One value per image: b"score:0:none of the ten" once the score reaches the threshold, "one of the ten"
+    below it (the threshold is the NONE_OF_THE_TEN_THRESHOLD setting)."""
+    answers = Answers(np.full((3, 10), 0.1), np.array([0.2, 0.5, 0.9]))
+    tensor = output_tensor(answers, OutputRequest("none_of_the_ten", binary=False, classification=3), 0.5)
+    assert (tensor.datatype, tensor.values.shape) == ("BYTES", (3, 1))
+    assert tensor.values[:, 0].tolist() == [b"0.200000:0:one of the ten", b"0.500000:0:none of the ten",
+                                            b"0.900000:0:none of the ten"]
+
+
+def test_none_of_the_ten_classification_over_http_follows_the_served_threshold(client, images, answers):
+    outputs = [{"name": "none_of_the_ten", "parameters": {"classification": 1}}]
+    (output,) = client.post(INFER, data=infer_body(images, outputs=outputs)).get_json()["outputs"]
+    assert output["datatype"] == "BYTES" and output["shape"] == [3, 1]
+    threshold = config.SETTINGS.none_of_the_ten_threshold
+    for (text,), score in zip(np.reshape(output["data"], (3, 1)), answers.none_scores, strict=True):
+        value, index, label = text.split(":")
+        assert float(value) == pytest.approx(score, abs=1e-6) and index == "0"
+        assert label == ("none of the ten" if score >= threshold else "one of the ten")
 
 
 def test_a_refused_request_gets_the_protocols_error_object_and_the_server_carries_on(client, images):

@@ -72,13 +72,15 @@ def test_infer_encoded_photos_agrees_with_model_predict(client, live_server, bin
     elements = contents if binary else [base64.b64encode(content) for content in contents]
     tensor = triton.InferInput("image_bytes", [len(files)], "BYTES")
     tensor.set_data_from_numpy(np.array(elements, dtype=object), binary_data=binary)
-    result = client.infer(MODEL, [tensor], model_version="1")  # no outputs named: all three
-    probabilities = result.as_numpy("probabilities")
-    for path, content, row in zip(files, contents, probabilities, strict=True):
+    result = client.infer(MODEL, [tensor], model_version="1")  # no outputs named: all four
+    probabilities, scores = result.as_numpy("probabilities"), result.as_numpy("none_of_the_ten")
+    assert scores.shape == (len(files),) and scores.dtype == np.float32
+    for path, content, row, score in zip(files, contents, probabilities, scores, strict=True):
         answer = requests.post(f"{live_server}/model/predict", files={"image": (path.name, content)},
                                params={"top_k": 10}, timeout=TIMEOUT_S).json()
         by_id = {p["label_id"]: p["probability"] for p in answer["predictions"]}
         np.testing.assert_allclose(row, [by_id[i] for i in range(10)], atol=1e-5)
+        assert score == pytest.approx(answer["none_of_the_ten"]["score"], abs=1e-5)
         assert slug(CLASS_NAMES[int(row.argmax())]) == sample_answers[path.name]
 
 

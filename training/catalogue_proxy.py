@@ -21,7 +21,7 @@ import numpy as np
 from core import images as preprocessing
 from core.images import image_to_model_inputs
 from core.labels import CLASS_NAMES
-from core.model import ModelWrapper, to_model_batch
+from core.model import ModelWrapper, split_outputs, to_model_batch
 from training.dataset import add_data_dir_argument, load_split
 from training.sample_photos import PhotoStyle, make_photo, random_style
 
@@ -46,8 +46,9 @@ def proxy_accuracy(count: int, style: str, data_dir: str | None = None) -> dict[
         inputs = [image_to_model_inputs(make_photo(images[i], SEED, i, Path(work) / f"photo{i}",
                                                    photo_style(i, style)).read_bytes()) for i in range(count)]
     wrapper = ModelWrapper()
-    served = wrapper.infer_inputs(inputs).argmax(axis=1) == labels[:count]
-    alone = wrapper.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))).argmax(axis=1)
+    served = wrapper.infer_inputs(inputs).probabilities.argmax(axis=1) == labels[:count]
+    alone = split_outputs(wrapper.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))))
+    alone = alone.probabilities.argmax(axis=1)
     figures = {"served": float(served.mean()), "28x28_network_alone": float(np.mean(alone == labels[:count]))}
     for class_id, name in enumerate(CLASS_NAMES):
         figures[name] = float(served[labels[:count] == class_id].mean())

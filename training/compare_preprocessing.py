@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--photos-dir", type=Path, default=None)
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME MODULE.CONSTANT=VALUE")
     args = parser.parse_args(argv)
-    from core.model import ModelWrapper, to_model_batch
+    from core.model import ModelWrapper, split_outputs, to_model_batch
 
     wrapper = ModelWrapper(config.SETTINGS.replace(max_batch_size=1))
     validation = validation_files(args.photos_dir)
@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
         for name, settings in parse_variants(args.variant).items():
             arrays = (preprocess_photos([Path(p) for p in validation.files]) if not settings
                       else arrays_with_settings(list(validation.files), settings, Path(scratch)))
-            results[name] = accuracy_by_folder(wrapper.predict_batch(to_model_batch(arrays)), validation)
+            answers = split_outputs(wrapper.predict_batch(to_model_batch(arrays)))
+            results[name] = accuracy_by_folder(answers.probabilities, validation)
             logger.info("%-12s %s", name, json.dumps({k: round(v, 3) for k, v in results[name].items()}))
     return results
 

@@ -36,15 +36,17 @@ import config
 from core.checksum import verify_checksum
 from core.images import ModelInputs
 from core.labels import CLASS_NAMES
-from core.model import ModelWrapper, to_model_batch, to_photo_batch
+from core.model import ModelWrapper, split_outputs, to_model_batch, to_photo_batch
 from core.model_figures import ModelMetrics, RuntimeFigures
 from training import scores
 from training.dataset import add_data_dir_argument, load_split
 from training.latency import photo_latency, serving_latency
 from training.model_card import RUNTIME_TITLES, percent, render_model_card, thousands
 from training.network_summary import describe_network
+from training.none_of_the_ten import held_out_photos as held_out_none_photos
+from training.none_of_the_ten import none_of_the_ten_report
 from training.photo_validation import ValidationPhotos, load_held_out_photos, save_photo_failures
-from training.photos import FOLDER_CLASSES, PhotoSet, add_photos_dir_argument, is_right
+from training.photos import FOLDER_CLASSES, PhotoSet, PhotosNotFoundError, add_photos_dir_argument, is_right
 from training.plots import plot_confusion_matrix
 from training.record import read_training_record, training_record_path
 
@@ -71,6 +73,10 @@ TARGETS = (
     ("latency_batch_1_ms", "Latency at batch 1, ms per call", "<=", 2.0, None, "ms"),
     ("latency_batch_64_ms_per_image", "Latency at batch 64, ms per image", "<=", 0.3, None, "ms"),
     ("latency_photo_ms", "Latency of one photo (both networks), ms per call", "<=", 2.0, None, "ms"),
+    ("none_auroc", "None-of-the-ten score AUROC, final check", ">=", 0.90, None, "number"),
+    ("none_flagged", "None-of-the-ten photos flagged, final check", ">=", 0.75, None, "share"),
+    ("none_garments_flagged", "Garment photos flagged, final check", "<=", 0.10, None, "share"),
+    ("none_fashion_mnist_flagged", "Fashion-MNIST test images flagged", "<=", 0.01, None, "share"),
 )
 PHOTO_PARTS = ("validation", "final_check")
 
@@ -100,11 +106,12 @@ class Measured(NamedTuple):
     photos: dict[str, ValidationPhotos] | None
     failures_shown: int = 0
     networks: dict[str, dict[str, np.ndarray]] | None = None
+    none_of_the_ten: dict | None = None
 
 
 def predict_probabilities(wrapper: ModelWrapper, images: np.ndarray, batch_size: int) -> np.ndarray:
     """(N, 10) probabilities through ModelWrapper.predict_batch, the server's model call."""
-    chunks = [wrapper.predict_batch(to_model_batch(images[start:start + batch_size]))
+    chunks = [split_outputs(wrapper.predict_batch(to_model_batch(images[start:start + batch_size]))).probabilities
               for start in range(0, len(images), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
 
@@ -113,16 +120,29 @@ def predict_photo_probabilities(wrapper: ModelWrapper, photos: PhotoSet, batch_s
     """(N, 10) answers for photos exactly as the server gives them (ModelWrapper.infer_inputs: the 28×28
     network, and the photo network on the colour crop when it is on)."""
     inputs = [ModelInputs(array, crop) for array, crop in zip(photos.images, photos.crops, strict=True)]
-    chunks = [wrapper.infer_inputs(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    chunks = [wrapper.infer_inputs(inputs[start:start + batch_size]).probabilities
+              for start in range(0, len(inputs), batch_size)]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
 
 
 def network_probabilities(wrapper: ModelWrapper, photos: PhotoSet) -> dict[str, np.ndarray]:
     """Each network alone on these photos, beside what the server answers: what the photo network adds."""
-    alone = {"fashion_mnist": wrapper.predict_batch(to_model_batch(photos.images))}
+    alone = {"fashion_mnist": split_outputs(wrapper.predict_batch(to_model_batch(photos.images))).probabilities}
     if wrapper.photo_network:
-        alone["photo"] = wrapper.predict_photo_batch(to_photo_batch(photos.crops))
+        alone["photo"] = split_outputs(wrapper.predict_photo_batch(to_photo_batch(photos.crops))).probabilities
     return alone
+
+
+def measure_none_of_the_ten(args: argparse.Namespace, test_images: np.ndarray) -> dict:
+    """The served configuration's none-of-the-ten figures (training/none_of_the_ten.py): both held-out parts'
+    garment and none-of-the-ten photos, and the test set (alone when the photos are not found)."""
+    wrapper = open_wrapper(args.runtimes[0], args, flip_averaging=False)
+    try:
+        photos = held_out_none_photos(args.photos_dir)
+    except PhotosNotFoundError as error:
+        logger.warning("none-of-the-ten photos skipped: %s", error)
+        photos = None
+    return none_of_the_ten_report(wrapper, photos, test_images)
 
 
 def runtime_version(runtime: str) -> str:
@@ -213,12 +233,17 @@ def judge(comparison: str, limit: float | None, measured: float | None) -> bool 
 def compute_targets(metrics: dict) -> dict:
     """Each target with its limit(s), the measured value and the verdicts, described for the card."""
     latency = metrics.get("latency_ms") or {}
+    none_of_the_ten = metrics.get("none_of_the_ten") or {}
+    final_none = none_of_the_ten.get("final_check") or {}
     measured = {"test_accuracy": metrics.get("test_accuracy"),
                 "photo_validation_accuracy": (metrics.get("photo_validation") or {}).get("accuracy"),
                 "photo_final_check_accuracy": (metrics.get("photo_final_check") or {}).get("accuracy"),
                 "latency_batch_1_ms": latency.get("batch_1"),
                 "latency_batch_64_ms_per_image": latency.get("batch_64_per_image"),
-                "latency_photo_ms": latency.get("photo_batch_1")}
+                "latency_photo_ms": latency.get("photo_batch_1"),
+                "none_auroc": final_none.get("auroc"), "none_flagged": final_none.get("flagged_none"),
+                "none_garments_flagged": final_none.get("flagged_garments"),
+                "none_fashion_mnist_flagged": (none_of_the_ten.get("fashion_mnist_test") or {}).get("flagged")}
     return {key: {"description": description, "comparison": comparison, "limit": limit, "stretch": stretch,
                   "unit": unit, "measured": measured[key], "pass": judge(comparison, limit, measured[key]),
                   "stretch_pass": judge(comparison, stretch, measured[key])}
@@ -297,6 +322,8 @@ def build_metrics(measured: Measured, network: dict, provenance: dict) -> ModelM
     for part in PHOTO_PARTS:
         if photo := photo_section(measured, part):
             metrics[f"photo_{part}"] = photo
+    if measured.none_of_the_ten:
+        metrics["none_of_the_ten"] = measured.none_of_the_ten
     metrics["targets"] = compute_targets(metrics)
     return {**metrics, **provenance}
 
@@ -386,7 +413,8 @@ def main(argv: list[str] | None = None) -> dict:
     photos = load_held_out_photos(args.photos_dir)
     images, labels = load_split("test", args.data_dir)
     runs, networks = measure_runtimes(args, images, photos)
-    measured = Measured(runs, labels, photos, networks=networks)
+    measured = Measured(runs, labels, photos, networks=networks,
+                        none_of_the_ten=measure_none_of_the_ten(args, images))
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     measured = write_photo_failures(measured, args.output_dir)

@@ -7,7 +7,9 @@ looking at the model's answers, so the samples show the model as it is. The 28×
 dataset pixels. The two simple *-photo.jpg files are the same test images made to look like a product photo
 (dark garment on white, 280×280 RGB JPEG); the real-looking ones (training/sample_photos.py's PHOTO_SAMPLES)
 add a textured, unevenly lit grey background with margins, a cut-out PNG with alpha and an EXIF-rotated JPEG,
-so the API's pre-processing (core/images.py) can be tried on what users upload.
+so the API's pre-processing (core/images.py) can be tried on what users upload. With the clothing photos at
+hand, none-of-the-ten/ gets one real photo of each none-of-the-ten folder (hat, shorts, skirt): the first, by file
+name, of the senders held out for the final check, copied byte for byte (CC0).
 """
 from __future__ import annotations
 
@@ -22,7 +24,16 @@ from PIL import Image
 import config
 from core.labels import CLASS_NAMES
 from training.dataset import load_split
+from training.photos import (
+    NONE_FOLDERS,
+    PhotosNotFoundError,
+    add_photos_dir_argument,
+    all_senders,
+    find_photos_root,
+    load_photos,
+)
 from training.sample_photos import PHOTO_SAMPLES, make_samples
+from training.senders import split_by_sender
 
 logger = logging.getLogger("training.export_samples")
 
@@ -31,6 +42,7 @@ PHOTO_CLASSES = ("Ankle boot", "Trouser")
 PHOTO_SIDE = 280
 JPEG_QUALITY = 90
 COMMAND = "python -m training.export_samples"
+NONE_DIR = "none-of-the-ten"
 
 
 def slug(name: str) -> str:
@@ -56,7 +68,39 @@ def product_photo(image: np.ndarray, side: int = PHOTO_SIDE) -> Image.Image:
     return inverted.resize((side, side), Image.Resampling.LANCZOS).convert("RGB")
 
 
-def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]) -> str:
+def none_of_the_ten_photos(photos_dir: Path | None) -> list[Path]:
+    """The first photo (by file name) of each none-of-the-ten folder among the final check's senders; none
+    without the photos."""
+    try:
+        root = find_photos_root(photos_dir)
+    except PhotosNotFoundError as error:
+        logger.warning("no none-of-the-ten samples: %s", error)
+        return []
+    held_out = split_by_sender(load_photos(root, none_of_the_ten=True), all_senders(root))["final_check"]
+    return [root / min(name for name, in_folder in zip(held_out.files, held_out.folders, strict=True)
+                       if in_folder == folder) for folder in NONE_FOLDERS]
+
+
+def none_of_the_ten_readme(none_samples: list[dict]) -> list[str]:
+    if not none_samples:
+        return []
+    return [
+        "## None of the ten",
+        "",
+        "Real photos (clothing-dataset, CC0; byte for byte) of things that are none of the ten classes: the first "
+        "photo, by file name, of each of these folders among the senders held out for the model's final check "
+        "(`training/senders.py`), so the model never trained on them. The service answers them with its closest "
+        "classes and a `none_of_the_ten` score (docs/api.md).",
+        "",
+        "| File | Photo | Folder |",
+        "|---|---|---|",
+        *[f"| `{NONE_DIR}/{p['file']}` | `{p['source']}` | {p['folder']} |" for p in none_samples],
+        "",
+    ]
+
+
+def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict],
+                  none_samples: list[dict] | None = None) -> str:
     """samples/README.md: what each file is and where it came from, so nobody mistakes them for picks."""
     lines = [
         "# Sample images",
@@ -104,12 +148,14 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
         "curl -F image=@samples/bag-photo-rotated.jpg -F debug=true http://localhost:5000/model/predict",
         "```",
         "",
+        *none_of_the_ten_readme(none_samples or []),
     ]
     return "\n".join(lines)
 
 
-def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> list[Path]:
-    """Write the ten PNGs, the photo JPEGs and README.md; returns the paths written."""
+def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path,
+                   none_photos: list[Path] | None = None) -> list[Path]:
+    """Write the ten PNGs, the photo JPEGs, copies of `none_photos` and README.md; returns the paths written."""
     output_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     rows: list[dict] = []
@@ -131,8 +177,16 @@ def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path) -> 
         row = next(r for r in rows if r["label"] == name)
         real_looking.append({**row, "file": path.name})
         written.append(path)
+    none_samples: list[dict] = []
+    for source in none_photos or []:
+        path = output_dir / NONE_DIR / f"{source.parent.name}{source.suffix.lower()}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(source.read_bytes())
+        none_samples.append({"file": path.name, "source": f"{source.parent.name}/{source.name}",
+                             "folder": source.parent.name})
+        written.append(path)
     readme = output_dir / "README.md"
-    readme.write_text(render_readme(rows, photos, real_looking))
+    readme.write_text(render_readme(rows, photos, real_looking, none_samples))
     written.append(readme)
     return written
 
@@ -142,6 +196,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None,
                         help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
                              "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    add_photos_dir_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     return parser.parse_args(argv)
 
@@ -151,7 +206,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     images, labels = load_split("test", args.data_dir)
-    written = export_samples(images, labels, args.output_dir)
+    written = export_samples(images, labels, args.output_dir, none_of_the_ten_photos(args.photos_dir))
     logger.info("wrote %d files to %s: %s", len(written), args.output_dir, ", ".join(p.name for p in written))
     return written
 

@@ -53,6 +53,8 @@ def argument_value(value: object) -> str:
 def target_value(value: float | None, unit: str) -> str:
     if value is None:
         return NOT_MEASURED
+    if unit == "number":
+        return f"{value:.3f}"
     return percent(value) if unit == "share" else f"{milliseconds(value)} ms"
 
 

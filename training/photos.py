@@ -50,6 +50,9 @@ EXTRA_FOLDER_CLASSES: dict[str, tuple[int, ...]] = {
     "blouse": (0, 2, 6),
 }
 ALL_FOLDER_CLASSES = {**FOLDER_CLASSES, **EXTRA_FOLDER_CLASSES}
+# Folders of clothing-dataset-small that show none of the ten classes: what the "none of the ten" output learns
+# from (training/train_none.py). Their photos carry an all-False allowed mask.
+NONE_FOLDERS: tuple[str, ...] = ("hat", "shorts", "skirt")
 EXTRA_DIR = "extra"
 SENDERS_FILE = "senders.tsv"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -105,12 +108,12 @@ def find_photos_root(explicit: Path | None = None) -> Path:
                               f"{', '.join(str(c) for c in candidates if c)}")
 
 
-def list_photos(root: Path, extra: bool = True) -> list[tuple[str, Path]]:
+def list_photos(root: Path, extra: bool = True, none_of_the_ten: bool = False) -> list[tuple[str, Path]]:
     """(folder, path) of every photo in a known folder, in a stable order; then those of extra/ beside a
-    train/ root (when `extra`)."""
+    train/ root (when `extra`). With `none_of_the_ten`, the photos of NONE_FOLDERS instead."""
     found = []
-    folders = [(root, folder) for folder in sorted(FOLDER_CLASSES)]
-    if extra and root.name == "train":
+    folders = [(root, folder) for folder in sorted(NONE_FOLDERS if none_of_the_ten else FOLDER_CLASSES)]
+    if extra and root.name == "train" and not none_of_the_ten:
         folders += [(root.parent / EXTRA_DIR, folder) for folder in sorted(EXTRA_FOLDER_CLASSES)]
     for parent, folder in folders:
         directory = parent / folder
@@ -127,7 +130,7 @@ def relative_name(root: Path, path: Path) -> str:
 
 def allowed_mask(folder: str) -> np.ndarray:
     mask = np.zeros(NUM_CLASSES, dtype=bool)
-    mask[list(ALL_FOLDER_CLASSES[folder])] = True
+    mask[list(ALL_FOLDER_CLASSES.get(folder, ()))] = True  # none of the ten: no class is right
     return mask
 
 
@@ -180,11 +183,13 @@ def preprocess_photos(paths: list[Path], workers: int | None = None) -> np.ndarr
     return preprocess_photo_inputs(paths, workers)[0]
 
 
-def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None) -> PhotoSet:
-    """Every usable photo as model arrays, from the cache when the photos and the code are unchanged."""
+def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None,
+                none_of_the_ten: bool = False) -> PhotoSet:
+    """Every usable photo as model arrays, from the cache when the photos and the code are unchanged. With
+    `none_of_the_ten`, the photos of NONE_FOLDERS (their allowed masks all False) instead of the garments."""
     root = find_photos_root(photos_dir)
     cache_dir = CACHE_DIR if cache_dir is None else cache_dir
-    listed = list_photos(root)
+    listed = list_photos(root, none_of_the_ten=none_of_the_ten)
     key = hashlib.sha256((preprocessing_fingerprint() + str(root.resolve())
                           + "".join(f"{f}/{p.name}:{p.stat().st_size}" for f, p in listed)).encode())
     cache = cache_dir / f"photos-{key.hexdigest()[:16]}.npz"

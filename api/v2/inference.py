@@ -1,4 +1,4 @@
-"""From V2 input tensors to the model's batch, and from its probabilities to the V2 output tensors."""
+"""From V2 input tensors to the model's batch, and from its answers to the V2 output tensors."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,11 +6,14 @@ import numpy as np
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
 from core.images import MODEL_SIDE, InvalidImageError, ModelInputs, image_to_model_inputs
 from core.labels import CLASS_NAMES
+from core.model import Answers
 
 IMAGE_INPUT = "image"  # FP32 or UINT8 [N, 28, 28] or [N, 28, 28, 1], already Fashion-MNIST-like
 IMAGE_BYTES_INPUT = "image_bytes"  # BYTES [N]: encoded image files, pre-processed like /model/predict
-PROBABILITIES, LABEL_ID, LABEL = "probabilities", "label_id", "label"
-OUTPUT_TYPES = {PROBABILITIES: "FP32", LABEL_ID: "INT64", LABEL: BYTES}
+PROBABILITIES, LABEL_ID, LABEL, NONE_OF_THE_TEN = "probabilities", "label_id", "label", "none_of_the_ten"
+OUTPUT_TYPES = {PROBABILITIES: "FP32", LABEL_ID: "INT64", LABEL: BYTES, NONE_OF_THE_TEN: "FP32"}
+# The classification extension's label of the none_of_the_ten output: whether the score reached the threshold.
+FLAGGED_LABELS = {True: "none of the ten", False: "one of the ten"}
 ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
@@ -67,17 +70,24 @@ def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[Model
     return inputs
 
 
-def output_tensors(probabilities: np.ndarray, request: InferenceRequest) -> list[tuple[OutputTensor, bool]]:
-    """The requested outputs (all three when none are named), each with whether it goes out as binary."""
+def output_tensors(answers: Answers, request: InferenceRequest,
+                   threshold: float) -> list[tuple[OutputTensor, bool]]:
+    """The requested outputs (all when none are named), each with whether it goes out as binary; `threshold`:
+    the NONE_OF_THE_TEN_THRESHOLD setting."""
     requested = request.outputs
     if requested is None:
         requested = [OutputRequest(name, request.binary_output_default) for name in OUTPUT_TYPES]
-    return [(output_tensor(probabilities, wanted), wanted.binary) for wanted in requested]
+    return [(output_tensor(answers, wanted, threshold), wanted.binary) for wanted in requested]
 
 
-def output_tensor(probabilities: np.ndarray, wanted: OutputRequest) -> OutputTensor:
+def output_tensor(answers: Answers, wanted: OutputRequest, threshold: float) -> OutputTensor:
     if wanted.name not in OUTPUT_TYPES:
         raise ProtocolError(f"Unknown output '{wanted.name}': this model has {', '.join(OUTPUT_TYPES)}.")
+    probabilities = answers.probabilities
+    if wanted.name == NONE_OF_THE_TEN:
+        if wanted.classification:
+            return OutputTensor(wanted.name, BYTES, none_of_the_ten_strings(answers, threshold))
+        return OutputTensor(NONE_OF_THE_TEN, "FP32", answers.none_scores.astype(np.float32))
     if wanted.classification:
         return OutputTensor(wanted.name, BYTES, classification_strings(probabilities, wanted.classification))
     label_ids = probabilities.argmax(axis=1).astype(np.int64)
@@ -86,6 +96,15 @@ def output_tensor(probabilities: np.ndarray, wanted: OutputRequest) -> OutputTen
     if wanted.name == LABEL_ID:
         return OutputTensor(LABEL_ID, "INT64", label_ids)
     return OutputTensor(LABEL, BYTES, np.array([CLASS_NAMES[i].encode() for i in label_ids], dtype=object))
+
+
+def none_of_the_ten_strings(answers: Answers, threshold: float) -> np.ndarray:
+    """The classification extension on none_of_the_ten, a one-value output: [N, 1] of b"score:0:label", the label
+    "none of the ten" when the score reaches the threshold, else "one of the ten"."""
+    flagged = answers.flagged(threshold)
+    rows = [[f"{score:f}:0:{FLAGGED_LABELS[bool(flag)]}".encode()]
+            for score, flag in zip(answers.none_scores, flagged, strict=True)]
+    return np.array(rows, dtype=object).reshape(len(rows), 1)
 
 
 def classification_strings(probabilities: np.ndarray, top_k: int) -> np.ndarray:

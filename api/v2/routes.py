@@ -81,7 +81,8 @@ def metadata_body() -> dict:
                    {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]}],
         "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
                     {"name": "label_id", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
+                    {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]}],
     }
 
 
@@ -156,6 +157,8 @@ class Infer(Resource):
     def post(self, name: str, version: str | None = None):
         """Classify a batch: FP32/UINT8 [N,28,28(,1)] as 'image', or encoded files (BYTES [N]) as 'image_bytes'
 
+        Outputs: probabilities [N,10], label_id, label and none_of_the_ten [N] (the score that the picture is none
+        of the ten classes; flagged at NONE_OF_THE_TEN_THRESHOLD, in /model/metadata).
         FP32 values may be 0-1 or 0-255 (taken as 0-1 when none exceeds 1). BYTES elements are base64 strings
         in JSON. Binary tensor data (Inference-Header-Content-Length) works for requests and responses.
         """
@@ -164,9 +167,9 @@ class Infer(Resource):
         settings = served_settings()
         model = served_model()
         batch = model_batch(inference, settings.v2_max_batch, photo_crop=model.photo_network)
-        probabilities = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
+        answers = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
         body, header_length = encode_response(settings.v2_model_name, config.V2_MODEL_VERSION, inference.id,
-                                              output_tensors(probabilities, inference))
+                                              output_tensors(answers, inference, settings.none_of_the_ten_threshold))
         if header_length is None:
             return Response(body, mimetype="application/json")
         return Response(body, mimetype="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})

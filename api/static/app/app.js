@@ -89,8 +89,21 @@ function showPrediction(card, body) {
   probability.textContent = percent.format(top.probability);
   verdict.append(label, " ", probability);
 
+  showNoneOfTheTen(card.querySelector(".none-of-the-ten"), body.none_of_the_ten, top.label);
   drawBars(card.querySelector(".bars"), body.predictions, top.label_id);
   card.dataset.state = "done";
+}
+
+// A picture flagged as none of the ten classes (a hat, shorts, a ball...) still gets its closest classes, but the
+// page says plainly that they are only the closest.
+function showNoneOfTheTen(notice, noneOfTheTen, closest) {
+  const flagged = Boolean(noneOfTheTen && noneOfTheTen.flagged);
+  notice.hidden = !flagged;
+  notice.closest(".result").classList.toggle("flagged", flagged);
+  if (flagged) {
+    notice.textContent = "This does not look like any of the ten classes " +
+      `(none-of-the-ten score ${percent.format(noneOfTheTen.score)}). The closest is ${closest}.`;
+  }
 }
 
 // Bars in class order (0 T-shirt/top … 9 Ankle boot), so images compare at a glance; the answer is highlighted.
