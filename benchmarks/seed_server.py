@@ -40,7 +40,7 @@ def create_seed_app(model_path: Path = config.SETTINGS.model_path) -> Flask:
     def predict():
         image = Image.open(io.BytesIO(request.files["image"].read())).convert("L").resize((SIDE, SIDE))
         x = (np.asarray(image, dtype=np.float32) / 255.0).reshape(1, SIDE, SIDE, 1)
-        probabilities = model.predict(x, verbose=0)[0]
+        probabilities = model.predict(x, verbose=0)[0][:len(CLASS_NAMES)]  # the eleventh output is no class
         order = np.argsort(-probabilities)[:TOP_K]
         return jsonify({"status": "ok", "predictions": [
             {"label_id": int(i), "label": CLASS_NAMES[i], "probability": float(probabilities[i])} for i in order]})

@@ -80,6 +80,18 @@ def split_outputs(outputs: np.ndarray) -> Answers:
     return Answers(probabilities.astype(np.float32), outputs[:, NONE_OUTPUT].copy())
 
 
+def combine_networks(outputs: np.ndarray, photo_outputs: np.ndarray, class_weight: float,
+                     none_weight: float) -> Answers:
+    """A photo's answers from both networks' (N, 11) outputs: the classes from their geometric mean with the photo
+    network weighted `class_weight`, the none-of-the-ten score from the one weighted `none_weight`. Each weight
+    is the one that did its own job best on the validation senders (training/README.md)."""
+    classes = split_outputs(geometric_mean(outputs, photo_outputs, class_weight))
+    if none_weight == class_weight:
+        return classes
+    scores = split_outputs(geometric_mean(outputs, photo_outputs, none_weight)).none_scores
+    return Answers(classes.probabilities, scores)
+
+
 def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
     """The k most likely classes of one image, most likely first, in the API's record shape."""
     order = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -190,16 +202,19 @@ class ModelWrapper(MAXModelWrapper):
 
     def infer_inputs(self, inputs: Sequence[ModelInputs]) -> Answers:
         """The answers for pre-processed uploads (core.images.image_to_model_inputs): the 28×28 network's, and
-        for each photo the geometric mean of both networks' outputs. Both networks run through their
+        for each photo both networks' combined (combine_networks). Both networks run through their
         micro-batchers."""
-        outputs = np.array(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
+        outputs = np.asarray(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
+        answers = split_outputs(outputs)
         photos = [index for index, item in enumerate(inputs) if item.photo is not None]
         if photos and self._infer_photo is not None:
             crops = to_photo_batch(np.stack([inputs[index].photo for index in photos]))
             photo_outputs = (self.predict_photo_batch(crops) if self.photo_batcher is None
                              else self.photo_batcher.run(crops, timeout=self.settings.timeout))
-            outputs[photos] = geometric_mean(outputs[photos], photo_outputs, self.settings.photo_network_weight)
-        return self._record(split_outputs(outputs))
+            combined = combine_networks(outputs[photos], photo_outputs, self.settings.photo_network_weight,
+                                        self.settings.none_of_the_ten_photo_weight)
+            answers.probabilities[photos], answers.none_scores[photos] = combined.probabilities, combined.none_scores
+        return self._record(answers)
 
     def _record(self, answers: Answers) -> Answers:
         record_predictions(answers.probabilities, answers.flagged(self.settings.none_of_the_ten_threshold))

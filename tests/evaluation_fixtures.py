@@ -95,7 +95,8 @@ def measured(with_photos: bool = True) -> Measured:
 NONE_OF_THE_TEN = {
     "threshold": 0.25, "fashion_mnist_test": {"images": 20, "flagged": 0.05},
     "validation": {"garment_photos": 40, "none_photos": 20, "auroc": 0.951, "baseline_auroc": 0.8,
-                   "flagged_garments": 0.05, "flagged_none": 0.9, "garment_folders": {"shoes": {"photos": 40, "flagged": 0.05}},
+                   "flagged_garments": 0.05, "flagged_none": 0.9,
+                   "garment_folders": {"shoes": {"photos": 40, "flagged": 0.05}},
                    "none_folders": {"hat": {"photos": 20, "flagged": 0.9}}},
     "final_check": {"garment_photos": 40, "none_photos": 20, "auroc": 0.912, "baseline_auroc": 0.7,
                     "flagged_garments": 0.05, "flagged_none": 0.85,

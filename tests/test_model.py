@@ -131,6 +131,18 @@ def test_geometric_mean_is_weighted_renormalised_and_favours_agreement():
     np.testing.assert_allclose(geometric_mean(first, second, 1.0), second, atol=1e-6)
 
 
+def test_classes_and_score_each_take_their_own_weight():
+    from core.model import combine_networks, geometric_mean
+
+    first = np.array([[0.5, 0.1] + [0.0] * 8 + [0.4]], np.float32)
+    second = np.array([[0.1, 0.8] + [0.0] * 8 + [0.1]], np.float32)
+    combined = combine_networks(first, second, class_weight=0.9, none_weight=0.0)
+    assert combined.probabilities[0].argmax() == 1  # the second network's class
+    assert combined.none_scores[0] == pytest.approx(0.4, abs=1e-6)  # the first network's score
+    same = combine_networks(first, second, class_weight=0.5, none_weight=0.5)
+    np.testing.assert_allclose(same.none_scores, split_outputs(geometric_mean(first, second, 0.5)).none_scores)
+
+
 def test_a_photos_answer_is_the_geometric_mean_of_both_networks(model):
     from core.images import image_to_model_inputs
     from core.model import geometric_mean, to_photo_batch
@@ -141,9 +153,10 @@ def test_a_photos_answer_is_the_geometric_mean_of_both_networks(model):
     served = model.infer_inputs(inputs)
     alone = model.predict_batch(to_model_batch(np.stack([item.array for item in inputs])))
     photo = model.predict_photo_batch(to_photo_batch(np.stack([item.photo for item in inputs])))
-    expected = split_outputs(geometric_mean(alone, photo, model.settings.photo_network_weight))
-    np.testing.assert_allclose(served.probabilities, expected.probabilities, atol=1e-5)
-    np.testing.assert_allclose(served.none_scores, expected.none_scores, atol=1e-5)
+    classes = split_outputs(geometric_mean(alone, photo, model.settings.photo_network_weight))
+    scores = split_outputs(geometric_mean(alone, photo, model.settings.none_of_the_ten_photo_weight))
+    np.testing.assert_allclose(served.probabilities, classes.probabilities, atol=1e-5)
+    np.testing.assert_allclose(served.none_scores, scores.none_scores, atol=1e-5)
     # the photo network changed the answer's probabilities
     assert not np.allclose(served.probabilities, split_outputs(alone).probabilities, atol=1e-3)
 

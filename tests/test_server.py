@@ -6,7 +6,7 @@ import requests
 
 import config
 from core.labels import CLASS_NAMES
-from tests.imaging import photo_sample_files, sample_files, slug
+from tests.imaging import none_sample_files, photo_sample_files, sample_files, slug
 from tooling.live_server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ def assert_still_serving(base_url: str) -> None:
     assert response.json()["predictions"][0]["label"] == "Ankle boot"
 
 
-@pytest.mark.parametrize("sample", sample_files() + photo_sample_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", sample_files() + photo_sample_files() + none_sample_files(), ids=lambda p: p.name)
 def test_each_sample_is_answered_as_the_model_names_it(live_server, sample, sample_answers):
     response = predict(live_server, sample.read_bytes(), sample.name)
     assert response.status_code == 200
@@ -34,12 +34,15 @@ def test_each_sample_is_answered_as_the_model_names_it(live_server, sample, samp
     assert body["status"] == "ok"
     assert slug(body["predictions"][0]["label"]) == sample_answers[sample.name]
     assert len(body["predictions"]) == config.SETTINGS.default_top_k
+    none_of_the_ten = body["none_of_the_ten"]
+    assert none_of_the_ten["flagged"] is (none_of_the_ten["score"] >= config.SETTINGS.none_of_the_ten_threshold)
 
 
 def test_metadata_and_labels_over_http(live_server):
     metadata = requests.get(f"{live_server}/model/metadata", timeout=TIMEOUT_S).json()
     assert metadata["id"] == "max-fashion-mnist" and len(metadata["sha256"]) == 64
     assert metadata["test_accuracy"] >= 0.92
+    assert metadata["none_of_the_ten_threshold"] == config.SETTINGS.none_of_the_ten_threshold
     labels = requests.get(f"{live_server}/model/labels", timeout=TIMEOUT_S).json()
     assert labels["count"] == 10 and [label["name"] for label in labels["labels"]] == list(CLASS_NAMES)
 

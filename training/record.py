@@ -31,6 +31,13 @@ def write_training_record(model_path: Path, record: dict) -> Path:
     return path
 
 
+def finish_training(output: Path, state: dict, digest: str, record: dict) -> dict:
+    """The end of every training run: the record written beside the model, and the chosen epoch logged."""
+    logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"], output,
+                digest, write_training_record(output, record))
+    return record
+
+
 def read_training_record(model_path: Path, sha256: str) -> dict | None:
     """The record of this very model file, or None when it is absent, unreadable or another file's."""
     path = training_record_path(model_path)

@@ -32,7 +32,7 @@ from training.dataset import add_data_dir_argument, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, jitter_brightness, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
 from training.photos import NONE_FOLDERS, PhotoSet, add_photos_dir_argument, all_senders, load_photos
-from training.record import read_training_record, write_training_record
+from training.record import finish_training, read_training_record
 from training.senders import split_by_sender
 from training.train import (
     ProgressLog,
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
                         help="checkpoint after every epoch (default: artifacts/training-none-<network>)")
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
-    add_optimisation_arguments(parser, epochs=6, batch_size=128, warmup_epochs=0.5, weight_decay=1e-4)
+    add_optimisation_arguments(parser, epochs=10, batch_size=128, warmup_epochs=0.5, weight_decay=1e-4)
     parser.set_defaults(learning_rate=3e-4)
     parser.add_argument("--none-bias", type=float, default=-4.0,
                         help="the new output's starting bias: it starts rare, so the ten classes start as they were")
@@ -251,9 +251,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
               "base": {"model_file": args.base.name, "sha256": base_sha256},
               "none_of_the_ten": {key: stage[key] for key in ("command", "arguments", "data", "selection", "history",
                                                               "trained_at", "duration_s")}}
-    logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"],
-                args.output, digest, write_training_record(args.output, record))
-    return record
+    return finish_training(args.output, state, digest, record)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -31,7 +31,7 @@ from training.photos import (
     load_photos,
     preprocessing_fingerprint,
 )
-from training.record import write_training_record
+from training.record import finish_training
 from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
 from training.train import (
     ProgressLog,
@@ -147,9 +147,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     digest = save_for_serving(network, args.output)
     record = training_record(args, argv, digest, state, data_record(args, fashion_train, photo_train, photo_val),
                              time.perf_counter() - started, module="training.train_photo")
-    logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"],
-                args.output, digest, write_training_record(args.output, record))
-    return record
+    return finish_training(args.output, state, digest, record)
 
 
 def main(argv: list[str] | None = None) -> None:
