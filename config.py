@@ -109,7 +109,7 @@ class Settings:
                                           "assets/fashion_mnist_photo.onnx")
     photo_onnx_model_sha256_path: Path = setting(None, "Its expected sha256.", "model",
                                                  "PHOTO_ONNX_MODEL_PATH + .sha256")
-    photo_network_weight: float = setting(0.7, "The photo network's weight in the geometric mean of both networks' "
+    photo_network_weight: float = setting(0.6, "The photo network's weight in the geometric mean of both networks' "
                                                "class probabilities (0 to 1; 0.5: both alike).", "model")
     none_of_the_ten_photo_weight: float = setting(0.5, "The photo network's weight in the geometric mean that gives "
                                                        "a photo's none-of-the-ten score (0 to 1).", "model")
@@ -119,7 +119,7 @@ class Settings:
                                     "model")
     # --- Prediction ---
     default_top_k: int = setting(3, "Classes /model/predict answers when top_k is not given.", "prediction")
-    none_of_the_ten_threshold: float = setting(0.28, "An answer is flagged as none of the ten classes when its "
+    none_of_the_ten_threshold: float = setting(0.27, "An answer is flagged as none of the ten classes when its "
                                                     "none-of-the-ten score reaches this (0 to 1; the default's "
                                                     "measured rates: docs/api.md).", "prediction")
     tta_flip: bool = setting(False, "Average the prediction of the image and its mirror image: a second forward "

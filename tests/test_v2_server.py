@@ -44,7 +44,7 @@ def test_health_and_metadata_through_the_client(client):
     metadata = client.get_model_metadata(MODEL)
     assert metadata["name"] == MODEL and metadata["versions"] == ["1"]
     assert {i["name"]: i["datatype"] for i in metadata["inputs"]} == {"image": "FP32", "image_bytes": "BYTES"}
-    assert [o["name"] for o in metadata["outputs"]] == ["probabilities", "label_id", "label"]
+    assert [o["name"] for o in metadata["outputs"]] == ["probabilities", "label_id", "label", "none_of_the_ten"]
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
 
 

@@ -1,5 +1,6 @@
 """Remake docs/demo-page.png, the picture of the demo page in docs/api.md: the real server, the real page in
-headless Chromium (as tests/test_browser.py drives it), three sample photos, saved as a small palette PNG.
+headless Chromium (as tests/test_browser.py drives it), three sample photos (the shorts: none of the ten), saved as a
+small palette PNG.
 
 Usage: python -m tooling.demo_screenshot [--output docs/demo-page.png]
 """
@@ -18,7 +19,7 @@ from tooling.live_server import running_server
 
 logger = logging.getLogger("tooling.demo_screenshot")
 
-SAMPLES = ("sneaker-photo.jpg", "bag-photo-rotated.jpg", "dress-photo.png")
+SAMPLES = ("sneaker-photo.jpg", "bag-photo-rotated.jpg", "none-of-the-ten/shorts.jpg")
 VIEWPORT = {"width": 1040, "height": 760}
 PALETTE_COLOURS = 128  # plenty for a page of flat colours and grey thumbnails; keeps the file small
 

@@ -26,12 +26,13 @@ import config
 from training.photos import (
     PhotoSet,
     all_senders,
-    allowed_mask,
+    allowed_masks,
     find_photos_root,
     is_right,
     list_photos,
     preprocess_photos,
     read_senders,
+    read_shoe_kinds,
 )
 from training.senders import split_by_sender
 
@@ -43,7 +44,7 @@ def validation_files(photos_dir: Path | None) -> PhotoSet:
     listing and on who sent each photo."""
     root = find_photos_root(photos_dir)
     listed, known = list_photos(root), read_senders(root)
-    placeholder = PhotoSet(np.zeros((len(listed), 1, 1), np.uint8), np.stack([allowed_mask(f) for f, _ in listed]),
+    placeholder = PhotoSet(np.zeros((len(listed), 1, 1), np.uint8), allowed_masks(listed, read_shoe_kinds()),
                            np.array([f for f, _ in listed]), np.array([str(p) for _, p in listed]),
                            senders=np.array([known.get(p.stem, ("", False))[0] for _, p in listed], dtype=str))
     return split_by_sender(placeholder, all_senders(root))["validation"]

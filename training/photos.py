@@ -53,6 +53,10 @@ ALL_FOLDER_CLASSES = {**FOLDER_CLASSES, **EXTRA_FOLDER_CLASSES}
 # Folders of clothing-dataset-small that show none of the ten classes: what the "none of the ten" output learns
 # from (training/train_none.py). Their photos carry an all-False allowed mask.
 NONE_FOLDERS: tuple[str, ...] = ("hat", "shorts", "skirt")
+# Footwear photos whose kind is plain (sneakers, sandals, boots), labelled by looking at each one; the others
+# (dress shoes, pumps, flats, slippers, clogs) stay "any footwear". Without these the set loss let both networks
+# call every shoe photo a Sandal.
+SHOE_KINDS_FILE = config.REPO_ROOT / "training" / "shoe_kinds.tsv"
 EXTRA_DIR = "extra"
 SENDERS_FILE = "senders.tsv"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -134,6 +138,25 @@ def allowed_mask(folder: str) -> np.ndarray:
     return mask
 
 
+def read_shoe_kinds(path: Path = SHOE_KINDS_FILE) -> dict[str, int]:
+    """Photo id → its one Fashion-MNIST footwear class (training/shoe_kinds.tsv)."""
+    if not path.is_file():
+        return {}
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+    return {image: int(class_id) for image, class_id, *_ in rows}
+
+
+def allowed_masks(listed: list[tuple[str, Path]], kinds: dict[str, int]) -> np.ndarray:
+    """(N, 10) bool: each photo's folder's classes, or its one class where its kind was labelled."""
+    masks = np.zeros((len(listed), NUM_CLASSES), dtype=bool)
+    for row, (folder, path) in enumerate(listed):
+        if path.stem in kinds:
+            masks[row, kinds[path.stem]] = True
+        else:
+            masks[row] = allowed_mask(folder)
+    return masks
+
+
 def read_senders(root: Path) -> dict[str, tuple[str, bool]]:
     """Photo id → (sender id, kids) from senders.tsv beside train/ (empty when there is none)."""
     table = root.parent / SENDERS_FILE
@@ -195,7 +218,7 @@ def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None,
     cache = cache_dir / f"photos-{key.hexdigest()[:16]}.npz"
     folders = np.array([folder for folder, _ in listed])
     files = np.array([relative_name(root, path) for _, path in listed])
-    allowed = np.stack([allowed_mask(folder) for folder in folders]) if listed else np.zeros((0, NUM_CLASSES), bool)
+    allowed = allowed_masks(listed, read_shoe_kinds())
     if cache.is_file():
         with np.load(cache) as cached:
             images, crops = cached["images"], cached["crops"]
