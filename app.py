@@ -10,6 +10,7 @@ import logging
 import sys
 
 from flask import Flask
+from gunicorn.arbiter import Arbiter
 from maxfw.core import MAXApp
 
 import config
@@ -31,7 +32,6 @@ from core.runtimes import RuntimeUnavailableError
 
 logger = logging.getLogger(__name__)
 
-WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a worker that cannot boot: the master stops, no respawn loop
 
 
 def load_verified_model(settings: Settings) -> ModelWrapper:
@@ -41,7 +41,8 @@ def load_verified_model(settings: Settings) -> ModelWrapper:
         return ModelWrapper(settings)
     except (ModelChecksumError, RuntimeUnavailableError) as error:
         logger.critical("cannot start: %s", error)
-        raise SystemExit(WORKER_BOOT_ERROR) from None
+        # gunicorn's exit code for a worker that cannot boot: the master stops, no respawn loop
+        raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
 
 def drop_catch_all_static_route(app: Flask) -> None:

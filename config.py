@@ -192,6 +192,9 @@ MODEL_TYPE = "Image Classification"
 MODEL_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
 MODEL_LICENSE = "Apache-2.0"
 V2_MODEL_VERSION = "1"
+# The Open Inference Protocol's routes: their errors are {"error": ...}, MAX's elsewhere {"status", "message"}
+# (api/errors.py for Flask's answers, gunicorn_worker.py for the worker's own refusals).
+V2_PATH_PREFIX = "/v2/"
 # Triton's platform names, by the runtime in use.
 V2_PLATFORMS = {"onnxruntime": "onnxruntime_onnx", "tensorflow": "tensorflow_keras"}
 

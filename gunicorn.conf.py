@@ -9,6 +9,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from gunicorn.arbiter import Arbiter
+
 import config as service  # not "config": gunicorn reads that name as one of its own settings
 from gunicorn_worker import EventWorker
 
@@ -24,7 +26,6 @@ workers = settings.workers
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
-WORKER_BOOT_ERROR = 3  # gunicorn's exit code for a server that cannot boot (app.WORKER_BOOT_ERROR)
 
 
 # Event-driven connection handling: idle and slow clients cost a greenlet each, never a request thread.
@@ -68,7 +69,7 @@ def refuse_a_runtime_that_is_not_installed(server) -> None:
         require_tensorflow("INFERENCE_RUNTIME=tensorflow")
     except RuntimeUnavailableError as error:
         server.log.critical("cannot start: %s", error)
-        raise SystemExit(WORKER_BOOT_ERROR) from None
+        raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None  # gunicorn's own: a server that cannot boot
 
 
 def post_fork(server, worker) -> None:

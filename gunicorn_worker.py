@@ -38,7 +38,7 @@ from gunicorn.workers import ggevent
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from config import SETTINGS
+from config import SETTINGS, V2_PATH_PREFIX
 
 logger = logging.getLogger("max_fashion_mnist.server")
 
@@ -133,7 +133,7 @@ class EventWorker(GeventWorker):
         logger.warning("%s: %s %s: %s", client_address(addr), req.method, req.path, exc.status)
         message = exc.message()
         # The Open Inference Protocol's error body on its routes, MAX's everywhere else (api/errors.py).
-        body = json.dumps({"error": message} if req.path.startswith("/v2/")
+        body = json.dumps({"error": message} if req.path.startswith(V2_PATH_PREFIX)
                           else {"status": "error", "message": message}).encode()
         answer = Response(req, client, self.cfg)
         answer.force_close()

@@ -9,6 +9,7 @@ from flask_restx import Api, fields
 from maxfw.core import MAX_API
 from werkzeug.exceptions import HTTPException
 
+import config
 from api.v2.codec import ProtocolError
 from core.admission import ImageMemoryBusyError, ImageTooLargeForMemoryError
 from core.batching import BatcherClosedError
@@ -31,14 +32,11 @@ def http_error_message(error: HTTPException) -> str:
     return error.description or HTTPStatus(error.code).phrase
 
 
-V2_PATH_PREFIX = "/v2/"
-
-
 def error_body_and_status(error: Exception) -> tuple[dict, int]:
     """MAX's {"status", "message"} everywhere, except the V2 protocol's own {"error"} on its routes (a 413 or a
     503 there too)."""
     body, status = _max_error_body_and_status(error)
-    if "message" in body and has_request_context() and request.path.startswith(V2_PATH_PREFIX):
+    if "message" in body and has_request_context() and request.path.startswith(config.V2_PATH_PREFIX):
         return {"error": body["message"]}, status
     return body, status
 

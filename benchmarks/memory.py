@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 import requests
-import yaml
 from PIL import Image
 
 import config
 from benchmarks.stress import Load
+from tooling.kube import cgroup_directory, manifest_container, manifest_env, quantity
 from tooling.live_server import REPO_ROOT, free_port
 from tooling.processes import BYTES_PER_MB, descendant_pids, rss_mb
 
@@ -85,21 +85,9 @@ class Container:
                               text=True, check=False).stdout
 
 
-def memory_cgroup(pid: int) -> tuple[str, Path]:
-    """The process's memory cgroup: ("v1", /sys/fs/cgroup/memory/...) or ("v2", /sys/fs/cgroup/...)."""
-    unified = None
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        hierarchy, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return "v1", Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-        if hierarchy == "0":
-            unified = Path("/sys/fs/cgroup") / path.lstrip("/")
-    return "v2", unified
-
-
 def cgroup_figures(pid: int) -> dict:
     """The cgroup's memory limit and peak usage (MiB) and how many processes its OOM killer ended."""
-    version, directory = memory_cgroup(pid)
+    version, directory = cgroup_directory(pid, "memory")
     read = lambda name: (directory / name).read_text()  # noqa: E731
     counter = lambda text, key: int(next((line.split()[1] for line in text.splitlines()  # noqa: E731
                                           if line.startswith(key + " ")), 0))
@@ -225,25 +213,6 @@ def upload_burst(url: str, upload: Path, concurrency: int) -> Counter:
 def statuses_ok(statuses: Counter) -> bool:
     """No 5xx, no request left without an answer (0), no wrong answer (negative)."""
     return not any(int(status) >= 500 or int(status) <= 0 for status in statuses)
-
-
-def manifest_container(path: Path) -> dict:
-    deployment = next(doc for doc in yaml.safe_load_all(path.read_text()) if doc and doc["kind"] == "Deployment")
-    (box,) = deployment["spec"]["template"]["spec"]["containers"]
-    return box
-
-
-def manifest_env(box: dict) -> dict[str, str]:
-    return {item["name"]: str(item["value"]) for item in box.get("env", []) if "value" in item}
-
-
-def quantity(value: str) -> float:
-    """A Kubernetes quantity ("1536Mi", "2", "500m") as bytes or cores."""
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3}
-    for suffix, factor in sorted(units.items(), key=lambda unit: -len(unit[0])):
-        if value.endswith(suffix):
-            return float(value[:-len(suffix)]) * factor
-    return float(value)
 
 
 def corpus_files(directory: Path) -> tuple[list[Path], list[Path]]:

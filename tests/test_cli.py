@@ -203,7 +203,7 @@ def test_batches_give_the_models_own_answers(model, tmp_path):
                            atol=1e-5)
 
 
-def test_core_cli_imports_neither_flask_nor_tensorflow_until_it_needs_the_model():
+def test_the_cli_imports_neither_flask_nor_tensorflow_until_it_needs_the_model():
     code = "import sys, cli.classify; assert 'flask' not in sys.modules and 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=True)
 

@@ -21,6 +21,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
 import config
+from tooling.kube import manifest_env, quantity
 
 KUBERNETES_DIR = config.REPO_ROOT / "deploy" / "kubernetes"
 INFERENCE_SERVICE = config.REPO_ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
@@ -116,10 +117,6 @@ def only_container(pod_spec: dict) -> dict:
 POD_SPECS = {"deployment": deployment_pod_spec, "inferenceservice": predictor_pod_spec}
 
 
-def env_of(container: dict) -> dict[str, str]:
-    return {variable["name"]: variable["value"] for variable in container.get("env", [])}
-
-
 def serving_port(container: dict) -> dict:
     (port,) = container["ports"]
     return port
@@ -135,14 +132,6 @@ def probe_port(container: dict, probe: dict) -> int:
 
 def dockerfile_instruction(name: str) -> list[str]:
     return re.findall(rf"^\s*{name}\s+(.+?)\s*$", DOCKERFILE.read_text(), flags=re.MULTILINE | re.IGNORECASE)
-
-
-def quantity(value: str | int) -> float:
-    """A Kubernetes resource quantity ("500m", "1.5Gi", "2") as a number of cores or bytes."""
-    units = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)", str(value))
-    assert match and match.group(2) in units, f"not a resource quantity: {value!r}"
-    return float(match.group(1)) * units[match.group(2)]
 
 
 def serves_get(app, path: str) -> bool:
@@ -210,7 +199,7 @@ def test_inference_service_is_a_v2_custom_predictor_knative_accepts():
     pod_spec = predictor_pod_spec()
     container = only_container(pod_spec)
     assert container["name"] == "kserve-container"
-    assert env_of(container).get("PROTOCOL") == "v2"
+    assert manifest_env(container).get("PROTOCOL") == "v2"
     assert "lifecycle" not in container and "terminationGracePeriodSeconds" not in pod_spec
     port = serving_port(container)
     assert port.get("name", "") in {"", "http1", "h2c"} and port.get("protocol", "TCP") == "TCP"
@@ -227,7 +216,7 @@ def test_container_port_is_the_one_the_service_listens_on(manifest):
     port = serving_port(container)["containerPort"]
     assert port == config.SETTINGS.port
     assert dockerfile_instruction("EXPOSE") == [str(config.SETTINGS.port)]
-    assert int(env_of(container).get("PORT", port)) == port
+    assert int(manifest_env(container).get("PORT", port)) == port
     for probe in PROBES:
         assert probe_port(container, container[probe]) == port, probe
     if manifest == "deployment":
@@ -286,7 +275,7 @@ def test_writable_paths_are_emptydir_volumes(manifest):
         if "emptyDir" in volumes[mount["name"]] and not mount.get("readOnly"):
             writable.append(mount["mountPath"].rstrip("/"))
     assert "/tmp" in writable
-    multiproc_dir = env_of(container)["PROMETHEUS_MULTIPROC_DIR"]
+    multiproc_dir = manifest_env(container)["PROMETHEUS_MULTIPROC_DIR"]
     assert any(multiproc_dir == path or multiproc_dir.startswith(path + "/") for path in writable)
 
 
@@ -302,7 +291,7 @@ def test_termination_grace_period_covers_prestop_and_gunicorn_drain():
         command = pre_stop["exec"]["command"]
         assert Path(command[0]).name == "sleep", f"preStop is not a sleep: {command}"
         sleep_s = int(command[1])
-    graceful_s = int(env_of(container).get("GRACEFUL_TIMEOUT", config.SETTINGS.graceful_timeout))
+    graceful_s = int(manifest_env(container).get("GRACEFUL_TIMEOUT", config.SETTINGS.graceful_timeout))
     assert sleep_s > 0
     assert pod_spec["terminationGracePeriodSeconds"] > sleep_s + graceful_s
 
@@ -331,7 +320,7 @@ def test_service_and_autoscaler_reach_the_deployment():
 def test_environment_names_are_settings_something_reads(manifest):
     """Every variable the manifest sets is a config.Settings field or one a named library reads: a misspelt WORKER
     or THREAD would be ignored without a word, and the pod would run with the defaults."""
-    unknown = [name for name in env_of(only_container(POD_SPECS[manifest]()))
+    unknown = [name for name in manifest_env(only_container(POD_SPECS[manifest]()))
                if name not in SETTING_NAMES and name not in EXTERNAL_ENV]
     assert not unknown
 
@@ -339,7 +328,7 @@ def test_environment_names_are_settings_something_reads(manifest):
 def test_knative_concurrency_is_the_servers_concurrency():
     """containerConcurrency caps the requests Knative sends one pod at WORKERS x THREADS, what gunicorn serves at
     once; more would queue unseen inside gunicorn, fewer would leave threads idle."""
-    env = env_of(only_container(predictor_pod_spec()))
+    env = manifest_env(only_container(predictor_pod_spec()))
     concurrency = int(env.get("WORKERS", config.SETTINGS.workers)) * int(env.get("THREADS", config.SETTINGS.threads))
     assert inference_service()["spec"]["predictor"]["containerConcurrency"] == concurrency
 
@@ -351,7 +340,7 @@ def test_kserve_and_deployment_run_the_same_container():
     kserve = only_container(predictor_pod_spec())
     for field in ("image", "imagePullPolicy", "securityContext", "resources"):
         assert kserve[field] == plain[field], field
-    assert {name: value for name, value in env_of(kserve).items() if name != "PROTOCOL"} == env_of(plain)
+    assert {name: value for name, value in manifest_env(kserve).items() if name != "PROTOCOL"} == manifest_env(plain)
     for probe in PROBES:
         assert kserve[probe]["httpGet"]["path"] == plain[probe]["httpGet"]["path"], probe
 

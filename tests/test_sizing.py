@@ -8,7 +8,8 @@ import json
 import pytest
 
 import config
-from tests.test_manifests import POD_SPECS, deployment_pod_spec, env_of, only_container, quantity
+from tests.test_manifests import POD_SPECS, deployment_pod_spec, only_container
+from tooling.kube import manifest_env, quantity
 
 # What the pods are sized from, measured by `make memory-verify` (benchmarks/results/memory.json): a worker with ONNX
 # Runtime and the model at the end of the run, after the hostile corpus, 2 000 mixed requests and the bursts of large
@@ -26,7 +27,7 @@ def memory_bounds(container: dict) -> tuple[float, float]:
     """(steady, worst) bytes for the container's settings: its workers and master under load; and that plus, per
     worker, a full IMAGE_MEMORY_BYTES budget of images being decoded and each request thread holding a body of
     MAX_CONTENT_LENGTH (the most the settings let it hold with one request per thread)."""
-    env = env_of(container)
+    env = manifest_env(container)
     setting = lambda name: int(env.get(name.upper(), getattr(config.SETTINGS, name)))  # noqa: E731
     workers = setting("workers")
     steady = (MASTER_MEMORY_MIB + workers * WORKER_MEMORY_MIB) * MIB
@@ -42,7 +43,7 @@ def test_resources_fit_the_worker_count(manifest):
     (within 2x and 1.5x of that); ONNX Runtime's threads over all workers fit the CPU limit (more only thrash under
     the CPU quota)."""
     container = only_container(POD_SPECS[manifest]())
-    env = env_of(container)
+    env = manifest_env(container)
     workers = int(env.get("WORKERS", config.SETTINGS.workers))
     resources = container["resources"]
     steady, worst = memory_bounds(container)
@@ -61,10 +62,10 @@ def test_the_sizing_figures_are_the_measured_ones():
     (two_workers,) = [row for row in results["rss"]["rows"] if row["workers"] == 2]
     assert max(two_workers["end"]["workers_mib"]) <= WORKER_MEMORY_MIB
     assert two_workers["end"]["master_mib"] <= MASTER_MEMORY_MIB
-    assert results["rss"]["env"] == env_of(only_container(deployment_pod_spec()))
+    assert results["rss"]["env"] == manifest_env(only_container(deployment_pod_spec()))
     limit_run = results["limit"]
     container = only_container(deployment_pod_spec())
     assert limit_run["memory_limit"] == container["resources"]["limits"]["memory"]
-    assert limit_run["env"] == env_of(container)
+    assert limit_run["env"] == manifest_env(container)
     assert limit_run["passed"] and limit_run["oom_kills"] == 0
     assert limit_run["peak_rss_mib"] * MIB < quantity(limit_run["memory_limit"])

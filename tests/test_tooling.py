@@ -139,3 +139,38 @@ def test_make_test_service_without_service_url_says_what_it_needs():
                           timeout=60, check=False)
     assert done.returncode != 0
     assert "make test-service needs SERVICE_URL" in done.stderr and "pip" not in done.stdout
+
+
+# --- tooling/kube.py: the manifests and the kernel, for the benchmarks, kube-verify and the manifest tests ---
+
+@pytest.mark.parametrize(("text", "value"), [("500m", 0.5), ("2", 2.0), (2, 2.0), ("1536Mi", 1536 * 2**20),
+                                             ("1.5Gi", 1.5 * 2**30), ("1k", 1000.0), ("3M", 3e6)])
+def test_kubernetes_quantities_in_cores_or_bytes(text, value):
+    from tooling.kube import quantity
+
+    assert quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "Mi", "1.5.2Gi", "12 Mi", "3Qi", "-1"])
+def test_anything_else_is_not_a_quantity(text):
+    from tooling.kube import quantity
+
+    with pytest.raises(ValueError, match="not a Kubernetes resource quantity"):
+        quantity(text)
+
+
+def test_the_deployments_container_and_its_literal_environment():
+    from tooling.kube import manifest_container, manifest_env
+    from tooling.live_server import REPO_ROOT
+
+    container = manifest_container(REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml")
+    env = manifest_env({"env": [{"name": "A", "value": 1}, {"name": "B", "valueFrom": {"fieldRef": {}}}]})
+    assert env == {"A": "1"}
+    assert "WORKERS" in manifest_env(container) and container["resources"]["limits"]["memory"]
+
+
+def test_this_process_has_a_cgroup_to_read():
+    from tooling.kube import cgroup_directory
+
+    version, directory = cgroup_directory(os.getpid(), "memory")
+    assert version in ("v1", "v2") and (directory is None or directory.is_relative_to("/sys/fs/cgroup"))

@@ -1,4 +1,5 @@
-"""Helpers of deploy/docker/kube_verify.sh (`make kube-verify`); needs PyYAML (the dev environment).
+"""Helpers of deploy/docker/kube_verify.sh (`make kube-verify`), run from the repository root as
+`python -m deploy.docker.kube_helper`; needs PyYAML (the dev environment).
 
   manifest SRC OUT IMAGE HOST_PORT   write to OUT the copy of the Deployment in SRC that podman plays: its image
                                      pointed at the locally built IMAGE, its http port published on
@@ -13,7 +14,6 @@ Each check prints PASS or FAIL; exit 1 if any fails.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import urllib.error
 import urllib.request
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from tooling.kube import cgroup_directory, container_of, deployment, quantity
+
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
-QUANTITY = re.compile(r"([0-9.]+)([a-zA-Z]*)")
-UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 failures = 0
 
 
@@ -31,20 +31,6 @@ def report(ok: bool, what: str, detail: str = "") -> None:
     global failures
     failures += not ok
     print(f"    {'PASS' if ok else 'FAIL'}  {what}{': ' + detail if detail else ''}", flush=True)
-
-
-def quantity(value: str | int) -> float:
-    number, unit = QUANTITY.fullmatch(str(value)).groups()
-    return float(number) * UNITS[unit]
-
-
-def deployment(path: str) -> dict:
-    return next(doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc and doc["kind"] == "Deployment")
-
-
-def container_of(manifest: dict) -> dict:
-    (container,) = manifest["spec"]["template"]["spec"]["containers"]
-    return container
 
 
 def write_manifest(src: str, out: str, image: str, host_port: str) -> None:
@@ -65,11 +51,8 @@ def process_status(pid: int) -> dict[str, str]:
 
 def cgroup_file(pid: int, controller: str, name: str) -> str:
     """A cgroup v1 setting of the process, read on the host (the container's own view may be namespaced)."""
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return (Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name).read_text().strip()
-    return ""
+    version, directory = cgroup_directory(pid, controller)
+    return (directory / name).read_text().strip() if version == "v1" and directory else ""
 
 
 def expect(src: str, inspect_json: str) -> None:

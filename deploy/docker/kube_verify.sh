@@ -19,7 +19,9 @@ set -euo pipefail
 # shellcheck source=deploy/docker/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 MANIFEST="$REPO_DIR/deploy/kubernetes/deployment.yaml"
-KUBE_HELPER="$REPO_DIR/deploy/docker/kube_helper.py"
+kube_helper() {  # deploy/docker/kube_helper.py, as a module of the repository (it imports tooling/kube.py)
+  (cd "$REPO_DIR" && "$VENV_PYTHON" -m deploy.docker.kube_helper "$@")
+}
 PLAYED="$CACHE_DIR/kube-deployment.yaml"
 POD=""
 
@@ -38,7 +40,7 @@ build_image "$IMAGE" onnxruntime
 
 step "2/4 podman kube play (a copy of deploy/kubernetes/deployment.yaml: image and hostPort only)"
 port=$("$PYTHON" "$HELPER" free-port)
-"$VENV_PYTHON" "$KUBE_HELPER" manifest "$MANIFEST" "$PLAYED" "$IMAGE" "$port"
+kube_helper manifest "$MANIFEST" "$PLAYED" "$IMAGE" "$port"
 podman kube play "$PLAYED" >"$CACHE_DIR/kube-play.log" 2>&1 || fail "podman kube play failed: $(tail -5 "$CACHE_DIR/kube-play.log")"
 POD=$(podman pod ps --format '{{.Name}}' | grep '^max-fashion-mnist' | head -1)
 container=$(podman ps --filter "pod=$POD" --format '{{.Names}}' | grep -v -- '-infra$' | head -1)
@@ -50,14 +52,14 @@ info "ready $(($(date +%s) - start)) s after kube play"
 
 step "3/4 the pod as the manifest says"
 podman inspect "$container" >"$CACHE_DIR/kube-inspect.json"
-"$VENV_PYTHON" "$KUBE_HELPER" expect "$MANIFEST" "$CACHE_DIR/kube-inspect.json" || fail "the container differs from the manifest"
+kube_helper expect "$MANIFEST" "$CACHE_DIR/kube-inspect.json" || fail "the container differs from the manifest"
 if podman exec "$container" sh -c 'echo x > /app/written' 2>"$CACHE_DIR/kube-write.err"; then
   fail "the root filesystem is writable"
 fi
 grep -q -i 'read-only file system' "$CACHE_DIR/kube-write.err" || fail "writing to /app failed otherwise: $(cat "$CACHE_DIR/kube-write.err")"
 podman exec "$container" sh -c 'echo x > /tmp/written && rm /tmp/written' || fail "/tmp (the emptyDir) is not writable"
 info "PASS  read-only root: a write to /app fails (Read-only file system); /tmp takes one"
-"$VENV_PYTHON" "$KUBE_HELPER" probes "$MANIFEST" "http://127.0.0.1:$port" || fail "a probe failed"
+kube_helper probes "$MANIFEST" "http://127.0.0.1:$port" || fail "a probe failed"
 "$PYTHON" "$HELPER" check "http://127.0.0.1:$port" "$REPO_DIR" onnxruntime || fail "HTTP checks through the hostPort failed"
 podman logs "$container" >"$CACHE_DIR/kube-container.log" 2>&1
 problems=$(grep -c -E 'Traceback|\[(ERROR|CRITICAL)\]| (ERROR|CRITICAL) |[Rr]ead-only file system' "$CACHE_DIR/kube-container.log" || true)
