@@ -26,6 +26,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import gevent
 import gevent.local
@@ -41,6 +42,38 @@ from gunicorn.workers.ggevent import GeventWorker
 from config import SETTINGS, V2_PATH_PREFIX
 
 logger = logging.getLogger("max_fashion_mnist.server")
+
+
+class PrivateHook(NamedTuple):
+    """A part of gunicorn or gevent that is not their public API, which this worker replaces, overrides or calls."""
+
+    package: str
+    where: str  # "module:attribute.attribute"
+    why: str
+
+
+# What this worker leans on beyond gunicorn's and gevent's public APIs, and the versions it was checked against.
+# tests/test_worker.py fails, listing these, when another version is installed: re-check each, then update here.
+HOOKS_CHECKED_WITH = {"gunicorn": "27.0.1", "gevent": "26.9.0"}
+PRIVATE_HOOKS = (
+    PrivateHook("gunicorn", "gunicorn.workers.ggevent:StreamServer",
+                "the name GeventWorker.run makes its servers from; EventWorker.run puts SharingServer there"),
+    PrivateHook("gunicorn", "gunicorn.workers.ggevent:GeventWorker.patch",
+                "overridden so that gevent does not monkey-patch the standard library"),
+    PrivateHook("gunicorn", "gunicorn.workers.base_async:AsyncWorker.handle",
+                "called directly, skipping GeventWorker.handle, which clears the socket's send timeout"),
+    PrivateHook("gunicorn", "gunicorn.workers.base_async:AsyncWorker.timeout_ctx",
+                "overridden to bound the reading of each request head (header and keep-alive timeouts)"),
+    PrivateHook("gunicorn", "gunicorn.http.wsgi:Response",
+                "built by hand in EventWorker.handle_error: force_close, start_response, write, close"),
+    PrivateHook("gunicorn", "gunicorn.util:close_graceful", "closes a refused connection without resetting it"),
+    PrivateHook("gevent", "gevent.server:StreamServer.do_read",
+                "overridden to pause accepting while the worker is busy (SharingServer)"),
+    PrivateHook("gevent", "gevent.baseserver:BaseServer.stop_accepting",
+                "with start_accepting, pauses and resumes accepting (SharingServer)"),
+    PrivateHook("gevent", "gevent.baseserver:BaseServer.set_spawn",
+                "makes the server's pool, whose size SharingServer.do_read reads as the connections held"),
+)
 
 # Descriptors a worker needs besides its connections: the model, logs, metrics files, the listening socket.
 SPARE_FILE_DESCRIPTORS = 256

@@ -284,3 +284,49 @@ def test_the_worker_raises_its_open_file_limit_for_its_connections():
                             check=True).stdout.split()
     soft, hard = int(output[0]), int(output[1])
     assert soft == min(2256, hard) and soft > 256
+
+
+# --- The private parts of gunicorn and gevent the worker leans on (gunicorn_worker.PRIVATE_HOOKS) ---
+
+def resolve(where: str) -> object:
+    """"module:attribute.attribute" → the object (AttributeError or ImportError when it is gone)."""
+    import importlib
+
+    module_name, _, attributes = where.partition(":")
+    found: object = importlib.import_module(module_name)
+    for name in attributes.split("."):
+        found = getattr(found, name)
+    return found
+
+
+def test_the_private_hooks_were_checked_against_the_installed_and_pinned_versions():
+    """A routine upgrade of gunicorn or gevent fails here, saying what to re-check, before behaviour tests do."""
+    from importlib.metadata import version
+
+    from gunicorn_worker import HOOKS_CHECKED_WITH, PRIVATE_HOOKS
+
+    requirements = (REPO_ROOT / "requirements.txt").read_text()
+    for package, checked in HOOKS_CHECKED_WITH.items():
+        hooks = "\n".join(f"  {hook.where}: {hook.why}" for hook in PRIVATE_HOOKS if hook.package == package)
+        advice = (f"gunicorn_worker.py leans on these parts of {package}, checked with {checked}; re-check each "
+                  f"against the new version, then update HOOKS_CHECKED_WITH:\n{hooks}")
+        assert version(package) == checked, f"{package} {version(package)} is installed. {advice}"
+        assert f"\n{package}=={checked}\n" in requirements, f"requirements.txt pins another {package}. {advice}"
+
+
+def test_every_private_hook_is_still_there():
+    from gunicorn_worker import HOOKS_CHECKED_WITH, PRIVATE_HOOKS
+
+    assert {hook.package for hook in PRIVATE_HOOKS} == set(HOOKS_CHECKED_WITH)
+    missing = []
+    for hook in PRIVATE_HOOKS:
+        try:
+            resolve(hook.where)
+        except (ImportError, AttributeError):
+            missing.append(f"{hook.where} ({hook.why})")
+    assert missing == [], "gone from the installed gunicorn/gevent: " + "; ".join(missing)
+
+
+def test_a_hook_that_is_gone_is_reported():
+    with pytest.raises(AttributeError):
+        resolve("gunicorn.workers.ggevent:GeventWorker.no_such_hook")
