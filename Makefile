@@ -43,8 +43,10 @@ run: $(RUNTIME_STAMP)  ## serve on 0.0.0.0:$PORT (default 5000) with gunicorn
 test: lint bandit  ## lint and bandit, then every test (unit, integration, browser)
 	$(BIN)/python -m pytest
 
-lint: $(DEV_STAMP)  ## ruff on the code, hadolint on the Dockerfile
+lint: $(DEV_STAMP)  ## ruff (lint and format) and mypy on the code, hadolint on the Dockerfile
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
 bandit: $(DEV_STAMP)  ## bandit (security linter) on the service's code

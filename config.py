@@ -159,7 +159,7 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Every field whose upper-case name is set in `environ`, parsed to the field's type."""
-        values = {f.name: _parse(f.type, environ[f.name.upper()]) for f in dataclasses.fields(cls)
+        values = {f.name: _parse(str(f.type), environ[f.name.upper()]) for f in dataclasses.fields(cls)
                   if f.name.upper() in environ}
         return cls(**values)
 

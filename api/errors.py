@@ -29,7 +29,7 @@ def http_error_message(error: HTTPException) -> str:
     details = (getattr(error, "data", None) or {}).get("errors")
     if isinstance(details, dict) and details:
         return "; ".join(f"{name}: {text}" for name, text in details.items())
-    return error.description or HTTPStatus(error.code).phrase
+    return error.description or HTTPStatus(error.code or HTTPStatus.INTERNAL_SERVER_ERROR).phrase
 
 
 def error_body_and_status(error: Exception) -> tuple[dict, int]:
@@ -53,7 +53,7 @@ def _max_error_body_and_status(error: Exception) -> tuple[dict, int]:
     if isinstance(error, ImageTooLargeForMemoryError):
         return {"status": "error", "message": str(error)}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE
     if isinstance(error, HTTPException):
-        return {"status": "error", "message": http_error_message(error)}, error.code
+        return {"status": "error", "message": http_error_message(error)}, error.code or HTTPStatus.INTERNAL_SERVER_ERROR
     logger.exception("unexpected error while serving a request")
     return {"status": "error", "message": "Internal server error."}, HTTPStatus.INTERNAL_SERVER_ERROR
 
@@ -74,7 +74,7 @@ def _restx_error_handler(error: Exception):
     """
     body, status = error_body_and_status(error)
     # flask-restx answers with error.data when the exception has one, whatever the handler returns.
-    error.data = body
+    error.data = body  # type: ignore[attr-defined]  # any exception may carry it
     return body, status, allow_header(error)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from flask import Request
 from python_multipart.multipart import MultipartParser, MultipartState
@@ -10,6 +10,9 @@ from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
+
+if TYPE_CHECKING:  # python-multipart declares its callbacks' type for type checkers only
+    from python_multipart.multipart import MultipartCallbacks
 
 READ_CHUNK_BYTES = 64 * 1024
 PART_CHARSETS = {"ascii", "us-ascii", "utf-8", "iso-8859-1"}  # Werkzeug's list: anything else is read as UTF-8
@@ -69,7 +72,7 @@ class _PartCollector:
         self._filename: str | None = None
         self._part_name = ""
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
                 "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
                 "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,

@@ -63,6 +63,13 @@ class Classified:
     error: str | None = None
 
 
+    def answer(self) -> tuple[list[dict], dict]:
+        """The predictions and the none-of-the-ten record of a file that was classified."""
+        if self.predictions is None or self.none_of_the_ten is None:
+            raise ValueError(f"{self.path} was not classified: {self.error}")
+        return self.predictions, self.none_of_the_ten
+
+
 class Classifier(Protocol):
     def classify(self, paths: Sequence[Path]) -> Iterator[Classified]: ...
 
@@ -133,7 +140,9 @@ class InProcessClassifier:
     def _classify_batch(self, paths: Sequence[Path]) -> list[Classified]:
         prepared = [self._prepare(path, self.model.photo_network) for path in paths]
         inputs = [item for item in prepared if isinstance(item, ModelInputs)]
-        answers = self.model.infer_inputs(inputs) if inputs else None
+        if not inputs:  # every file skipped: each item is why
+            return [Classified(path, error=str(item)) for path, item in zip(paths, prepared, strict=True)]
+        answers = self.model.infer_inputs(inputs)
         rows = iter(range(len(inputs)))
         return [self._classified(path, answers, next(rows)) if isinstance(item, ModelInputs)
                 else Classified(path, error=item) for path, item in zip(paths, prepared, strict=True)]
@@ -232,8 +241,9 @@ class CsvWriter:
         self._writer.writerow(csv_header(top_k))
 
     def write(self, result: Classified) -> None:
-        cells = [value for p in result.predictions for value in prediction_record(p).values()]
-        none_of_the_ten = none_of_the_ten_record(result.none_of_the_ten)
+        predictions, none_of_the_ten_answer = result.answer()
+        cells = [value for p in predictions for value in prediction_record(p).values()]
+        none_of_the_ten = none_of_the_ten_record(none_of_the_ten_answer)
         self._writer.writerow([str(result.path), *cells, none_of_the_ten["score"],
                                str(none_of_the_ten["flagged"]).lower()])
 
@@ -243,12 +253,13 @@ class JsonlWriter:
         self._stream = stream
 
     def write(self, result: Classified) -> None:
-        record = {"path": str(result.path), "predictions": [prediction_record(p) for p in result.predictions],
-                  "none_of_the_ten": none_of_the_ten_record(result.none_of_the_ten)}
+        predictions, none_of_the_ten = result.answer()
+        record = {"path": str(result.path), "predictions": [prediction_record(p) for p in predictions],
+                  "none_of_the_ten": none_of_the_ten_record(none_of_the_ten)}
         self._stream.write(json.dumps(record) + "\n")
 
 
-WRITERS = {"csv": CsvWriter, "jsonl": JsonlWriter}
+WRITERS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter}
 
 
 # --- The command ---

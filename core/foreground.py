@@ -247,7 +247,7 @@ def coarse_grid(mask: np.ndarray, cells: int) -> tuple[np.ndarray, int]:
     padded = np.zeros(padded_shape, dtype=bool)
     padded[:mask.shape[0], :mask.shape[1]] = mask
     pooled = padded.reshape(padded_shape[0] // block, block, padded_shape[1] // block, block).any(axis=(1, 3))
-    return pooled, block
+    return np.asarray(pooled), block
 
 
 def label_components(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -122,7 +122,8 @@ def unreadable(error: Exception) -> InvalidImageError:
 
 def refuse_oversized(image: Image.Image) -> None:
     """Checked from the header, before any pixel is decoded, so a bomb costs nothing."""
-    if image.width * image.height > Image.MAX_IMAGE_PIXELS:
+    limit = Image.MAX_IMAGE_PIXELS  # set by set_pixel_limit; None would mean no limit
+    if limit is not None and image.width * image.height > limit:
         raise InvalidImageError(too_large_message())
 
 

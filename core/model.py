@@ -206,9 +206,10 @@ class ModelWrapper(MAXModelWrapper):
         micro-batchers."""
         outputs = np.asarray(self._forward(to_model_batch(np.stack([item.array for item in inputs]))))
         answers = split_outputs(outputs)
-        photos = [index for index, item in enumerate(inputs) if item.photo is not None]
-        if photos and self._infer_photo is not None:
-            crops = to_photo_batch(np.stack([inputs[index].photo for index in photos]))
+        photo_rows = [(index, item.photo) for index, item in enumerate(inputs) if item.photo is not None]
+        if photo_rows and self._infer_photo is not None:
+            photos = [index for index, _ in photo_rows]
+            crops = to_photo_batch(np.stack([photo for _, photo in photo_rows]))
             photo_outputs = (self.predict_photo_batch(crops) if self.photo_batcher is None
                              else self.photo_batcher.run(crops, timeout=self.settings.timeout))
             combined = combine_networks(outputs[photos], photo_outputs, self.settings.photo_network_weight,

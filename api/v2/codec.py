@@ -235,7 +235,8 @@ def encode_response(model_name: str, model_version: str, request_id: str | None,
     """The response body and, when any output is binary, the JSON header's length for the header."""
     described, blobs = [], []
     for tensor, binary in outputs:
-        entry = {"name": tensor.name, "datatype": tensor.datatype, "shape": list(tensor.values.shape)}
+        entry: dict[str, object] = {"name": tensor.name, "datatype": tensor.datatype,
+                                    "shape": list(tensor.values.shape)}
         if binary:
             blob = encode_binary(tensor)
             entry["parameters"] = {"binary_data_size": len(blob)}

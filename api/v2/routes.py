@@ -67,6 +67,8 @@ def read_body() -> bytes:
     if request.content_length is not None:  # Werkzeug already refuses a declared length over the limit
         return request.get_data(cache=False)
     limit = request.max_content_length
+    if limit is None:  # no MAX_CONTENT_LENGTH: nothing to refuse
+        return request.environ["wsgi.input"].read()
     body = request.environ["wsgi.input"].read(limit + 1)
     if len(body) > limit:
         raise RequestEntityTooLarge()
