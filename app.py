@@ -3,6 +3,7 @@
 Serve it with gunicorn (`make run`, or `python app.py`, which starts the same gunicorn):
 TensorFlow is not fork-safe, so each gunicorn worker calls create_app() after the fork.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -33,7 +34,6 @@ from core.runtimes import RuntimeUnavailableError
 logger = logging.getLogger(__name__)
 
 
-
 def load_verified_model(settings: Settings) -> ModelWrapper:
     """A model that fails its checksum, or needs a runtime that is not installed (TensorFlow, in an environment
     made from requirements.txt alone), stops the server with one clear log line, not a traceback."""
@@ -51,8 +51,9 @@ def drop_catch_all_static_route(app: Flask) -> None:
     served from it (Swagger UI and the demo page have their own static routes), so it is removed."""
     rules = [_copy_rule(rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static"]
     old = app.url_map
-    app.url_map = app.url_map_class(rules, strict_slashes=old.strict_slashes, merge_slashes=old.merge_slashes,
-                                    host_matching=old.host_matching)
+    app.url_map = app.url_map_class(
+        rules, strict_slashes=old.strict_slashes, merge_slashes=old.merge_slashes, host_matching=old.host_matching
+    )
     app.url_map.converters = old.converters
     app.view_functions.pop("static", None)
 

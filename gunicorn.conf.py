@@ -2,6 +2,7 @@
 
 No preload_app: neither ONNX Runtime nor TensorFlow is fork-safe, so every worker loads the model after the fork.
 """
+
 import ctypes
 import math
 import os

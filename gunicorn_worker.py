@@ -18,6 +18,7 @@ application with no time limit and writes the answer with none either. Here (con
 
 A module of its own so that `make bench` (benchmarks/fleet.py) can run its bare reference endpoint on the same worker.
 """
+
 from __future__ import annotations
 
 import io
@@ -56,23 +57,47 @@ class PrivateHook(NamedTuple):
 # tests/test_worker.py fails, listing these, when another version is installed: re-check each, then update here.
 HOOKS_CHECKED_WITH = {"gunicorn": "27.0.1", "gevent": "26.9.0"}
 PRIVATE_HOOKS = (
-    PrivateHook("gunicorn", "gunicorn.workers.ggevent:StreamServer",
-                "the name GeventWorker.run makes its servers from; EventWorker.run puts SharingServer there"),
-    PrivateHook("gunicorn", "gunicorn.workers.ggevent:GeventWorker.patch",
-                "overridden so that gevent does not monkey-patch the standard library"),
-    PrivateHook("gunicorn", "gunicorn.workers.base_async:AsyncWorker.handle",
-                "called directly, skipping GeventWorker.handle, which clears the socket's send timeout"),
-    PrivateHook("gunicorn", "gunicorn.workers.base_async:AsyncWorker.timeout_ctx",
-                "overridden to bound the reading of each request head (header and keep-alive timeouts)"),
-    PrivateHook("gunicorn", "gunicorn.http.wsgi:Response",
-                "built by hand in EventWorker.handle_error: force_close, start_response, write, close"),
+    PrivateHook(
+        "gunicorn",
+        "gunicorn.workers.ggevent:StreamServer",
+        "the name GeventWorker.run makes its servers from; EventWorker.run puts SharingServer there",
+    ),
+    PrivateHook(
+        "gunicorn",
+        "gunicorn.workers.ggevent:GeventWorker.patch",
+        "overridden so that gevent does not monkey-patch the standard library",
+    ),
+    PrivateHook(
+        "gunicorn",
+        "gunicorn.workers.base_async:AsyncWorker.handle",
+        "called directly, skipping GeventWorker.handle, which clears the socket's send timeout",
+    ),
+    PrivateHook(
+        "gunicorn",
+        "gunicorn.workers.base_async:AsyncWorker.timeout_ctx",
+        "overridden to bound the reading of each request head (header and keep-alive timeouts)",
+    ),
+    PrivateHook(
+        "gunicorn",
+        "gunicorn.http.wsgi:Response",
+        "built by hand in EventWorker.handle_error: force_close, start_response, write, close",
+    ),
     PrivateHook("gunicorn", "gunicorn.util:close_graceful", "closes a refused connection without resetting it"),
-    PrivateHook("gevent", "gevent.server:StreamServer.do_read",
-                "overridden to pause accepting while the worker is busy (SharingServer)"),
-    PrivateHook("gevent", "gevent.baseserver:BaseServer.stop_accepting",
-                "with start_accepting, pauses and resumes accepting (SharingServer)"),
-    PrivateHook("gevent", "gevent.baseserver:BaseServer.set_spawn",
-                "makes the server's pool, whose size SharingServer.do_read reads as the connections held"),
+    PrivateHook(
+        "gevent",
+        "gevent.server:StreamServer.do_read",
+        "overridden to pause accepting while the worker is busy (SharingServer)",
+    ),
+    PrivateHook(
+        "gevent",
+        "gevent.baseserver:BaseServer.stop_accepting",
+        "with start_accepting, pauses and resumes accepting (SharingServer)",
+    ),
+    PrivateHook(
+        "gevent",
+        "gevent.baseserver:BaseServer.set_spawn",
+        "makes the server's pool, whose size SharingServer.do_read reads as the connections held",
+    ),
 )
 
 # Descriptors a worker needs besides its connections: the model, logs, metrics files, the listening socket.
@@ -127,8 +152,13 @@ class EventWorker(GeventWorker):
         super().load_wsgi()
         threads = ThreadPool(SETTINGS.threads)
         threads.size = SETTINGS.threads  # all started now: a worker's thread count does not drift with its load
-        self.wsgi = BodyFirst(InThreads(self.wsgi, threads), SETTINGS.max_content_length, SETTINGS.body_timeout,
-                              SETTINGS.body_buffer_bytes, self.close_after_answer)
+        self.wsgi = BodyFirst(
+            InThreads(self.wsgi, threads),
+            SETTINGS.max_content_length,
+            SETTINGS.body_timeout,
+            SETTINGS.body_buffer_bytes,
+            self.close_after_answer,
+        )
 
     def handle(self, listener, client, addr) -> None:
         # A timeout on each send and receive: a client that neither reads its answer nor sends its body is
@@ -148,8 +178,13 @@ class EventWorker(GeventWorker):
         try:
             return super().handle_request(listener_name, req, sock, addr)
         except TimeoutError:  # SEND_TIMEOUT while writing the answer: logged without a traceback
-            logger.warning("%s: %s %s: answer not taken for %g s, connection closed", client_address(addr),
-                           req.method, req.path, SETTINGS.send_timeout)
+            logger.warning(
+                "%s: %s %s: answer not taken for %g s, connection closed",
+                client_address(addr),
+                req.method,
+                req.path,
+                SETTINGS.send_timeout,
+            )
             raise StopIteration from None
 
     def close_after_answer(self) -> None:
@@ -166,12 +201,16 @@ class EventWorker(GeventWorker):
         logger.warning("%s: %s %s: %s", client_address(addr), req.method, req.path, exc.status)
         message = exc.message()
         # The Open Inference Protocol's error body on its routes, MAX's everywhere else (api/errors.py).
-        body = json.dumps({"error": message} if req.path.startswith(V2_PATH_PREFIX)
-                          else {"status": "error", "message": message}).encode()
+        body = json.dumps(
+            {"error": message} if req.path.startswith(V2_PATH_PREFIX) else {"status": "error", "message": message}
+        ).encode()
         answer = Response(req, client, self.cfg)
         answer.force_close()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                   ("X-Content-Type-Options", "nosniff")]
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
         if isinstance(exc, BodyBufferFullError):
             headers.append(("Retry-After", "1"))
         answer.start_response(exc.status, headers)
@@ -190,8 +229,9 @@ class BodyFirst:
     way oversized() is called (the worker then closes the connection after the answer). The bodies being
     received hold at most budget_bytes between them."""
 
-    def __init__(self, app, max_bytes: int, timeout_s: float, budget_bytes: int,
-                 oversized: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, app, max_bytes: int, timeout_s: float, budget_bytes: int, oversized: Callable[[], None] = lambda: None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s

@@ -1,4 +1,5 @@
 """The HTTP layer: request parsing, response models and error answers. The work happens in core/."""
+
 from flask import current_app
 
 from config import Settings

@@ -5,6 +5,7 @@ folder, whose other files Flask serves at the site root (MAXApp sets static_url_
 Flask app after its title, not a module, so that folder is static/ in whatever the working directory is.
 A blueprint of its own keeps the page and its CSS and JS together under /app/, found next to this file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,17 +17,19 @@ DEMO_URL_PREFIX = "/app"
 
 # Everything the page loads comes from this server; images may also be data: URLs (the previews and the
 # API's model_input). No inline script or style is allowed, so injected markup cannot run.
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "img-src 'self' data:",
-    "script-src 'self'",
-    "style-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

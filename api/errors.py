@@ -1,4 +1,5 @@
 """Every error, from any route, answers JSON ({"status": "error", "message": ...}; V2: {"error": ...})."""
+
 from __future__ import annotations
 
 import logging
@@ -17,11 +18,17 @@ from core.images import InvalidImageError
 
 logger = logging.getLogger(__name__)
 
-error_response = MAX_API.model("Error", {
-    "status": fields.String(required=True, enum=["error"], example="error"),
-    "message": fields.String(required=True, description="What was wrong with the request",
-                             example="The uploaded file is not a readable image."),
-})
+error_response = MAX_API.model(
+    "Error",
+    {
+        "status": fields.String(required=True, enum=["error"], example="error"),
+        "message": fields.String(
+            required=True,
+            description="What was wrong with the request",
+            example="The uploaded file is not a readable image.",
+        ),
+    },
+)
 
 
 def http_error_message(error: HTTPException) -> str:

@@ -1,4 +1,5 @@
 """Operations on the HTTP side: GET /metrics (Prometheus), request metrics and one log line per request."""
+
 from __future__ import annotations
 
 import functools
@@ -27,11 +28,16 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 OTHER_METHOD = "other"
 
 HTTP_REQUESTS = Counter(
-    "fashion_mnist_http_requests", "HTTP requests answered, by method, route and status",
-    ["method", "endpoint", "status"])
+    "fashion_mnist_http_requests",
+    "HTTP requests answered, by method, route and status",
+    ["method", "endpoint", "status"],
+)
 HTTP_LATENCY = Histogram(
-    "fashion_mnist_http_request_duration_seconds", "Time from request start to response, by method, route and status",
-    ["method", "endpoint", "status"], buckets=LATENCY_BUCKETS)
+    "fashion_mnist_http_request_duration_seconds",
+    "Time from request start to response, by method, route and status",
+    ["method", "endpoint", "status"],
+    buckets=LATENCY_BUCKETS,
+)
 
 operations = Namespace("metrics", path="/metrics", description="Prometheus metrics")
 
@@ -68,9 +74,20 @@ def observe(response: Response, request_log: bool = True) -> Response:
     count.inc()
     latency.observe(seconds)
     if request_log and logger.isEnabledFor(logging.INFO):  # no record built for a dropped line
-        logger.info("%s %s %d %.1f ms", request.method, request.path, response.status_code, seconds * 1000,
-                    extra={"method": request.method, "path": request.path, "status": response.status_code,
-                           "duration_ms": round(seconds * 1000, 3), "remote_addr": request.remote_addr})
+        logger.info(
+            "%s %s %d %.1f ms",
+            request.method,
+            request.path,
+            response.status_code,
+            seconds * 1000,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 3),
+                "remote_addr": request.remote_addr,
+            },
+        )
     return response
 
 

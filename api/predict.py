@@ -1,4 +1,5 @@
 """POST /model/predict: one uploaded image file in, its most likely classes out."""
+
 import base64
 import logging
 
@@ -22,52 +23,86 @@ logger = logging.getLogger(__name__)
 
 predict_request = reqparse.RequestParser()
 predict_request.add_argument(
-    "image", type=FileStorage, location="files", required=True,
+    "image",
+    type=FileStorage,
+    location="files",
+    required=True,
     help="An image file of one clothing item (JPEG, PNG, GIF, BMP, WebP, TIFF, ICO). Clients of the original "
-         "MAX-Fashion-MNIST may send it in a field named 'file' instead; parts under other names are ignored.")
+    "MAX-Fashion-MNIST may send it in a field named 'file' instead; parts under other names are ignored.",
+)
 predict_request.add_argument(
     # The Swagger document is built at import, from the process's settings (a request without top_k gets the
     # served model's own DEFAULT_TOP_K: the same value, unless a test builds an app with other settings).
-    "top_k", type=inputs.int_range(1, NUM_CLASSES), location=("form", "args"), default=SETTINGS.default_top_k,
-    help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {SETTINGS.default_top_k}).")
+    "top_k",
+    type=inputs.int_range(1, NUM_CLASSES),
+    location=("form", "args"),
+    default=SETTINGS.default_top_k,
+    help=f"How many classes to return, most likely first (1-{NUM_CLASSES}, default {SETTINGS.default_top_k}).",
+)
 predict_request.add_argument(
-    "debug", type=inputs.boolean, location=("form", "args"), default=False,
+    "debug",
+    type=inputs.boolean,
+    location=("form", "args"),
+    default=False,
     help="Also return what the networks were shown: the 28x28 image (model_input) and, for a photo, its 64x64 "
-         "colour garment crop (photo_input), as PNG data URLs.")
+    "colour garment crop (photo_input), as PNG data URLs.",
+)
 
-prediction = MAX_API.model("Prediction", {
-    "prediction": fields.Integer(required=True, description="Class id (kept for the seed's clients)", example=9),
-    "label_id": fields.Integer(required=True, description="Class id", example=9),
-    "label": fields.String(required=True, description="Class name", example="Ankle boot"),
-    "probability": fields.Float(required=True, description="Softmax probability, 0-1", example=0.97),
-})
+prediction = MAX_API.model(
+    "Prediction",
+    {
+        "prediction": fields.Integer(required=True, description="Class id (kept for the seed's clients)", example=9),
+        "label_id": fields.Integer(required=True, description="Class id", example=9),
+        "label": fields.String(required=True, description="Class name", example="Ankle boot"),
+        "probability": fields.Float(required=True, description="Softmax probability, 0-1", example=0.97),
+    },
+)
 
-none_of_the_ten = MAX_API.model("NoneOfTheTen", {
-    "score": fields.Float(required=True, example=0.03,
-                          description="0-1: how likely the picture shows none of the ten classes (a hat, shorts, "
-                                      "a ball...), from the networks' eleventh output; higher is more likely"),
-    "flagged": fields.Boolean(required=True, example=False,
-                              description="score >= NONE_OF_THE_TEN_THRESHOLD (in /model/metadata): the picture "
-                                          "does not look like any of the ten classes; predictions are then only "
-                                          "the closest classes"),
-})
+none_of_the_ten = MAX_API.model(
+    "NoneOfTheTen",
+    {
+        "score": fields.Float(
+            required=True,
+            example=0.03,
+            description="0-1: how likely the picture shows none of the ten classes (a hat, shorts, "
+            "a ball...), from the networks' eleventh output; higher is more likely",
+        ),
+        "flagged": fields.Boolean(
+            required=True,
+            example=False,
+            description="score >= NONE_OF_THE_TEN_THRESHOLD (in /model/metadata): the picture "
+            "does not look like any of the ten classes; predictions are then only "
+            "the closest classes",
+        ),
+    },
+)
 
-predict_response = MAX_API.model("PredictResponse", {
-    "status": fields.String(required=True, enum=["ok"], example="ok"),
-    "predictions": fields.List(fields.Nested(prediction), required=True,
-                               description="Most likely first, always among the ten classes; predictions[0] is "
-                                           "the model's answer"),
-    "none_of_the_ten": fields.Nested(none_of_the_ten, required=True,
-                                     description="Whether the picture is none of the ten classes at all"),
-    "model_input": fields.String(
-        required=False, description="Only with debug=true: the 28x28 grayscale image the model was shown, "
-                                    "after pre-processing, as a PNG data URL",
-        example="data:image/png;base64,iVBORw0KGgo..."),
-    "photo_input": fields.String(
-        required=False, description="Only with debug=true, for a photo when the photo network is on: the 64x64 "
-                                    "colour crop of the garment the photo network was shown, as a PNG data URL",
-        example="data:image/png;base64,iVBORw0KGgo..."),
-})
+predict_response = MAX_API.model(
+    "PredictResponse",
+    {
+        "status": fields.String(required=True, enum=["ok"], example="ok"),
+        "predictions": fields.List(
+            fields.Nested(prediction),
+            required=True,
+            description="Most likely first, always among the ten classes; predictions[0] is the model's answer",
+        ),
+        "none_of_the_ten": fields.Nested(
+            none_of_the_ten, required=True, description="Whether the picture is none of the ten classes at all"
+        ),
+        "model_input": fields.String(
+            required=False,
+            description="Only with debug=true: the 28x28 grayscale image the model was shown, "
+            "after pre-processing, as a PNG data URL",
+            example="data:image/png;base64,iVBORw0KGgo...",
+        ),
+        "photo_input": fields.String(
+            required=False,
+            description="Only with debug=true, for a photo when the photo network is on: the 64x64 "
+            "colour crop of the garment the photo network was shown, as a PNG data URL",
+            example="data:image/png;base64,iVBORw0KGgo...",
+        ),
+    },
+)
 
 
 def image_part() -> FileStorage | None:
@@ -83,11 +118,14 @@ def image_part() -> FileStorage | None:
         return images[0]
     if len(images) > 1:
         found = ", ".join(f"'{name}'" for name, _ in parts if name in IMAGE_FIELDS)
-        raise BadRequest(f"Send exactly one image, in the 'image' field (or 'file'); this request has "
-                         f"{len(images)}: {found}.")
+        raise BadRequest(
+            f"Send exactly one image, in the 'image' field (or 'file'); this request has {len(images)}: {found}."
+        )
     if others:
-        raise BadRequest(f"Send the image in the 'image' field; this request has no 'image' part, only "
-                         f"{', '.join(repr(name) for name in others)}.")
+        raise BadRequest(
+            f"Send the image in the 'image' field; this request has no 'image' part, only "
+            f"{', '.join(repr(name) for name in others)}."
+        )
     return None
 
 
@@ -114,8 +152,11 @@ def predict_arguments() -> dict:
     top_k = request.form.get("top_k", request.args.get("top_k"))
     debug = request.form.get("debug", request.args.get("debug"))
     try:
-        return {"image": image, "top_k": None if top_k is None else TOP_K(top_k),
-                "debug": False if debug is None else inputs.boolean(debug)}
+        return {
+            "image": image,
+            "top_k": None if top_k is None else TOP_K(top_k),
+            "debug": False if debug is None else inputs.boolean(debug),
+        }
     except ValueError:
         return {**options_request.parse_args(), "image": image}  # the parser words the 400
 
@@ -125,10 +166,18 @@ class ModelPredictAPI(PredictAPI):
     @MAX_API.expect(predict_request)
     @MAX_API.response(200, "Success", predict_response)
     @MAX_API.response(400, "Missing, several or unreadable images, or top_k out of range", error_response)
-    @MAX_API.response(413, "Upload larger than MAX_CONTENT_LENGTH, or an image that alone needs more memory to "
-                           "decode than IMAGE_MEMORY_BYTES", error_response)
-    @MAX_API.response(503, "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT "
-                           "seconds (Retry-After: 1), or shutting down", error_response)
+    @MAX_API.response(
+        413,
+        "Upload larger than MAX_CONTENT_LENGTH, or an image that alone needs more memory to "
+        "decode than IMAGE_MEMORY_BYTES",
+        error_response,
+    )
+    @MAX_API.response(
+        503,
+        "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT "
+        "seconds (Retry-After: 1), or shutting down",
+        error_response,
+    )
     def post(self):
         """Classify an image of a clothing item
 

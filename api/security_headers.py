@@ -1,5 +1,6 @@
 """Headers that protect every answer and the browser-facing pages: no MIME sniffing anywhere, and a
 Content-Security-Policy on Swagger UI (the demo page sets its own, in api/demo.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -14,17 +15,19 @@ SWAGGER_UI_ENDPOINT = "doc"  # flask-restx's Swagger UI page, at /
 # template or setting cannot break the page and no other inline script may run. React sets inline styles
 # and the template has a style attribute, hence 'unsafe-inline' for styles, on this page only.
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
-SWAGGER_UI_POLICY = "; ".join([
-    "default-src 'self'",
-    "img-src 'self' data:",
-    "script-src 'self' {script_hashes}",
-    "style-src 'self' 'unsafe-inline'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+SWAGGER_UI_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "script-src 'self' {script_hashes}",
+        "style-src 'self' 'unsafe-inline'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def script_hash(script: bytes) -> str:

@@ -1,4 +1,5 @@
 """How an upload is read: multipart bodies parsed with python-multipart, files kept in memory."""
+
 from __future__ import annotations
 
 import io
@@ -27,8 +28,9 @@ class MultipartFormDataParser(FormDataParser):
     (URL-encoded forms, the size and part limits, the errors) stays Werkzeug's.
     """
 
-    def _parse_multipart(self, stream: IO[bytes], mimetype: str, content_length: int | None,
-                         options: dict[str, str]) -> tuple[IO[bytes], MultiDict, MultiDict]:
+    def _parse_multipart(
+        self, stream: IO[bytes], mimetype: str, content_length: int | None, options: dict[str, str]
+    ) -> tuple[IO[bytes], MultiDict, MultiDict]:
         """python-multipart first; a body it refuses goes to Werkzeug's own parser, which is laxer (Werkzeug's
         test client, for one, writes an empty file part without the line break before the next boundary) and
         words the errors the way the rest of the app expects."""
@@ -42,8 +44,9 @@ class MultipartFormDataParser(FormDataParser):
             body = io.BytesIO(b"".join([*chunks, stream.read()]))
             return super()._parse_multipart(body, mimetype, content_length, options)
 
-    def _parse_with_python_multipart(self, stream: IO[bytes], boundary: bytes, content_length: int | None,
-                                     chunks: list[bytes]) -> tuple[MultiDict, MultiDict]:
+    def _parse_with_python_multipart(
+        self, stream: IO[bytes], boundary: bytes, content_length: int | None, chunks: list[bytes]
+    ) -> tuple[MultiDict, MultiDict]:
         """Parses while it reads, keeping what it read in chunks (for Werkzeug, should this fail)."""
         parts = _PartCollector(self, content_length)
         parser = MultipartParser(boundary, parts.callbacks())
@@ -73,10 +76,15 @@ class _PartCollector:
         self._part_name = ""
 
     def callbacks(self) -> MultipartCallbacks:
-        return {"on_part_begin": self.on_part_begin, "on_header_field": self.on_header_field,
-                "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-                "on_headers_finished": self.on_headers_finished, "on_part_data": self.on_part_data,
-                "on_part_end": self.on_part_end}
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+        }
 
     def on_part_begin(self) -> None:
         self.parts += 1
@@ -97,8 +105,7 @@ class _PartCollector:
 
     def on_headers_finished(self) -> None:
         """Strict UTF-8 headers (as Werkzeug reads them); a part with a filename is a file, any other a field."""
-        self._headers = Headers([(name.decode().strip(), value.decode().strip())
-                                 for name, value in self._header_lines])
+        self._headers = Headers([(name.decode().strip(), value.decode().strip()) for name, value in self._header_lines])
         _, disposition = parse_options_header(self._headers.get("content-disposition"))
         self._filename = disposition.get("filename")
         self._part_name = disposition.get("name", "")
@@ -107,8 +114,11 @@ class _PartCollector:
             self._target = []
         else:
             self._target = self.owner.stream_factory(
-                total_content_length=self.content_length, filename=self._filename,
-                content_type=self._headers.get("content-type"), content_length=0)
+                total_content_length=self.content_length,
+                filename=self._filename,
+                content_type=self._headers.get("content-type"),
+                content_length=0,
+            )
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         chunk = data[start:end]
@@ -126,8 +136,9 @@ class _PartCollector:
             self.fields.append((self._part_name, b"".join(self._target).decode(self._charset(), "replace")))
             return
         self._target.seek(0)
-        self.files.append((self._part_name, FileStorage(self._target, self._filename, self._part_name,
-                                                        headers=self._headers)))
+        self.files.append(
+            (self._part_name, FileStorage(self._target, self._filename, self._part_name, headers=self._headers))
+        )
 
     def _charset(self) -> str:
         _, parameters = parse_options_header(self._headers.get("content-type"))

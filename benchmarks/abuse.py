@@ -18,6 +18,7 @@ failed to start. Run it on an otherwise idle machine for figures worth quoting.
 Usage: python -m benchmarks.abuse [--baseline 1b6bfdb] [--scenarios idle,slow-headers,slow-bodies,reconnect]
                                   [--predictions 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,10 @@ SETTLE_S = 3.0  # abusers connected and sending before the first normal predicti
 FIRST_CUT_WAIT_S = 40.0  # the reconnect scenario waits this long at most for the server to cut someone
 TRICKLE_INTERVAL_S = 1.0
 SLOW_HEAD = b"POST /model/predict HTTP/1.1\r\nHost: x\r\nX-Slow: "
-SLOW_BODY_HEAD = (b"POST /model/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-                  b"Content-Length: 100000\r\n\r\n--x\r\n")
+SLOW_BODY_HEAD = (
+    b"POST /model/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+    b"Content-Length: 100000\r\n\r\n--x\r\n"
+)
 
 
 @dataclass
@@ -188,15 +191,17 @@ def predict_once(url: str, image: bytes, timeout_s: float = CLIENT_TIMEOUT_S) ->
     started = time.perf_counter()
     try:
         with requests.Session() as session:
-            response = session.post(f"{url}/model/predict", files={"image": ("ankle-boot.png", image)},
-                                    timeout=timeout_s)
+            response = session.post(
+                f"{url}/model/predict", files={"image": ("ankle-boot.png", image)}, timeout=timeout_s
+            )
     except requests.RequestException:
         return None
     return time.perf_counter() - started if response.status_code == 200 else None
 
 
-def timed_predictions(url: str, count: int = PREDICTIONS, interval_s: float = PREDICTION_INTERVAL_S,
-                      timeout_s: float = CLIENT_TIMEOUT_S) -> list[float | None]:
+def timed_predictions(
+    url: str, count: int = PREDICTIONS, interval_s: float = PREDICTION_INTERVAL_S, timeout_s: float = CLIENT_TIMEOUT_S
+) -> list[float | None]:
     """count predictions started interval_s apart (each in its own thread, so a stuck one delays no other)."""
     image = SAMPLE.read_bytes()
     with ThreadPoolExecutor(count) as pool:
@@ -223,8 +228,10 @@ class Outcome:
         answered = self.answered
         median = f"{statistics.median(answered) * 1000:.1f}" if answered else "-"
         slowest = f"{max(answered) * 1000:.1f}" if answered else "-"
-        return (f"{self.server:<10}{self.scenario:<14}{len(answered):>4}/{len(self.latencies_s):<4}"
-                f"{median:>11}{slowest:>11}{self.cuts:>7}{self.failed_connects:>9}")
+        return (
+            f"{self.server:<10}{self.scenario:<14}{len(answered):>4}/{len(self.latencies_s):<4}"
+            f"{median:>11}{slowest:>11}{self.cuts:>7}{self.failed_connects:>9}"
+        )
 
 
 def run_scenario(server: str, url: str, port: int, scenario: str, predictions: int) -> Outcome:

@@ -24,6 +24,7 @@ start, hey failed), never for a missed target: the figures are the deliverable.
 Usage: python -m benchmarks.bench [--concurrency 1,16] [--requests 3000] [--seed-requests 300] [--warmup 200]
                                   [--duration 10s] [--soak 20000] [--output benchmarks/results/latest.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -92,18 +93,28 @@ def parse_concurrency(text: str) -> list[int]:
     return levels
 
 
-def measure(hey: str, server: Server, body_path: Path, concurrency: int, plan: Plan,
-            latencies: dict[str, list[float]]) -> RunStats:
+def measure(
+    hey: str, server: Server, body_path: Path, concurrency: int, plan: Plan, latencies: dict[str, list[float]]
+) -> RunStats:
     """A warm-up run (not counted), then the measured run; keeps the latencies for the chart."""
     if plan.warmup_count(server.name) > 0:
         run_hey(hey, server.predict_url, body_path, concurrency, plan.warmup_count(server.name))
-    rows, sent, wall_s = run_hey(hey, server.predict_url, body_path, concurrency, plan.count(server.name),
-                                 plan.duration)
+    rows, sent, wall_s = run_hey(
+        hey, server.predict_url, body_path, concurrency, plan.count(server.name), plan.duration
+    )
     stats = summarize(server.name, concurrency, rows, sent, run_duration_s(rows, wall_s), server.rss_mb())
     latencies[f"{server.name} c={concurrency}"] = ok_latencies_ms(rows)
-    logger.info("%s c=%d: %d requests, %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, RSS %.1f MB",
-                stats.server, concurrency, stats.requests, stats.rps, stats.p50_ms, stats.p99_ms, stats.errors,
-                stats.rss_mb)
+    logger.info(
+        "%s c=%d: %d requests, %.1f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, RSS %.1f MB",
+        stats.server,
+        concurrency,
+        stats.requests,
+        stats.rps,
+        stats.p50_ms,
+        stats.p99_ms,
+        stats.errors,
+        stats.rss_mb,
+    )
     return stats
 
 
@@ -113,8 +124,13 @@ def soak_test(hey: str, server: Server, body_path: Path, total: int) -> SoakResu
     segment = requests_for(total // SOAK_SEGMENTS, HIGH_CONCURRENCY)
     rows_all: list[HeyRow] = []
     sent_all, duration_all, series = 0, 0.0, []
-    logger.info("soak: %d requests at c=%d to %s, RSS now %.1f MB", segment * SOAK_SEGMENTS, HIGH_CONCURRENCY,
-                server.name, before)
+    logger.info(
+        "soak: %d requests at c=%d to %s, RSS now %.1f MB",
+        segment * SOAK_SEGMENTS,
+        HIGH_CONCURRENCY,
+        server.name,
+        before,
+    )
     for _ in range(SOAK_SEGMENTS):
         rows, sent, wall_s = run_hey(hey, server.predict_url, body_path, HIGH_CONCURRENCY, segment)
         rows_all.extend(rows)
@@ -155,8 +171,9 @@ def benchmark(plan: Plan, output: Path) -> None:
     logger.info("wrote %s and %s", output, chart)
     missed = [target.name for target in targets if target.passed is False]
     if missed:
-        logger.warning("targets missed: %s (figures above; this is not a failure of the benchmark itself)",
-                       ", ".join(missed))
+        logger.warning(
+            "targets missed: %s (figures above; this is not a failure of the benchmark itself)", ", ".join(missed)
+        )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, Path]:
@@ -166,18 +183,24 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, Path]:
     parser.add_argument("--seed-requests", type=int, default=DEFAULT_SEED_REQUESTS, help="per run, for seed")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="uncounted requests before each run")
     parser.add_argument("--seed-warmup", type=int, default=DEFAULT_SEED_WARMUP, help="the same, for seed")
-    parser.add_argument("--duration", help="run each measurement for this long instead (hey -z, e.g. 10s); "
-                                           "requests that got no answer are then not counted as errors")
-    parser.add_argument("--soak", type=int, default=0, help="then send this many requests at c=16 to ours and "
-                                                            "report its workers' RSS before/after (e.g. 20000)")
+    parser.add_argument(
+        "--duration",
+        help="run each measurement for this long instead (hey -z, e.g. 10s); "
+        "requests that got no answer are then not counted as errors",
+    )
+    parser.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        help="then send this many requests at c=16 to ours and report its workers' RSS before/after (e.g. 20000)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON (the chart: .png)")
     args = parser.parse_args(argv)
     try:
         concurrency = parse_concurrency(args.concurrency)
     except ValueError as error:
         parser.error(str(error))
-    plan = Plan(concurrency, args.requests, args.seed_requests, args.warmup, args.seed_warmup, args.duration,
-                args.soak)
+    plan = Plan(concurrency, args.requests, args.seed_requests, args.warmup, args.seed_warmup, args.duration, args.soak)
     return plan, args.output
 
 

@@ -7,6 +7,7 @@ repeats one body, whose boundary Python's regex cache remembers, so it cannot sh
 itself (model and all, in-process through Flask's test client) classifies samples/ankle-boot.png N times with
 a fresh boundary each time, with each parser in turn, twice, and prints ms per request.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,16 +40,25 @@ def fresh_boundary() -> str:
 
 
 def upload_body(image: bytes, boundary: str) -> bytes:
-    return (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{SAMPLE.name}\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{boundary}--\r\n".encode()
+    return (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{SAMPLE.name}"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + image
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
 
 def ms_per_request(client, image: bytes, requests: int) -> float:
     boundaries = [fresh_boundary() for _ in range(requests)]
     started = time.perf_counter()
     for boundary in boundaries:
-        response = client.post("/model/predict", data=upload_body(image, boundary),
-                               content_type=f"multipart/form-data; boundary={boundary}")
+        response = client.post(
+            "/model/predict",
+            data=upload_body(image, boundary),
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.get_data(as_text=True)}")
     return (time.perf_counter() - started) / requests * 1000.0
@@ -63,8 +73,11 @@ def app_without_request_log() -> Flask:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.boundaries", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.boundaries",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--requests", type=int, default=3000, help="per parser and round (default %(default)s)")
     args = parser.parse_args(argv)
     app = app_without_request_log()
@@ -75,8 +88,11 @@ def main(argv: list[str] | None = None) -> None:
             app.request_class = request_class
             ms_per_request(client, image, WARMUP_REQUESTS)
             figures[name] = ms_per_request(client, image, args.requests)
-        logger.info("round %d, fresh boundary per request, ms per request: %s", round_number,
-                    ", ".join(f"{name} {ms:.3f}" for name, ms in figures.items()))
+        logger.info(
+            "round %d, fresh boundary per request, ms per request: %s",
+            round_number,
+            ", ".join(f"{name} {ms:.3f}" for name, ms in figures.items()),
+        )
 
 
 if __name__ == "__main__":

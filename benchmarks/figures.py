@@ -2,6 +2,7 @@
 
 Pure: no I/O, no processes (tests/test_bench.py tests it). The targets are described in benchmarks/bench.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -103,17 +104,33 @@ def ok_latencies_ms(rows: Iterable[HeyRow]) -> list[float]:
     return [row.latency_s * 1000.0 for row in rows if row.status == HTTP_OK]
 
 
-def summarize(server: str, concurrency: int, rows: Sequence[HeyRow], sent: int | None, duration_s: float,
-              rss_mb: float | None = None) -> RunStats:
+def summarize(
+    server: str,
+    concurrency: int,
+    rows: Sequence[HeyRow],
+    sent: int | None,
+    duration_s: float,
+    rss_mb: float | None = None,
+) -> RunStats:
     """Throughput, latency percentiles (of the 200 answers) and errors of one run; sent=None: unknown."""
     ok_ms = ok_latencies_ms(rows)
     sent = len(rows) if sent is None else sent
     errors = (len(rows) - len(ok_ms)) + max(sent - len(rows), 0)
-    return RunStats(server=server, concurrency=concurrency, requests=sent, ok=len(ok_ms), errors=errors,
-                    duration_s=duration_s, rps=len(ok_ms) / duration_s if duration_s > 0 else 0.0,
-                    mean_ms=sum(ok_ms) / len(ok_ms) if ok_ms else float("nan"),
-                    p50_ms=percentile(ok_ms, 50), p90_ms=percentile(ok_ms, 90), p99_ms=percentile(ok_ms, 99),
-                    max_ms=max(ok_ms, default=float("nan")), rss_mb=rss_mb)
+    return RunStats(
+        server=server,
+        concurrency=concurrency,
+        requests=sent,
+        ok=len(ok_ms),
+        errors=errors,
+        duration_s=duration_s,
+        rps=len(ok_ms) / duration_s if duration_s > 0 else 0.0,
+        mean_ms=sum(ok_ms) / len(ok_ms) if ok_ms else float("nan"),
+        p50_ms=percentile(ok_ms, 50),
+        p90_ms=percentile(ok_ms, 90),
+        p99_ms=percentile(ok_ms, 99),
+        max_ms=max(ok_ms, default=float("nan")),
+        rss_mb=rss_mb,
+    )
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -122,8 +139,15 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def ratio_target(name: str, description: str, numerator: float | None, denominator: float | None,
-                 limit: float, at_least: bool, unit: str) -> Target:
+def ratio_target(
+    name: str,
+    description: str,
+    numerator: float | None,
+    denominator: float | None,
+    limit: float,
+    at_least: bool,
+    unit: str,
+) -> Target:
     """A target on numerator / denominator: ≥ limit (at_least) or ≤ limit; not measured if either is missing."""
     ratio = _ratio(numerator, denominator)
     if ratio is None:
@@ -144,23 +168,58 @@ def evaluate_targets(stats: Iterable[RunStats], soak: SoakResult | None = None) 
 
     high, low = HIGH_CONCURRENCY, LOW_CONCURRENCY
     targets = [
-        ratio_target("a", f"ours req/s at c={high} ≥ {MIN_SHARE_OF_BARE_RPS * 100:.0f} % of bare's",
-                     value(OURS, high, "rps"), value(BARE, high, "rps"), MIN_SHARE_OF_BARE_RPS, True, "req/s"),
-        ratio_target("b", f"ours req/s at c={high} ≥ {MIN_SPEEDUP_OVER_SEED:.0f}× seed's",
-                     value(OURS, high, "rps"), value(SEED, high, "rps"), MIN_SPEEDUP_OVER_SEED, True, "req/s"),
-        ratio_target("c", f"ours p50 at c={low} ≤ {MAX_P50_OVER_BARE}× bare's",
-                     value(OURS, low, "p50_ms"), value(BARE, low, "p50_ms"), MAX_P50_OVER_BARE, False, "ms"),
+        ratio_target(
+            "a",
+            f"ours req/s at c={high} ≥ {MIN_SHARE_OF_BARE_RPS * 100:.0f} % of bare's",
+            value(OURS, high, "rps"),
+            value(BARE, high, "rps"),
+            MIN_SHARE_OF_BARE_RPS,
+            True,
+            "req/s",
+        ),
+        ratio_target(
+            "b",
+            f"ours req/s at c={high} ≥ {MIN_SPEEDUP_OVER_SEED:.0f}× seed's",
+            value(OURS, high, "rps"),
+            value(SEED, high, "rps"),
+            MIN_SPEEDUP_OVER_SEED,
+            True,
+            "req/s",
+        ),
+        ratio_target(
+            "c",
+            f"ours p50 at c={low} ≤ {MAX_P50_OVER_BARE}× bare's",
+            value(OURS, low, "p50_ms"),
+            value(BARE, low, "p50_ms"),
+            MAX_P50_OVER_BARE,
+            False,
+            "ms",
+        ),
     ]
     all_runs = runs + ([soak.stats] if soak else [])
     errors = sum(run.errors for run in all_runs)
     failing = ", ".join(f"{run.server} c={run.concurrency}: {run.errors}" for run in all_runs if run.errors)
-    targets.append(Target("d", "no failed request in any run", float(errors), 0.0, errors == 0,
-                          f"{errors} errors in {len(all_runs)} runs" + (f" ({failing})" if failing else "")))
+    targets.append(
+        Target(
+            "d",
+            "no failed request in any run",
+            float(errors),
+            0.0,
+            errors == 0,
+            f"{errors} errors in {len(all_runs)} runs" + (f" ({failing})" if failing else ""),
+        )
+    )
     if soak:
-        targets.append(Target(
-            "e", f"ours worker RSS grows ≤ {SOAK_MAX_GROWTH_MB:.0f} MB over {soak.stats.requests} requests",
-            soak.growth_mb, SOAK_MAX_GROWTH_MB, soak.growth_mb <= SOAK_MAX_GROWTH_MB,
-            f"{soak.rss_before_mb:.1f} → {soak.rss_after_mb:.1f} MB ({soak.growth_mb:+.1f} MB)"))
+        targets.append(
+            Target(
+                "e",
+                f"ours worker RSS grows ≤ {SOAK_MAX_GROWTH_MB:.0f} MB over {soak.stats.requests} requests",
+                soak.growth_mb,
+                SOAK_MAX_GROWTH_MB,
+                soak.growth_mb <= SOAK_MAX_GROWTH_MB,
+                f"{soak.rss_before_mb:.1f} → {soak.rss_after_mb:.1f} MB ({soak.growth_mb:+.1f} MB)",
+            )
+        )
     return targets
 
 
@@ -183,13 +242,20 @@ def format_table(stats: Iterable[RunStats], targets: Iterable[Target], soak: Soa
     """The human-readable report: one line per server and concurrency, the soak, then each target."""
     header = f"{'server':<10}{'c':>4}{'requests':>10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>9}"
     lines = [header, "-" * len(header)]
-    ordered = sorted(stats, key=lambda run: (SERVER_ORDER.index(run.server) if run.server in SERVER_ORDER
-                                             else len(SERVER_ORDER), run.concurrency))
+    ordered = sorted(
+        stats,
+        key=lambda run: (
+            SERVER_ORDER.index(run.server) if run.server in SERVER_ORDER else len(SERVER_ORDER),
+            run.concurrency,
+        ),
+    )
     for run in [*ordered, *([soak.stats] if soak else [])]:
         name = f"{run.server} soak" if soak and run is soak.stats else run.server
-        lines.append(f"{name:<10}{run.concurrency:>4}{run.requests:>10}{_cell(run.rps, '.1f'):>10}"
-                     f"{_cell(run.p50_ms, '.2f'):>9}{_cell(run.p99_ms, '.2f'):>9}{run.errors:>8}"
-                     f"{_cell(run.rss_mb, '.1f'):>9}")
+        lines.append(
+            f"{name:<10}{run.concurrency:>4}{run.requests:>10}{_cell(run.rps, '.1f'):>10}"
+            f"{_cell(run.p50_ms, '.2f'):>9}{_cell(run.p99_ms, '.2f'):>9}{run.errors:>8}"
+            f"{_cell(run.rss_mb, '.1f'):>9}"
+        )
     if soak:
         series = " → ".join(f"{mb:.1f}" for mb in [soak.rss_before_mb, *soak.rss_series_mb])
         lines.append(f"soak: ours worker RSS {series} MB")

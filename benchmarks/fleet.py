@@ -4,6 +4,7 @@
 - seed: `python -m benchmarks.seed_server`, the naive seed-style server (Flask dev server, Keras predict());
 - bare: benchmarks/bare_server.py, Flask doing no model work, on the same gunicorn worker and settings.
 """
+
 from __future__ import annotations
 
 import logging
@@ -109,15 +110,33 @@ def start_bare(log_dir: Path, settings: ServedSettings) -> Server:
     service). The worker reads its timeouts from config.SETTINGS itself."""
     port = free_port()
     log_path = log_dir / f"{BARE}.log"
-    command = [gunicorn_binary(), "-c", os.devnull, "-k", SERVICE_WORKER_CLASS, "-w", str(settings.workers),
-               "--worker-connections", str(settings.worker_connections), "--backlog", str(settings.backlog),
-               "--keep-alive", str(math.ceil(settings.keepalive_s)), "-b", f"127.0.0.1:{port}",
-               "--log-level", "warning", "--no-control-socket", BARE_APP]
+    command = [
+        gunicorn_binary(),
+        "-c",
+        os.devnull,
+        "-k",
+        SERVICE_WORKER_CLASS,
+        "-w",
+        str(settings.workers),
+        "--worker-connections",
+        str(settings.worker_connections),
+        "--backlog",
+        str(settings.backlog),
+        "--keep-alive",
+        str(math.ceil(settings.keepalive_s)),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--no-control-socket",
+        BARE_APP,
+    ]
     return Server(BARE, spawn(command, log_path), local_url(port), log_path, True)
 
 
 def wait_for_predict(server: Server, body: bytes) -> dict:
     """Poll POST /model/predict with the benchmark's own body until it answers 200; returns its JSON."""
+
     def predicts() -> dict | None:
         answer = requests.post(server.predict_url, data=body, headers={"Content-Type": CONTENT_TYPE}, timeout=10)
         return answer.json() if answer.status_code == HTTP_OK else None
@@ -144,9 +163,16 @@ def running_servers(log_dir: Path, body: bytes, settings: ServedSettings) -> Ite
         for server in servers.values():
             answer = wait_for_predict(server, body)
             top = (answer.get("predictions") or [{}])[0]
-            logger.info("%s serves at %s (pid %d); top answer %s %.3f", server.name, server.base_url,
-                        server.process.pid, top.get("label"), top.get("probability", float("nan")))
+            logger.info(
+                "%s serves at %s (pid %d); top answer %s %.3f",
+                server.name,
+                server.base_url,
+                server.process.pid,
+                top.get("label"),
+                top.get("probability", float("nan")),
+            )
             if server.name != BARE and top.get("label") != SAMPLE_LABEL:
-                logger.warning("%s classifies %s as %s, not %s", server.name, SAMPLE.name, top.get("label"),
-                               SAMPLE_LABEL)
+                logger.warning(
+                    "%s classifies %s as %s, not %s", server.name, SAMPLE.name, top.get("label"), SAMPLE_LABEL
+                )
         yield servers

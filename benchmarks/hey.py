@@ -1,6 +1,7 @@
 """`hey`, the HTTP load generator `make bench` drives: finding it, the request body it posts, running it, and
 reading its CSV. hey itself is Debian's `hey` package, installed by `make install-hey`, never from here.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,12 +29,15 @@ def find_hey() -> str:
     return found
 
 
-def multipart_body(field_name: str, filename: str, content: bytes, boundary: str = BOUNDARY,
-                   content_type: str = "image/png") -> bytes:
+def multipart_body(
+    field_name: str, filename: str, content: bytes, boundary: str = BOUNDARY, content_type: str = "image/png"
+) -> bytes:
     """A multipart/form-data body with one file field, as a browser or requests would send it."""
-    head = (f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="{field_name}"; filename="{filename}"\r\n'
-            f"Content-Type: {content_type}\r\n\r\n").encode()
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field_name}"; filename="{filename}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
     return head + content + f"\r\n--{boundary}--\r\n".encode()
 
 
@@ -48,20 +52,40 @@ def parse_hey_csv(text: str) -> list[HeyRow]:
     missing = {"response-time", "status-code", "offset"} - set(reader.fieldnames or ())
     if missing:
         raise ValueError(f"not hey's CSV output: missing columns {sorted(missing)}")
-    return [HeyRow(float(record["response-time"]), int(record["status-code"]), float(record["offset"]))
-            for record in reader if record["response-time"]]
+    return [
+        HeyRow(float(record["response-time"]), int(record["status-code"]), float(record["offset"]))
+        for record in reader
+        if record["response-time"]
+    ]
 
 
-def hey_command(hey: str, url: str, body_path: Path, concurrency: int, count: int | None,
-                duration: str | None = None) -> list[str]:
+def hey_command(
+    hey: str, url: str, body_path: Path, concurrency: int, count: int | None, duration: str | None = None
+) -> list[str]:
     """POST body_path to url at this concurrency, count requests (rounded by requests_for) or for duration."""
     amount = ["-z", duration] if duration else ["-n", str(requests_for(count or 0, concurrency))]
-    return [hey, *amount, "-c", str(concurrency), "-m", "POST", "-D", str(body_path), "-T", CONTENT_TYPE,
-            "-t", str(HEY_REQUEST_TIMEOUT_S), "-o", "csv", url]
+    return [
+        hey,
+        *amount,
+        "-c",
+        str(concurrency),
+        "-m",
+        "POST",
+        "-D",
+        str(body_path),
+        "-T",
+        CONTENT_TYPE,
+        "-t",
+        str(HEY_REQUEST_TIMEOUT_S),
+        "-o",
+        "csv",
+        url,
+    ]
 
 
-def run_hey(hey: str, url: str, body_path: Path, concurrency: int, count: int | None,
-            duration: str | None = None) -> tuple[list[HeyRow], int | None, float]:
+def run_hey(
+    hey: str, url: str, body_path: Path, concurrency: int, count: int | None, duration: str | None = None
+) -> tuple[list[HeyRow], int | None, float]:
     """One hey run: its completed requests, the number sent (None for a --duration run) and the wall time."""
     command = hey_command(hey, url, body_path, concurrency, count, duration)
     started = time.perf_counter()

@@ -18,6 +18,7 @@ Usage: python -m benchmarks.memory rss|limit --image IMAGE --corpus DIR [--worke
            [--concurrency 16] [--manifest deploy/kubernetes/deployment.yaml] [--env NAME=VALUE]
 (the corpus: python -m tests.hostile.make_corpus DIR; podman configured through CONTAINERS_CONF as verify.sh does)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,14 @@ from tooling.processes import BYTES_PER_MB, descendant_pids, rss_mb
 DEFAULT_OUTPUT = REPO_ROOT / "benchmarks" / "results" / "memory.json"
 DEFAULT_MANIFEST = REPO_ROOT / "deploy" / "kubernetes" / "deployment.yaml"
 # How the container runs, as in Kubernetes (deploy/kubernetes/deployment.yaml's securityContext and /tmp volume).
-SECURE_RUN = ("--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,mode=1777,size=512m",  # noqa: S108
-              "--cap-drop=all", "--security-opt=no-new-privileges")
+SECURE_RUN = (
+    "--read-only",
+    "--read-only-tmpfs=false",
+    "--tmpfs",
+    "/tmp:rw,mode=1777,size=512m",  # noqa: S108
+    "--cap-drop=all",
+    "--security-opt=no-new-privileges",
+)
 CONTAINER_PORT = 5000
 READY_TIMEOUT_S = 180
 POLL_S = 0.05
@@ -81,16 +88,25 @@ class Container:
         return int(self.inspect("{{.State.Pid}}"))
 
     def logs(self) -> str:
-        return subprocess.run(["podman", "logs", self.name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: S603, S607
-                              text=True, check=False).stdout
+        return subprocess.run(  # noqa: S603
+            ["podman", "logs", self.name],  # noqa: S607
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+        ).stdout
 
 
 def cgroup_figures(pid: int) -> dict:
     """The cgroup's memory limit and peak usage (MiB) and how many processes its OOM killer ended."""
     version, directory = cgroup_directory(pid, "memory")
-    read = lambda name: (directory / name).read_text()  # noqa: E731
-    counter = lambda text, key: int(next((line.split()[1] for line in text.splitlines()  # noqa: E731
-                                          if line.startswith(key + " ")), 0))
+
+    def read(name: str) -> str:
+        return (directory / name).read_text()
+
+    def counter(text: str, key: str) -> int:
+        return int(next((line.split()[1] for line in text.splitlines() if line.startswith(key + " ")), 0))
+
     if version == "v1":
         peak, limit = int(read("memory.max_usage_in_bytes")), int(read("memory.limit_in_bytes"))
         oom_kills = counter(read("memory.oom_control"), "oom_kill")
@@ -100,14 +116,21 @@ def cgroup_figures(pid: int) -> dict:
         limit = 0 if limit_text == "max" else int(limit_text)
         oom_kills = counter(read("memory.events"), "oom_kill")
     unlimited = limit == 0 or limit >= 2**60
-    return {"cgroup": version, "peak_mib": round(peak / BYTES_PER_MB, 1),
-            "limit_mib": None if unlimited else round(limit / BYTES_PER_MB, 1), "oom_kills": oom_kills}
+    return {
+        "cgroup": version,
+        "peak_mib": round(peak / BYTES_PER_MB, 1),
+        "limit_mib": None if unlimited else round(limit / BYTES_PER_MB, 1),
+        "oom_kills": oom_kills,
+    }
 
 
 def snapshot(master: int) -> dict:
     workers = descendant_pids(master)
-    return {"total_mib": round(rss_mb([master, *workers]), 1), "master_mib": round(rss_mb([master]), 1),
-            "workers_mib": [round(rss_mb([pid]), 1) for pid in workers]}
+    return {
+        "total_mib": round(rss_mb([master, *workers]), 1),
+        "master_mib": round(rss_mb([master]), 1),
+        "workers_mib": [round(rss_mb([pid]), 1) for pid in workers],
+    }
 
 
 class PeakRss:
@@ -133,12 +156,20 @@ class PeakRss:
 
 
 @contextmanager
-def container(image: str, env: dict[str, str], memory: str | None = None, cpus: str | None = None,
-              workers: int = 1) -> Iterator[Container]:
+def container(
+    image: str, env: dict[str, str], memory: str | None = None, cpus: str | None = None, workers: int = 1
+) -> Iterator[Container]:
     """The image running detached on a free localhost port, once every worker has loaded the model."""
     box = Container(f"max-fashion-mnist-memory-{free_port()}", free_port())
-    command = ["run", "--detach", "--name", box.name, "--publish", f"127.0.0.1:{box.port}:{CONTAINER_PORT}",
-               *SECURE_RUN]
+    command = [
+        "run",
+        "--detach",
+        "--name",
+        box.name,
+        "--publish",
+        f"127.0.0.1:{box.port}:{CONTAINER_PORT}",
+        *SECURE_RUN,
+    ]
     for name, value in env.items():
         command += ["--env", f"{name}={value}"]
     if memory:
@@ -161,8 +192,9 @@ def container(image: str, env: dict[str, str], memory: str | None = None, cpus: 
 
 def post_file(url: str, path: Path, session: requests.Session | None = None) -> int:
     try:
-        response = (session or requests).post(f"{url}/model/predict", files={"image": (path.name, path.read_bytes())},
-                                              timeout=REQUEST_TIMEOUT_S)
+        response = (session or requests).post(
+            f"{url}/model/predict", files={"image": (path.name, path.read_bytes())}, timeout=REQUEST_TIMEOUT_S
+        )
     except requests.RequestException:
         return 0
     return response.status_code
@@ -223,8 +255,16 @@ def corpus_files(directory: Path) -> tuple[list[Path], list[Path]]:
     return corpus, floods
 
 
-def measure_workers(image: str, env: dict[str, str], workers: int, corpus: list[Path], floods: list[Path],
-                    upload: Path, total: int, concurrency: int) -> dict:
+def measure_workers(
+    image: str,
+    env: dict[str, str],
+    workers: int,
+    corpus: list[Path],
+    floods: list[Path],
+    upload: Path,
+    total: int,
+    concurrency: int,
+) -> dict:
     with container(image, {**env, "WORKERS": str(workers)}, workers=workers) as box:
         master = box.master()
         idle = snapshot(master)
@@ -237,12 +277,23 @@ def measure_workers(image: str, env: dict[str, str], workers: int, corpus: list[
             flood_statuses = flood_burst(box.url, floods, concurrency)
         with PeakRss(master) as upload_peak:
             upload_statuses = upload_burst(box.url, upload, concurrency)
-        return {"workers": workers, "idle": idle, "after_corpus": after_corpus,
-                "peak_corpus_mib": corpus_peak.peak_mib, "peak_load_mib": load_peak.peak_mib,
-                "peak_floods_mib": flood_peak.peak_mib, "peak_uploads_mib": upload_peak.peak_mib,
-                "end": snapshot(master), **cgroup_figures(master),
-                "statuses": {"corpus": dict(corpus_statuses), "load": dict(load_statuses),
-                             "floods": dict(flood_statuses), "uploads": dict(upload_statuses)}}
+        return {
+            "workers": workers,
+            "idle": idle,
+            "after_corpus": after_corpus,
+            "peak_corpus_mib": corpus_peak.peak_mib,
+            "peak_load_mib": load_peak.peak_mib,
+            "peak_floods_mib": flood_peak.peak_mib,
+            "peak_uploads_mib": upload_peak.peak_mib,
+            "end": snapshot(master),
+            **cgroup_figures(master),
+            "statuses": {
+                "corpus": dict(corpus_statuses),
+                "load": dict(load_statuses),
+                "floods": dict(flood_statuses),
+                "uploads": dict(upload_statuses),
+            },
+        }
 
 
 def rss(args: argparse.Namespace) -> dict:
@@ -250,20 +301,32 @@ def rss(args: argparse.Namespace) -> dict:
     upload = large_upload(args.corpus)
     env = manifest_env(manifest_container(args.manifest))
     rows = []
-    print(f"    {'WORKERS':>7}  {'idle (master + workers)':>34}  {'after corpus':>12}  {'peak: corpus':>12}  "
-          f"{f'{args.requests} mixed @{args.concurrency}':>17}  {f'{FLOOD_BURST} floods @{args.concurrency}':>16}  "
-          f"{f'{FLOOD_BURST} 9 MiB @{args.concurrency}':>15}  {'cgroup peak':>11}", flush=True)
+    print(
+        f"    {'WORKERS':>7}  {'idle (master + workers)':>34}  {'after corpus':>12}  {'peak: corpus':>12}  "
+        f"{f'{args.requests} mixed @{args.concurrency}':>17}  {f'{FLOOD_BURST} floods @{args.concurrency}':>16}  "
+        f"{f'{FLOOD_BURST} 9 MiB @{args.concurrency}':>15}  {'cgroup peak':>11}",
+        flush=True,
+    )
     for workers in args.workers:
         row = measure_workers(args.image, env, workers, corpus, floods, upload, args.requests, args.concurrency)
         rows.append(row)
         idle = row["idle"]
-        print(f"    {workers:>7}  {idle['total_mib']:>8.0f} ({idle['master_mib']:.0f} + "
-              f"{' + '.join(f'{m:.0f}' for m in idle['workers_mib']):>17})  {row['after_corpus']['total_mib']:>12.0f}  "
-              f"{row['peak_corpus_mib']:>12.0f}  {row['peak_load_mib']:>17.0f}  {row['peak_floods_mib']:>16.0f}  "
-              f"{row['peak_uploads_mib']:>15.0f}  {row['peak_mib']:>11.0f}", flush=True)
-    return {"rss": {"env": env, "requests": args.requests, "concurrency": args.concurrency, "rows": rows,
-                    "passed": all(statuses_ok(Counter(statuses)) for row in rows
-                                  for statuses in row["statuses"].values())}}
+        print(
+            f"    {workers:>7}  {idle['total_mib']:>8.0f} ({idle['master_mib']:.0f} + "
+            f"{' + '.join(f'{m:.0f}' for m in idle['workers_mib']):>17})  {row['after_corpus']['total_mib']:>12.0f}  "
+            f"{row['peak_corpus_mib']:>12.0f}  {row['peak_load_mib']:>17.0f}  {row['peak_floods_mib']:>16.0f}  "
+            f"{row['peak_uploads_mib']:>15.0f}  {row['peak_mib']:>11.0f}",
+            flush=True,
+        )
+    return {
+        "rss": {
+            "env": env,
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "rows": rows,
+            "passed": all(statuses_ok(Counter(statuses)) for row in rows for statuses in row["statuses"].values()),
+        }
+    }
 
 
 def limit(args: argparse.Namespace) -> dict:
@@ -274,8 +337,11 @@ def limit(args: argparse.Namespace) -> dict:
     workers = int(env.get("WORKERS", config.SETTINGS.workers))
     limits = box_spec["resources"]["limits"]
     memory_bytes, cpus = int(quantity(limits["memory"])), quantity(limits["cpu"])
-    print(f"    the manifest's container: WORKERS={workers}, memory limit {limits['memory']} "
-          f"({memory_bytes / BYTES_PER_MB:.0f} MiB), cpu limit {limits['cpu']}", flush=True)
+    print(
+        f"    the manifest's container: WORKERS={workers}, memory limit {limits['memory']} "
+        f"({memory_bytes / BYTES_PER_MB:.0f} MiB), cpu limit {limits['cpu']}",
+        flush=True,
+    )
     with container(args.image, env, str(memory_bytes), f"{cpus:g}", workers) as box:
         master = box.master()
         workers_before, idle = descendant_pids(master), snapshot(master)
@@ -294,27 +360,48 @@ def limit(args: argparse.Namespace) -> dict:
         "the container still runs: not OOMKilled, no restart": state == "true false 0",
         "corpus: no 5xx, every file answered": statuses_ok(corpus_statuses),
         f"{args.requests} mixed requests: no 5xx, all answered, every prediction right": statuses_ok(load_statuses),
-        f"{FLOOD_BURST} 40-megapixel images at concurrency {args.concurrency}: no 5xx, all answered":
-            statuses_ok(burst_statuses),
-        f"{FLOOD_BURST} 9 MiB uploads at concurrency {args.concurrency}: no 5xx, all answered":
-            statuses_ok(upload_statuses),
+        f"{FLOOD_BURST} 40-megapixel images at concurrency {args.concurrency}: no 5xx, all answered": statuses_ok(
+            burst_statuses
+        ),
+        f"{FLOOD_BURST} 9 MiB uploads at concurrency {args.concurrency}: no 5xx, all answered": statuses_ok(
+            upload_statuses
+        ),
     }
-    print(f"    corpus ({len(corpus)} files): {dict(corpus_statuses)}; {args.requests} mixed requests at concurrency "
-          f"{args.concurrency} (every {args.concurrency}th a 40-megapixel image): {dict(load_statuses)}; "
-          f"{FLOOD_BURST} floods at concurrency {args.concurrency}: {dict(burst_statuses)}; {FLOOD_BURST} 9 MiB "
-          f"uploads: {dict(upload_statuses)}")
-    print(f"    RSS idle {idle['total_mib']:.0f} MiB, peak {peak.peak_mib:.0f} MiB (process tree, every "
-          f"{POLL_S * 1000:.0f} ms); cgroup ({cgroup['cgroup']}) peak {cgroup['peak_mib']:.0f} MiB of "
-          f"{cgroup['limit_mib']:.0f} MiB ({cgroup['peak_mib'] / cgroup['limit_mib']:.0%}), oom_kill "
-          f"{cgroup['oom_kills']}")
+    print(
+        f"    corpus ({len(corpus)} files): {dict(corpus_statuses)}; {args.requests} mixed requests at concurrency "
+        f"{args.concurrency} (every {args.concurrency}th a 40-megapixel image): {dict(load_statuses)}; "
+        f"{FLOOD_BURST} floods at concurrency {args.concurrency}: {dict(burst_statuses)}; {FLOOD_BURST} 9 MiB "
+        f"uploads: {dict(upload_statuses)}"
+    )
+    print(
+        f"    RSS idle {idle['total_mib']:.0f} MiB, peak {peak.peak_mib:.0f} MiB (process tree, every "
+        f"{POLL_S * 1000:.0f} ms); cgroup ({cgroup['cgroup']}) peak {cgroup['peak_mib']:.0f} MiB of "
+        f"{cgroup['limit_mib']:.0f} MiB ({cgroup['peak_mib'] / cgroup['limit_mib']:.0%}), oom_kill "
+        f"{cgroup['oom_kills']}"
+    )
     for what, ok in checks.items():
         print(f"    {'PASS' if ok else 'FAIL'}  {what}", flush=True)
-    return {"limit": {"env": env, "memory_limit": limits["memory"], "cpu_limit": limits["cpu"],
-                      "requests": args.requests, "concurrency": args.concurrency, "idle": idle,
-                      "peak_rss_mib": peak.peak_mib, **cgroup, "state": state,
-                      "statuses": {"corpus": dict(corpus_statuses), "load": dict(load_statuses),
-                                   "floods": dict(burst_statuses), "uploads": dict(upload_statuses)},
-                      "checks": checks, "passed": all(checks.values())}}
+    return {
+        "limit": {
+            "env": env,
+            "memory_limit": limits["memory"],
+            "cpu_limit": limits["cpu"],
+            "requests": args.requests,
+            "concurrency": args.concurrency,
+            "idle": idle,
+            "peak_rss_mib": peak.peak_mib,
+            **cgroup,
+            "state": state,
+            "statuses": {
+                "corpus": dict(corpus_statuses),
+                "load": dict(load_statuses),
+                "floods": dict(burst_statuses),
+                "uploads": dict(upload_statuses),
+            },
+            "checks": checks,
+            "passed": all(checks.values()),
+        }
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,14 +414,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="limit: a setting over the manifest's (e.g. IMAGE_MEMORY_BYTES=0, to see the limit bite)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="limit: a setting over the manifest's (e.g. IMAGE_MEMORY_BYTES=0, to see the limit bite)",
+    )
     args = parser.parse_args(argv)
     report = (rss if args.command == "rss" else limit)(args)
     results = json.loads(args.output.read_text()) if args.output.exists() else {}
     (part,) = report.values()
-    part.update(image=args.image, measured=datetime.now(UTC).isoformat(timespec="seconds"),
-                command=f"python -m benchmarks.memory {' '.join(sys.argv[1:] if argv is None else argv)}")
+    part.update(
+        image=args.image,
+        measured=datetime.now(UTC).isoformat(timespec="seconds"),
+        command=f"python -m benchmarks.memory {' '.join(sys.argv[1:] if argv is None else argv)}",
+    )
     args.output.write_text(json.dumps({**results, **report}, indent=2) + "\n")
     return 0 if part["passed"] else 1
 

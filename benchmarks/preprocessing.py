@@ -11,6 +11,7 @@ working tree, so both see the same machine load. Prints ms per call (median of t
 Both trees are given the same inputs (this tree's sample), and the subprocess imports nothing but the tree's
 core/: the baseline may predate this script, tooling/ and the present config.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,15 +47,18 @@ def synthetic_photo(size: tuple[int, int], seed: int = 0) -> bytes:
     width, height = size
     gradient = np.linspace(150, 110, width)[None, :, None]
     pixels = np.clip(gradient + rng.normal(0, 3, (height, width, 3)), 0, 255)
-    pixels[height // 5:4 * height // 5, width // 3:2 * width // 3] = (40, 90, 200)
+    pixels[height // 5 : 4 * height // 5, width // 3 : 2 * width // 3] = (40, 90, 200)
     buffer = io.BytesIO()
     Image.fromarray(pixels.astype(np.uint8), mode="RGB").save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
 def inputs(png_path: Path) -> dict[str, bytes]:
-    return {"28x28 PNG": png_path.read_bytes(), f"{PHOTO_SIDE}px photo JPEG": synthetic_photo((PHOTO_SIDE, 300)),
-            "12-megapixel JPEG": synthetic_photo(TWELVE_MEGAPIXELS)}
+    return {
+        "28x28 PNG": png_path.read_bytes(),
+        f"{PHOTO_SIDE}px photo JPEG": synthetic_photo((PHOTO_SIDE, 300)),
+        "12-megapixel JPEG": synthetic_photo(TWELVE_MEGAPIXELS),
+    }
 
 
 def time_calls(calls: int, png_path: str) -> dict[str, float]:
@@ -74,22 +78,33 @@ def time_calls(calls: int, png_path: str) -> dict[str, float]:
 
 def time_in_tree(tree: Path, calls: int, png_path: Path) -> dict[str, float]:
     """One round of time_calls run by `tree`'s own code in a fresh interpreter."""
-    command = [sys.executable, "-c", f"import json; from {TIMING_MODULE} import time_calls; "
-               f"print(json.dumps(time_calls({calls}, {str(png_path)!r})))"]
+    command = [
+        sys.executable,
+        "-c",
+        f"import json; from {TIMING_MODULE} import time_calls; "
+        f"print(json.dumps(time_calls({calls}, {str(png_path)!r})))",
+    ]
     script = Path(__file__).read_text()
     with tempfile.TemporaryDirectory() as scratch:
         # The baseline tree may predate this script: it is given a copy, run against the tree's own core/.
         (Path(scratch) / f"{TIMING_MODULE}.py").write_text(script)
-        done = subprocess.run(command, cwd=tree, env={"PYTHONPATH": f"{scratch}:{tree}", "PATH": ""},
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            command,
+            cwd=tree,
+            env={"PYTHONPATH": f"{scratch}:{tree}", "PATH": ""},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode:
         raise RuntimeError(f"timing in {tree} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def baseline_worktree(ref: str, directory: Path, repo_root: Path) -> Path:
-    subprocess.run(["git", "worktree", "add", "--detach", str(directory), ref], cwd=repo_root,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(directory), ref], cwd=repo_root, check=True, capture_output=True
+    )
     return directory
 
 
@@ -99,8 +114,11 @@ def main(argv: list[str] | None = None) -> dict:
     # have no tooling/.
     from tooling.live_server import REPO_ROOT
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.preprocessing", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.preprocessing",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--baseline", default="HEAD", help="git revision to compare with (default: %(default)s)")
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS, help="calls per input per round")
     args = parser.parse_args(argv)
@@ -117,10 +135,19 @@ def main(argv: list[str] | None = None) -> dict:
     for name in rounds["current"][0]:
         current = statistics.median(r[name] for r in rounds["current"])
         baseline = statistics.median(r[name] for r in rounds["baseline"])
-        result[name] = {"current_ms": round(current, 3), "baseline_ms": round(baseline, 3),
-                        "ratio": round(current / baseline, 2)}
-        logger.info("%-22s %8.3f ms  (baseline %s: %8.3f ms, ratio %.2f)", name, current, args.baseline,
-                    baseline, current / baseline)
+        result[name] = {
+            "current_ms": round(current, 3),
+            "baseline_ms": round(baseline, 3),
+            "ratio": round(current / baseline, 2),
+        }
+        logger.info(
+            "%-22s %8.3f ms  (baseline %s: %8.3f ms, ratio %.2f)",
+            name,
+            current,
+            args.baseline,
+            baseline,
+            current / baseline,
+        )
     return result
 
 

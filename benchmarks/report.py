@@ -1,4 +1,5 @@
 """What `make bench` writes besides the printed table: the machine it ran on, the results JSON and the chart."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,13 @@ def command_output(*command: str) -> str | None:
     executable = shutil.which(command[0])
     if not executable:
         return None
-    result = subprocess.run([executable, *command[1:]], capture_output=True, text=True, check=False,  # noqa: S603
-                            cwd=REPO_ROOT)
+    result = subprocess.run(  # noqa: S603
+        [executable, *command[1:]],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
     return result.stdout.strip() if result.returncode == 0 else None
 
 
@@ -73,8 +79,7 @@ def machine_description() -> dict:
 
 def git_state() -> dict:
     status = command_output("git", "status", "--porcelain")
-    return {"commit": command_output("git", "rev-parse", "HEAD"), "dirty": bool(status) if status is not None
-            else None}
+    return {"commit": command_output("git", "rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
 
 
 def warn_if_busy() -> None:
@@ -84,8 +89,9 @@ def warn_if_busy() -> None:
     load = float(LOADAVG.read_text().split()[0])
     cpus = len(os.sched_getaffinity(0))
     if load > cpus / 2:
-        logger.warning("load average %.2f on %d CPUs before starting: something else is running, "
-                       "figures will be noisy", load, cpus)
+        logger.warning(
+            "load average %.2f on %d CPUs before starting: something else is running, figures will be noisy", load, cpus
+        )
 
 
 def write_chart(latencies: Mapping[str, list[float]], concurrency: Sequence[int], path: Path) -> None:
@@ -104,8 +110,14 @@ def write_chart(latencies: Mapping[str, list[float]], concurrency: Sequence[int]
             values = latencies.get(f"{name} c={level}") or []
             if values:
                 weights = np.full(len(values), 100.0 / len(values))
-                axis.hist(values, bins=bins, weights=weights, histtype="step", linewidth=1.5,
-                          label=f"{name}: p50 {percentile(values, 50):.1f}, p99 {percentile(values, 99):.1f} ms")
+                axis.hist(
+                    values,
+                    bins=bins,
+                    weights=weights,
+                    histtype="step",
+                    linewidth=1.5,
+                    label=f"{name}: p50 {percentile(values, 50):.1f}, p99 {percentile(values, 99):.1f} ms",
+                )
         axis.set_xscale("log")
         axis.set_xlabel("latency (ms, log scale)")
         axis.set_ylabel("% of requests")
@@ -119,22 +131,32 @@ def write_chart(latencies: Mapping[str, list[float]], concurrency: Sequence[int]
     plt.close(figure)
 
 
-def results(plan: dict, settings: ServedSettings, runs: list[RunStats], soak: SoakResult | None,
-            targets: list[Target], machine: dict, started: datetime) -> dict:
+def results(
+    plan: dict,
+    settings: ServedSettings,
+    runs: list[RunStats],
+    soak: SoakResult | None,
+    targets: list[Target],
+    machine: dict,
+    started: datetime,
+) -> dict:
     """The results file's content (benchmarks/results/latest.json), before rounding."""
     return {
         "date": started.isoformat(timespec="seconds"),
         "command": shlex.join(sys.orig_argv),
         "machine": machine,
         "git": git_state(),
-        "settings": {**plan, "workers": settings.workers, "worker_connections": settings.worker_connections,
-                     "sample": str(SAMPLE.relative_to(REPO_ROOT)),
-                     "hey_request_timeout_s": HEY_REQUEST_TIMEOUT_S,
-                     "note": "hey reports latencies to 0.1 ms; rss_mb is gunicorn's workers or the seed process"},
+        "settings": {
+            **plan,
+            "workers": settings.workers,
+            "worker_connections": settings.worker_connections,
+            "sample": str(SAMPLE.relative_to(REPO_ROOT)),
+            "hey_request_timeout_s": HEY_REQUEST_TIMEOUT_S,
+            "note": "hey reports latencies to 0.1 ms; rss_mb is gunicorn's workers or the seed process",
+        },
         "runs": [asdict(run) for run in runs],
         "p99_ms_at_c16": {run.server: run.p99_ms for run in runs if run.concurrency == HIGH_CONCURRENCY},
-        "soak": ({**asdict(soak), "rss_after_mb": soak.rss_after_mb, "growth_mb": soak.growth_mb}
-                 if soak else None),
+        "soak": ({**asdict(soak), "rss_after_mb": soak.rss_after_mb, "growth_mb": soak.growth_mb} if soak else None),
         "targets": [asdict(target) for target in targets],
     }
 

@@ -7,6 +7,7 @@ work bought. Not for production; benchmarks only.
 
 Usage: python -m benchmarks.seed_server [PORT]   (or SEED_PORT=...; default 5001), from the repository root
 """
+
 from __future__ import annotations
 
 import io
@@ -40,10 +41,16 @@ def create_seed_app(model_path: Path = config.SETTINGS.model_path) -> Flask:
     def predict():
         image = Image.open(io.BytesIO(request.files["image"].read())).convert("L").resize((SIDE, SIDE))
         x = (np.asarray(image, dtype=np.float32) / 255.0).reshape(1, SIDE, SIDE, 1)
-        probabilities = model.predict(x, verbose=0)[0][:len(CLASS_NAMES)]  # the eleventh output is no class
+        probabilities = model.predict(x, verbose=0)[0][: len(CLASS_NAMES)]  # the eleventh output is no class
         order = np.argsort(-probabilities)[:TOP_K]
-        return jsonify({"status": "ok", "predictions": [
-            {"label_id": int(i), "label": CLASS_NAMES[i], "probability": float(probabilities[i])} for i in order]})
+        return jsonify(
+            {
+                "status": "ok",
+                "predictions": [
+                    {"label_id": int(i), "label": CLASS_NAMES[i], "probability": float(probabilities[i])} for i in order
+                ],
+            }
+        )
 
     return app
 

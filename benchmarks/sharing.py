@@ -4,6 +4,7 @@ test. tests/test_worker.py checks the mechanism itself with a pause long enough 
 
 Usage: python -m benchmarks.sharing [--bursts 10] [--threads 4]
 """
+
 from __future__ import annotations
 
 import argparse

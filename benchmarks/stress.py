@@ -16,6 +16,7 @@ requests are mixed and counted one by one; on 2 cores it takes part of the CPU, 
 Usage: python -m benchmarks.stress [--requests 20000] [--fault-requests 3000] [--concurrency 32]
                                    [--fuzz-examples 100] [--output benchmarks/results/stress.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,19 +58,41 @@ FUZZ_EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
 
 
 def schemathesis_command(base_url: str, examples: int, seed: int | None = FUZZ_SEED) -> list[str]:
-    command = [str(SCHEMATHESIS), "run", f"{base_url}/swagger.json", "--max-examples", str(examples),
-               "--checks", "all", "--exclude-checks", FUZZ_EXCLUDED_CHECKS, "--no-color"]
+    command = [
+        str(SCHEMATHESIS),
+        "run",
+        f"{base_url}/swagger.json",
+        "--max-examples",
+        str(examples),
+        "--checks",
+        "all",
+        "--exclude-checks",
+        FUZZ_EXCLUDED_CHECKS,
+        "--no-color",
+    ]
     return command + (["--seed", str(seed)] if seed is not None else [])
 
 
 def fuzz(base_url: str, examples: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch:  # schemathesis writes its report folder in the cwd
-        result = subprocess.run(schemathesis_command(base_url, examples), capture_output=True, text=True,  # noqa: S603 - our own fixed command
-                                cwd=scratch, check=False)
-    summary = [line for line in result.stdout.splitlines() if "generated" in line or "passed" in line
-               or "failure" in line.lower()]
-    return {"examples_per_operation": examples, "exit_code": result.returncode, "summary": summary[-3:],
-            "passed": result.returncode == 0}
+        result = subprocess.run(  # noqa: S603 - our own fixed command
+            schemathesis_command(base_url, examples),
+            capture_output=True,
+            text=True,
+            cwd=scratch,
+            check=False,
+        )
+    summary = [
+        line
+        for line in result.stdout.splitlines()
+        if "generated" in line or "passed" in line or "failure" in line.lower()
+    ]
+    return {
+        "examples_per_operation": examples,
+        "exit_code": result.returncode,
+        "summary": summary[-3:],
+        "passed": result.returncode == 0,
+    }
 
 
 class Load:
@@ -80,9 +103,19 @@ class Load:
         self.settings = settings
         self.png = SAMPLE.read_bytes()
         pixels = np.asarray(Image.open(SAMPLE), dtype=np.uint8)
-        header = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8",
-                                         "parameters": {"binary_data_size": pixels.size}}],
-                             "outputs": [{"name": "label"}]}).encode()
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "image",
+                        "shape": [1, 28, 28],
+                        "datatype": "UINT8",
+                        "parameters": {"binary_data_size": pixels.size},
+                    }
+                ],
+                "outputs": [{"name": "label"}],
+            }
+        ).encode()
         self.v2_body, self.v2_header_length = header + pixels.tobytes(), str(len(header))
         self.results: list[tuple[str, int, float]] = []
         self.lock = threading.Lock()
@@ -106,13 +139,17 @@ class Load:
     def send(self, kind: str) -> int:
         session = self.session()
         if kind == "predict":
-            response = session.post(f"{self.base_url}/model/predict", files={"image": ("boot.png", self.png)},
-                                    timeout=REQUEST_TIMEOUT_S)
+            response = session.post(
+                f"{self.base_url}/model/predict", files={"image": ("boot.png", self.png)}, timeout=REQUEST_TIMEOUT_S
+            )
             ok = response.ok and response.json()["predictions"][0]["label"] == EXPECTED_LABEL
         elif kind == "v2":
-            response = session.post(f"{self.base_url}/v2/models/{self.settings.v2_model_name}/infer", data=self.v2_body,
-                                    headers={"Inference-Header-Content-Length": self.v2_header_length},
-                                    timeout=REQUEST_TIMEOUT_S)
+            response = session.post(
+                f"{self.base_url}/v2/models/{self.settings.v2_model_name}/infer",
+                data=self.v2_body,
+                headers={"Inference-Header-Content-Length": self.v2_header_length},
+                timeout=REQUEST_TIMEOUT_S,
+            )
             ok = response.ok and response.json()["outputs"][0]["data"] == [EXPECTED_LABEL]
         else:
             response = session.get(f"{self.base_url}/model/metadata", timeout=REQUEST_TIMEOUT_S)
@@ -124,8 +161,10 @@ class Load:
 
 
 def percentiles_ms(latencies: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2),
-            "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2)}
+    return {
+        "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2),
+        "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2),
+    }
 
 
 def mixed_load(base_url: str, master: int, total: int, concurrency: int, settings: Settings) -> dict:
@@ -149,12 +188,18 @@ def mixed_load(base_url: str, master: int, total: int, concurrency: int, setting
     for kind, _, latency in load.results:
         by_kind[kind].append(latency)
     growth = rss_marks["end_mb"] / rss_marks["after_first_window_mb"] - 1
-    return {"requests": total, "concurrency": concurrency, "errors": load.errors(),
-            "statuses": dict(Counter(str(s) for _, s, _ in load.results)),
-            "req_per_s": round(total / seconds, 1), **percentiles_ms([r[2] for r in load.results]),
-            "by_kind": {kind: percentiles_ms(values) for kind, values in by_kind.items()},
-            "rss_mb": {k: round(v, 1) for k, v in rss_marks.items()}, "rss_growth": round(growth, 4),
-            "passed": load.errors() == 0 and growth < MAX_RSS_GROWTH}
+    return {
+        "requests": total,
+        "concurrency": concurrency,
+        "errors": load.errors(),
+        "statuses": dict(Counter(str(s) for _, s, _ in load.results)),
+        "req_per_s": round(total / seconds, 1),
+        **percentiles_ms([r[2] for r in load.results]),
+        "by_kind": {kind: percentiles_ms(values) for kind, values in by_kind.items()},
+        "rss_mb": {k: round(v, 1) for k, v in rss_marks.items()},
+        "rss_growth": round(growth, 4),
+        "passed": load.errors() == 0 and growth < MAX_RSS_GROWTH,
+    }
 
 
 def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency: int, settings: Settings) -> dict:
@@ -171,16 +216,24 @@ def kill_a_worker_under_load(base_url: str, master: int, total: int, concurrency
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(tracked, range(total)))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (victim in descendant_pids(master) or
-                                            len(descendant_pids(master)) < len(before)):
+    while time.monotonic() < deadline and (
+        victim in descendant_pids(master) or len(descendant_pids(master)) < len(before)
+    ):
         time.sleep(0.5)
     after = descendant_pids(master)
     replaced = victim not in after and len(after) == len(before)
     failures = load.errors()
     # A failure is tolerable only for the killed worker's connections: at most one request in flight per client.
-    return {"requests": total, "concurrency": concurrency, "workers_before": before, "workers_after": after,
-            "replaced": replaced, "errors": failures, "statuses": dict(Counter(str(s) for _, s, _ in load.results)),
-            "passed": replaced and failures <= concurrency}
+    return {
+        "requests": total,
+        "concurrency": concurrency,
+        "workers_before": before,
+        "workers_after": after,
+        "replaced": replaced,
+        "errors": failures,
+        "statuses": dict(Counter(str(s) for _, s, _ in load.results)),
+        "passed": replaced and failures <= concurrency,
+    }
 
 
 def terminate_under_load(process, base_url: str, concurrency: int, settings: Settings) -> dict:
@@ -202,9 +255,14 @@ def terminate_under_load(process, base_url: str, concurrency: int, settings: Set
     exit_code = process.wait(timeout=settings.graceful_timeout + 30)
     refused_or_reset = sum(1 for _, status, _ in load.results if status == 0)
     wrong = sum(1 for _, status, _ in load.results if status not in (0, 200))
-    return {"in_flight": concurrency, "answered_200": sum(1 for _, s, _ in load.results if s == 200),
-            "not_accepted": refused_or_reset, "wrong_answers": wrong, "exit_code": exit_code,
-            "passed": wrong == 0 and exit_code == 0 and refused_or_reset < concurrency}
+    return {
+        "in_flight": concurrency,
+        "answered_200": sum(1 for _, s, _ in load.results if s == 200),
+        "not_accepted": refused_or_reset,
+        "wrong_answers": wrong,
+        "exit_code": exit_code,
+        "passed": wrong == 0 and exit_code == 0 and refused_or_reset < concurrency,
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -220,9 +278,17 @@ def run(args: argparse.Namespace) -> dict:
         killed = kill_a_worker_under_load(url, master, args.fault_requests, args.concurrency, settings)
         logger.info("SIGTERM under load")
         terminated = terminate_under_load(server.process, url, args.concurrency, settings)
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.orig_argv),
-            "nproc": os.cpu_count(), "workers": settings.workers, "worker_connections": settings.max_connections,
-            "mixed_load": mixed, "fuzzing": fuzzed, "sigkill_worker": killed, "sigterm_drain": terminated}
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.orig_argv),
+        "nproc": os.cpu_count(),
+        "workers": settings.workers,
+        "worker_connections": settings.max_connections,
+        "mixed_load": mixed,
+        "fuzzing": fuzzed,
+        "sigkill_worker": killed,
+        "sigterm_drain": terminated,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

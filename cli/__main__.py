@@ -1,4 +1,5 @@
 """`python -m cli ...`."""
+
 import sys
 
 from cli.classify import main

@@ -9,12 +9,11 @@ A file that cannot be read as an image is skipped with a warning, and the exit s
 Exit status: 0 every file classified; 1 some input skipped (unreadable, or a path that matched nothing);
 2 bad arguments; 3 the server could not be used.
 """
+
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import json
 import logging
 import sys
 import threading
@@ -22,10 +21,10 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from cli.results import FORMATS, WRITERS, Classified, CsvWriter, JsonlWriter
 from core.images import InvalidImageError, ModelInputs, image_to_model_inputs
 from core.labels import NUM_CLASSES
 
@@ -39,10 +38,7 @@ logger = logging.getLogger("cli")
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_SERVER = 0, 1, 2, 3
 # What a folder is searched for: the formats the API accepts (core/images.py). A file named on the command
 # line or matched by a glob is always tried, whatever its name.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".dib", ".webp", ".tif", ".tiff",
-                            ".ico"})
-FORMATS = ("csv", "jsonl")
-PROBABILITY_DECIMALS = 6
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".dib", ".webp", ".tif", ".tiff", ".ico"})
 # Images per forward pass when the model runs in this process.
 DEFAULT_BATCH_SIZE = 256
 # Classes written per image unless --top-k says otherwise (1: just the answer).
@@ -51,23 +47,6 @@ DEFAULT_TOP_K = 1
 # one answer.
 DEFAULT_SERVER_CONCURRENCY = 4
 SERVER_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class Classified:
-    """One input file's outcome: its predictions (most likely first) and none-of-the-ten record ({"score",
-    "flagged"}), or why it was skipped."""
-    path: Path
-    predictions: list[dict] | None = None
-    none_of_the_ten: dict | None = None
-    error: str | None = None
-
-
-    def answer(self) -> tuple[list[dict], dict]:
-        """The predictions and the none-of-the-ten record of a file that was classified."""
-        if self.predictions is None or self.none_of_the_ten is None:
-            raise ValueError(f"{self.path} was not classified: {self.error}")
-        return self.predictions, self.none_of_the_ten
 
 
 class Classifier(Protocol):
@@ -79,6 +58,7 @@ class ServerError(RuntimeError):
 
 
 # --- Which files ---
+
 
 def images_in(folder: Path) -> list[Path]:
     """Image files anywhere under `folder`, by suffix, in a stable (sorted) order."""
@@ -118,13 +98,14 @@ def expand_paths(patterns: Iterable[str]) -> tuple[list[Path], list[str]]:
 
 # --- Classifying them ---
 
+
 def read_error(error: OSError) -> str:
     return f"cannot read the file: {error.strerror or error}"
 
 
 def batched(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class InProcessClassifier:
@@ -144,14 +125,21 @@ class InProcessClassifier:
             return [Classified(path, error=str(item)) for path, item in zip(paths, prepared, strict=True)]
         answers = self.model.infer_inputs(inputs)
         rows = iter(range(len(inputs)))
-        return [self._classified(path, answers, next(rows)) if isinstance(item, ModelInputs)
-                else Classified(path, error=item) for path, item in zip(paths, prepared, strict=True)]
+        return [
+            self._classified(path, answers, next(rows))
+            if isinstance(item, ModelInputs)
+            else Classified(path, error=item)
+            for path, item in zip(paths, prepared, strict=True)
+        ]
 
     def _classified(self, path: Path, answers: Answers, row: int) -> Classified:
         from core.model import top_k_predictions
 
-        return Classified(path, predictions=top_k_predictions(answers.probabilities[row], self.top_k),
-                          none_of_the_ten=self.model.none_of_the_ten(answers.none_scores[row]))
+        return Classified(
+            path,
+            predictions=top_k_predictions(answers.probabilities[row], self.top_k),
+            none_of_the_ten=self.model.none_of_the_ten(answers.none_scores[row]),
+        )
 
     @staticmethod
     def _prepare(path: Path, photo_crop: bool) -> ModelInputs | str:
@@ -167,8 +155,13 @@ class InProcessClassifier:
 class ServerClassifier:
     """Each file sent to a running service's POST /model/predict, a few at a time."""
 
-    def __init__(self, base_url: str, top_k: int, concurrency: int = DEFAULT_SERVER_CONCURRENCY,
-                 timeout: float = SERVER_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        top_k: int,
+        concurrency: int = DEFAULT_SERVER_CONCURRENCY,
+        timeout: float = SERVER_TIMEOUT_S,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/model/predict"
         self.top_k, self.concurrency, self.timeout = top_k, concurrency, timeout
         self._local = threading.local()  # one requests.Session (connection pool) per thread
@@ -195,8 +188,9 @@ class ServerClassifier:
         except OSError as error:
             return Classified(path, error=read_error(error))
         try:
-            response = self._session().post(self.url, files={"image": (path.name, data)},
-                                            data={"top_k": str(self.top_k)}, timeout=self.timeout)
+            response = self._session().post(
+                self.url, files={"image": (path.name, data)}, data={"top_k": str(self.top_k)}, timeout=self.timeout
+            )
         except requests.RequestException as error:
             raise ServerError(f"cannot reach {self.url}: {error}") from error
         if response.status_code in (400, 413):  # this image's fault: skip it, go on with the others
@@ -215,54 +209,8 @@ def error_message(response: requests.Response) -> str:
         return f"HTTP {response.status_code} {response.reason}"
 
 
-# --- Writing the results ---
-
-def prediction_record(prediction: dict) -> dict:
-    """The fields written per class, the same from the in-process model and from the API."""
-    return {"label": prediction["label"], "label_id": prediction["label_id"],
-            "probability": round(float(prediction["probability"]), PROBABILITY_DECIMALS)}
-
-
-def none_of_the_ten_record(record: dict) -> dict:
-    return {"score": round(float(record["score"]), PROBABILITY_DECIMALS), "flagged": bool(record["flagged"])}
-
-
-def csv_header(top_k: int) -> list[str]:
-    """path, then label_1, label_id_1, probability_1, ..., up to rank top_k (1 = most likely), then the
-    none-of-the-ten score and flag (last, so the class columns keep their places)."""
-    return ["path", *(f"{name}_{rank}" for rank in range(1, top_k + 1)
-                      for name in ("label", "label_id", "probability")),
-            "none_of_the_ten_score", "none_of_the_ten_flagged"]
-
-
-class CsvWriter:
-    def __init__(self, stream: IO[str], top_k: int) -> None:
-        self._writer = csv.writer(stream, lineterminator="\n")
-        self._writer.writerow(csv_header(top_k))
-
-    def write(self, result: Classified) -> None:
-        predictions, none_of_the_ten_answer = result.answer()
-        cells = [value for p in predictions for value in prediction_record(p).values()]
-        none_of_the_ten = none_of_the_ten_record(none_of_the_ten_answer)
-        self._writer.writerow([str(result.path), *cells, none_of_the_ten["score"],
-                               str(none_of_the_ten["flagged"]).lower()])
-
-
-class JsonlWriter:
-    def __init__(self, stream: IO[str], top_k: int) -> None:
-        self._stream = stream
-
-    def write(self, result: Classified) -> None:
-        predictions, none_of_the_ten = result.answer()
-        record = {"path": str(result.path), "predictions": [prediction_record(p) for p in predictions],
-                  "none_of_the_ten": none_of_the_ten_record(none_of_the_ten)}
-        self._stream.write(json.dumps(record) + "\n")
-
-
-WRITERS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {"csv": CsvWriter, "jsonl": JsonlWriter}
-
-
 # --- The command ---
+
 
 def top_k_argument(text: str) -> int:
     value = int(text)
@@ -279,23 +227,41 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    classify = commands.add_parser("classify", help="classify image files, folders and globs",
-                                   description="Classify image files, folders (recursively) and globs.")
+    classify = commands.add_parser(
+        "classify",
+        help="classify image files, folders and globs",
+        description="Classify image files, folders (recursively) and globs.",
+    )
     classify.add_argument("paths", nargs="+", metavar="PATH", help="an image file, a folder, or a glob")
     classify.add_argument("--format", choices=FORMATS, default="csv", help="output format (default: csv)")
     classify.add_argument("--output", "-o", type=Path, help="write the results here instead of stdout")
-    classify.add_argument("--top-k", type=top_k_argument, default=DEFAULT_TOP_K,
-                          help=f"classes per image, most likely first (1-{NUM_CLASSES}, default {DEFAULT_TOP_K})")
-    classify.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE,
-                          help=f"images per forward pass in-process (default {DEFAULT_BATCH_SIZE})")
-    classify.add_argument("--server", metavar="URL",
-                          help="send the images to this running service (e.g. http://localhost:5000) instead "
-                               "of loading the model here")
-    classify.add_argument("--concurrency", type=positive_int, default=DEFAULT_SERVER_CONCURRENCY,
-                          help=f"with --server: requests in flight (default {DEFAULT_SERVER_CONCURRENCY})")
+    classify.add_argument(
+        "--top-k",
+        type=top_k_argument,
+        default=DEFAULT_TOP_K,
+        help=f"classes per image, most likely first (1-{NUM_CLASSES}, default {DEFAULT_TOP_K})",
+    )
+    classify.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per forward pass in-process (default {DEFAULT_BATCH_SIZE})",
+    )
+    classify.add_argument(
+        "--server",
+        metavar="URL",
+        help="send the images to this running service (e.g. http://localhost:5000) instead of loading the model here",
+    )
+    classify.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=DEFAULT_SERVER_CONCURRENCY,
+        help=f"with --server: requests in flight (default {DEFAULT_SERVER_CONCURRENCY})",
+    )
     classify.add_argument("--quiet", "-q", action="store_true", help="no progress bar, warnings only")
     return parser
 
@@ -313,15 +279,18 @@ def make_classifier(args: argparse.Namespace, model: ModelWrapper | None = None)
     return InProcessClassifier(model, args.top_k, args.batch_size)
 
 
-def classify_files(classifier: Classifier, paths: Sequence[Path], writer: CsvWriter | JsonlWriter,
-                   show_progress: bool) -> int:
+def classify_files(
+    classifier: Classifier, paths: Sequence[Path], writer: CsvWriter | JsonlWriter, show_progress: bool
+) -> int:
     """Write each classified file, warn about each skipped one; returns how many were skipped."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     skipped = 0
-    with logging_redirect_tqdm(), tqdm(total=len(paths), unit="img", disable=not show_progress,
-                                       file=sys.stderr, dynamic_ncols=True) as progress:
+    with (
+        logging_redirect_tqdm(),
+        tqdm(total=len(paths), unit="img", disable=not show_progress, file=sys.stderr, dynamic_ncols=True) as progress,
+    ):
         for result in classifier.classify(paths):
             if result.error is None:
                 writer.write(result)
@@ -361,8 +330,13 @@ def run_classify(args: argparse.Namespace, model: ModelWrapper | None = None) ->
 def report(total: int, skipped: int, unmatched: list[str], seconds: float) -> int:
     """One summary line; the exit status says whether anything was left out."""
     done = total - skipped
-    logger.info("classified %d of %d files in %.2f s (%.0f images/s)", done, total, seconds,
-                done / seconds if seconds > 0 else 0.0)
+    logger.info(
+        "classified %d of %d files in %.2f s (%.0f images/s)",
+        done,
+        total,
+        seconds,
+        done / seconds if seconds > 0 else 0.0,
+    )
     if skipped or unmatched:
         logger.warning("%d unreadable file(s) skipped, %d path(s) matched no image file", skipped, len(unmatched))
         return EXIT_SKIPPED

@@ -9,6 +9,7 @@ ahead of it are done, and is refused with 503 if that takes longer than IMAGE_ME
 more than the whole budget is refused with 413 at once. Small images (under SMALL_IMAGE_BYTES: every photo, as
 JPEGs are decoded at reduced scale) are not counted and never wait.
 """
+
 from __future__ import annotations
 
 import threading
@@ -72,7 +73,8 @@ class DecodeBudget:
         if nbytes > self.capacity:
             raise ImageTooLargeForMemoryError(
                 f"The image is too large to process here: decoding it takes about {nbytes // MIB} MiB, more than "
-                f"this server allows one image ({self.capacity // MIB} MiB). Send a smaller image.")
+                f"this server allows one image ({self.capacity // MIB} MiB). Send a smaller image."
+            )
         self._acquire(nbytes)
         try:
             yield
@@ -91,7 +93,8 @@ class DecodeBudget:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise ImageMemoryBusyError(
-                            "The server is busy decoding other large images; try again in a moment.")
+                            "The server is busy decoding other large images; try again in a moment."
+                        )
                     self._changed.wait(remaining)
                 self.held += nbytes
             finally:

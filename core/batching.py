@@ -13,6 +13,7 @@ model is busy queue up, and the batching thread runs them together once the mode
 concurrent.futures' executors run one call per item and cannot merge items, so the queue and the
 collecting loop are written here (on the standard library's queue.Queue and Future).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,8 +49,14 @@ class MicroBatcher:
     rows back. If run_batch raises, every caller of that batch (and no other) gets the exception.
     """
 
-    def __init__(self, run_batch: Callable[[np.ndarray], np.ndarray], max_batch_size: int,
-                 max_delay_ms: float, row_shape: tuple[int, ...], name: str = "micro-batcher") -> None:
+    def __init__(
+        self,
+        run_batch: Callable[[np.ndarray], np.ndarray],
+        max_batch_size: int,
+        max_delay_ms: float,
+        row_shape: tuple[int, ...],
+        name: str = "micro-batcher",
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self._run_batch = run_batch
@@ -93,8 +100,7 @@ class MicroBatcher:
     def _checked(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
         if rows.ndim != len(self.row_shape) + 1 or tuple(rows.shape[1:]) != self.row_shape or not len(rows):
-            raise ValueError(f"expected rows of shape (N>0, {', '.join(map(str, self.row_shape))}), "
-                             f"got {rows.shape}")
+            raise ValueError(f"expected rows of shape (N>0, {', '.join(map(str, self.row_shape))}), got {rows.shape}")
         return rows
 
     def _is_quiet(self) -> bool:
@@ -174,5 +180,5 @@ class MicroBatcher:
             return
         start = 0
         for request in batch:
-            request.future.set_result(outputs[start:start + len(request.rows)])
+            request.future.set_result(outputs[start : start + len(request.rows)])
             start += len(request.rows)

@@ -1,4 +1,5 @@
 """The model file's sha256: written next to it by training, checked by the server before loading."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,5 +46,6 @@ def verify_checksum(model_path: Path, checksum_path: Path) -> str:
     if actual != expected:
         raise ModelChecksumError(
             f"model file {model_path} has sha256 {actual}, but {checksum_path} expects {expected}: "
-            "refusing to serve a model that is not the one shipped")
+            "refusing to serve a model that is not the one shipped"
+        )
     return actual

@@ -7,6 +7,7 @@ deskew criterion for scanned pages), so the tilt is the angle, within a few degr
 minimises the box of the garment's pixels; it is only undone when that saves a clear share of the area,
 so an upright or round garment is left exactly as it is.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,5 +66,6 @@ def estimate_tilt(contrast: np.ndarray) -> float:
 def rotate(contrast: np.ndarray, degrees: float) -> np.ndarray:
     """The contrast map turned counter-clockwise, grown to keep every corner, new area as background (0)."""
     turned = Image.fromarray(contrast.astype(np.float32), mode="F").rotate(
-        degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=0.0)
+        degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=0.0
+    )
     return np.clip(np.asarray(turned, dtype=np.float32), 0.0, None)

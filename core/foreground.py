@@ -7,6 +7,7 @@ pixel is expressed as its contrast against that model (0 background, 1 the stron
 garment is the largest connected part of the pixels whose contrast or edge strength rises clearly above
 the border's own texture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -96,8 +97,12 @@ def background_samples(luma: np.ndarray, chroma: np.ndarray | None = None) -> np
     features = _pixel_features(luma, chroma)
     samples = features[border]
     height, width = luma.shape
-    centre = np.median(features[height // 3:max(height // 3 + 1, 2 * height // 3),
-                                width // 3:max(width // 3 + 1, 2 * width // 3)].reshape(-1, features.shape[-1]), axis=0)
+    centre = np.median(
+        features[
+            height // 3 : max(height // 3 + 1, 2 * height // 3), width // 3 : max(width // 3 + 1, 2 * width // 3)
+        ].reshape(-1, features.shape[-1]),
+        axis=0,
+    )
     nearest_centre = _two_means(samples, centre)
     share_unlike = 1.0 - nearest_centre.mean()
     if share_unlike < MIN_BACKGROUND_SHARE or share_unlike == 1.0:
@@ -121,7 +126,7 @@ def _two_means(samples: np.ndarray, centre: np.ndarray) -> np.ndarray:
     distance = np.linalg.norm(samples - centre, axis=1)
     means = samples[[int(np.argmin(distance)), int(np.argmax(distance))]]
     for _ in range(TWO_MEANS_ITERATIONS):
-        near_first = (np.linalg.norm(samples - means[0], axis=1) <= np.linalg.norm(samples - means[1], axis=1))
+        near_first = np.linalg.norm(samples - means[0], axis=1) <= np.linalg.norm(samples - means[1], axis=1)
         if near_first.all() or not near_first.any():
             return np.zeros(len(samples), dtype=bool)
         means = np.stack([samples[near_first].mean(axis=0), samples[~near_first].mean(axis=0)])
@@ -167,8 +172,11 @@ def studio_background(luma: np.ndarray, chroma: np.ndarray | None) -> bool:
     border = border_mask(luma.shape)
     edge_luma = luma[border].astype(np.float32)
     chroma_offset = np.abs(chroma[border] - NEUTRAL_CHROMA).max(axis=-1)
-    return (float(np.median(edge_luma)) >= STUDIO_MIN_LUMA and float(np.median(chroma_offset)) <= STUDIO_MAX_CHROMA
-            and robust_sigma(edge_luma) <= STUDIO_MAX_SIGMA)
+    return (
+        float(np.median(edge_luma)) >= STUDIO_MIN_LUMA
+        and float(np.median(chroma_offset)) <= STUDIO_MAX_CHROMA
+        and robust_sigma(edge_luma) <= STUDIO_MAX_SIGMA
+    )
 
 
 def contrast_map(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
@@ -198,8 +206,7 @@ def luma_contrast(luma: np.ndarray, samples: np.ndarray | None = None) -> np.nda
 
 def chroma_contrast(chroma: np.ndarray, samples: np.ndarray | None = None) -> np.ndarray:
     """Distance of each pixel's colour (Cb, Cr) from the background's fitted colour, scaled to 0–1."""
-    offsets = [chroma[..., plane] - fit_background(chroma[..., plane], samples)
-               for plane in range(chroma.shape[-1])]
+    offsets = [chroma[..., plane] - fit_background(chroma[..., plane], samples) for plane in range(chroma.shape[-1])]
     return np.clip(np.hypot(*offsets) / CHROMA_SPAN, 0.0, 1.0).astype(np.float32)
 
 
@@ -211,12 +218,18 @@ def noise_floor(contrast: np.ndarray, samples: np.ndarray | None = None) -> floa
 
 def foreground_mask(contrast: np.ndarray) -> np.ndarray:
     """Pixels that stand out from the background by their level or by an edge, after blurring the texture."""
-    blurred = np.asarray(Image.fromarray(np.round(contrast * 255).astype(np.uint8), mode="L")
-                         .filter(ImageFilter.GaussianBlur(BLUR_RADIUS)), dtype=np.float32) / 255
+    blurred = (
+        np.asarray(
+            Image.fromarray(np.round(contrast * 255).astype(np.uint8), mode="L").filter(
+                ImageFilter.GaussianBlur(BLUR_RADIUS)
+            ),
+            dtype=np.float32,
+        )
+        / 255
+    )
     edges = edge_strength(blurred)
     border = quiet_border(contrast)
-    return ((blurred > _threshold(blurred[border], MIN_CONTRAST))
-            | (edges > _threshold(edges[border], MIN_CONTRAST / 4)))
+    return (blurred > _threshold(blurred[border], MIN_CONTRAST)) | (edges > _threshold(edges[border], MIN_CONTRAST / 4))
 
 
 def quiet_border(contrast: np.ndarray) -> np.ndarray:
@@ -245,7 +258,7 @@ def coarse_grid(mask: np.ndarray, cells: int) -> tuple[np.ndarray, int]:
     block = max(1, -(-max(mask.shape) // cells))
     padded_shape = (-(-mask.shape[0] // block) * block, -(-mask.shape[1] // block) * block)
     padded = np.zeros(padded_shape, dtype=bool)
-    padded[:mask.shape[0], :mask.shape[1]] = mask
+    padded[: mask.shape[0], : mask.shape[1]] = mask
     pooled = padded.reshape(padded_shape[0] // block, block, padded_shape[1] // block, block).any(axis=(1, 3))
     return np.asarray(pooled), block
 
@@ -292,7 +305,7 @@ def _smallest_neighbour(labels: np.ndarray, empty: int) -> np.ndarray:
     smallest = labels.copy()
     for dr in (0, 1, 2):
         for dc in (0, 1, 2):
-            np.minimum(smallest, padded[dr:dr + height, dc:dc + width], out=smallest)
+            np.minimum(smallest, padded[dr : dr + height, dc : dc + width], out=smallest)
     return smallest
 
 
@@ -309,7 +322,7 @@ def garment_box(mask: np.ndarray) -> Box | None:
     kept = np.flatnonzero(sizes >= MIN_PART_FRACTION * sizes[1:].max())
     kept = kept[kept > 0]
     cells = np.isin(labels, kept)
-    fine = mask & np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[:mask.shape[0], :mask.shape[1]]
+    fine = mask & np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[: mask.shape[0], : mask.shape[1]]
     rows, cols = np.flatnonzero(fine.any(axis=1)), np.flatnonzero(fine.any(axis=0))
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
@@ -320,13 +333,14 @@ def tighten(box: Box, contrast: np.ndarray) -> Box:
     The blur that makes the mask robust also spreads it by about twice its radius on every side; the
     garment's own edge is where enough pixels of a row or column clear the minimum contrast.
     """
-    inside = contrast[box.top:box.bottom, box.left:box.right] > MIN_CONTRAST / 2
+    inside = contrast[box.top : box.bottom, box.left : box.right] > MIN_CONTRAST / 2
     rows = np.flatnonzero(inside.sum(axis=1) >= _min_count(box.width))
     cols = np.flatnonzero(inside.sum(axis=0) >= _min_count(box.height))
     if not len(rows) or not len(cols):
         return box
-    return Box(box.top + int(rows[0]), box.left + int(cols[0]), box.top + int(rows[-1]) + 1,
-               box.left + int(cols[-1]) + 1)
+    return Box(
+        box.top + int(rows[0]), box.left + int(cols[0]), box.top + int(rows[-1]) + 1, box.left + int(cols[-1]) + 1
+    )
 
 
 def _min_count(length: int) -> int:
@@ -337,8 +351,9 @@ def _min_count(length: int) -> int:
 def with_margin(box: Box, shape: tuple[int, int], fraction: float) -> Box:
     """The box grown by a fraction of its longer side on every side, kept inside the image."""
     pad = round(max(box.height, box.width) * fraction)
-    return Box(max(0, box.top - pad), max(0, box.left - pad),
-               min(shape[0], box.bottom + pad), min(shape[1], box.right + pad))
+    return Box(
+        max(0, box.top - pad), max(0, box.left - pad), min(shape[0], box.bottom + pad), min(shape[1], box.right + pad)
+    )
 
 
 def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None) -> Box:

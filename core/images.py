@@ -12,6 +12,7 @@ passes through unchanged. A photo is also shown, in colour and at 64×64, to the
 (before the tilt step) squared and cropped from the working image (core/photo_crop.py). image_to_model_inputs
 gives both; image_to_model_array the 28×28 array alone.
 """
+
 from __future__ import annotations
 
 import io
@@ -117,7 +118,8 @@ def unreadable(error: Exception) -> InvalidImageError:
     if isinstance(error, Image.DecompressionBombError):
         return InvalidImageError(too_large_message())
     return InvalidImageError(
-        "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP, TIFF or ICO file.")
+        "The uploaded file is not a readable image; send a JPEG, PNG, GIF, BMP, WebP, TIFF or ICO file."
+    )
 
 
 def refuse_oversized(image: Image.Image) -> None:
@@ -198,7 +200,7 @@ def shrink_in_place(image: Image.Image, side: int) -> Image.Image:
 
 def crop(values: np.ndarray, box: Box) -> np.ndarray:
     """Only the garment's box: Fashion-MNIST trimmed the background away before resizing."""
-    return values[box.top:box.bottom, box.left:box.right]
+    return values[box.top : box.bottom, box.left : box.right]
 
 
 def fit_longest_edge(values: np.ndarray, side: int = MODEL_SIDE) -> np.ndarray:
@@ -210,11 +212,12 @@ def fit_longest_edge(values: np.ndarray, side: int = MODEL_SIDE) -> np.ndarray:
     height, width = values.shape
     scale = side / max(height, width)
     size = (max(1, min(side, round(width * scale))), max(1, min(side, round(height * scale))))
-    resized = np.asarray(Image.fromarray(values.astype(np.float32), mode="F")
-                         .resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    resized = np.asarray(
+        Image.fromarray(values.astype(np.float32), mode="F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32
+    )
     canvas = np.zeros((side, side), dtype=np.float32)
     top, left = (side - size[1] + 1) // 2, (side - size[0] + 1) // 2
-    canvas[top:top + size[1], left:left + size[0]] = resized
+    canvas[top : top + size[1], left : left + size[0]] = resized
     return canvas
 
 
@@ -240,6 +243,7 @@ def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
 class ModelInputs(NamedTuple):
     """What the networks are shown for one upload: the 28×28 array, and for a photo its colour garment crop
     (core/photo_crop.py; None for a Fashion-MNIST-sized image, which only the 28×28 network sees)."""
+
     array: np.ndarray
     photo: np.ndarray | None
 
@@ -294,5 +298,6 @@ def model_input_png(array: np.ndarray) -> bytes:
     network's 64×64 colour crop."""
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array, dtype=np.uint8), mode="RGB" if np.ndim(array) == 3 else "L").save(
-        buffer, format="PNG")
+        buffer, format="PNG"
+    )
     return buffer.getvalue()

@@ -1,4 +1,5 @@
 """Log lines as text for people, or as one JSON object per line for log collectors (LOG_FORMAT=json)."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,9 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "pid": record.process,
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
             "message": record.getMessage(),
         }
         entry.update({key: value for key, value in vars(record).items() if key not in STANDARD_ATTRIBUTES})

@@ -6,6 +6,7 @@ Each network has eleven outputs: the ten classes and "none of the ten". An answe
 probabilities (renormalised without the eleventh) and the none-of-the-ten score, p(none) (Answers).
 Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,9 @@ def to_photo_batch(crops: np.ndarray) -> np.ndarray:
 def geometric_mean(first: np.ndarray, second: np.ndarray, second_weight: float) -> np.ndarray:
     """Row-wise weighted geometric mean of two (N, K) probability arrays, renormalised to sum to 1: a class
     both networks find likely wins over one that only one network is sure of."""
-    logs = ((1.0 - second_weight) * np.log(np.maximum(first, LOG_FLOOR))
-            + second_weight * np.log(np.maximum(second, LOG_FLOOR)))
+    logs = (1.0 - second_weight) * np.log(np.maximum(first, LOG_FLOOR)) + second_weight * np.log(
+        np.maximum(second, LOG_FLOOR)
+    )
     combined = np.exp(logs - logs.max(axis=1, keepdims=True))
     return (combined / combined.sum(axis=1, keepdims=True)).astype(np.float32)
 
@@ -80,8 +82,9 @@ def split_outputs(outputs: np.ndarray) -> Answers:
     return Answers(probabilities.astype(np.float32), outputs[:, NONE_OUTPUT].copy())
 
 
-def combine_networks(outputs: np.ndarray, photo_outputs: np.ndarray, class_weight: float,
-                     none_weight: float) -> Answers:
+def combine_networks(
+    outputs: np.ndarray, photo_outputs: np.ndarray, class_weight: float, none_weight: float
+) -> Answers:
     """A photo's answers from both networks' (N, 11) outputs: the classes from their geometric mean with the photo
     network weighted `class_weight`, the none-of-the-ten score from the one weighted `none_weight`. Each weight
     is the one that did its own job best on the validation senders (training/README.md)."""
@@ -95,8 +98,10 @@ def combine_networks(outputs: np.ndarray, photo_outputs: np.ndarray, class_weigh
 def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
     """The k most likely classes of one image, most likely first, in the API's record shape."""
     order = np.argsort(-probabilities, kind="stable")[:top_k]
-    return [{"prediction": int(i), "label_id": int(i), "label": CLASS_NAMES[i],
-             "probability": float(probabilities[i])} for i in order]
+    return [
+        {"prediction": int(i), "label_id": int(i), "label": CLASS_NAMES[i], "probability": float(probabilities[i])}
+        for i in order
+    ]
 
 
 class ModelWrapper(MAXModelWrapper):
@@ -124,26 +129,41 @@ class ModelWrapper(MAXModelWrapper):
         set_image_memory(settings.image_memory_bytes, settings.image_memory_wait)
         started = time.perf_counter()
         self.sha256 = verify_checksum(settings.model_path, settings.model_sha256_path)
-        self.runtime, export = choose_runtime(settings.inference_runtime, settings.onnx_model_path,
-                                              settings.onnx_model_sha256_path, self.sha256,
-                                              settings.intra_op_threads, settings.inter_op_threads)
+        self.runtime, export = choose_runtime(
+            settings.inference_runtime,
+            settings.onnx_model_path,
+            settings.onnx_model_sha256_path,
+            self.sha256,
+            settings.intra_op_threads,
+            settings.inter_op_threads,
+        )
         self.onnx_sha256 = export.sha256 if export else None
-        self._infer = load_runtime(settings.model_path, export, settings.intra_op_threads,
-                                   settings.inter_op_threads, settings.tta_flip)
+        self._infer = load_runtime(
+            settings.model_path, export, settings.intra_op_threads, settings.inter_op_threads, settings.tta_flip
+        )
         self.photo_sha256, self._infer_photo = self._load_photo_network(settings)
-        self.metrics = served_figures(read_model_metrics(settings.model_metrics_path, self.sha256), self.runtime,
-                                      self.onnx_sha256)
+        self.metrics = served_figures(
+            read_model_metrics(settings.model_metrics_path, self.sha256), self.runtime, self.onnx_sha256
+        )
         self.batcher = self.photo_batcher = None
         if settings.max_batch_size > 1:
-            self.batcher = MicroBatcher(self.predict_batch, settings.max_batch_size, settings.max_batch_delay_ms,
-                                        MODEL_INPUT_SHAPE)
+            self.batcher = MicroBatcher(
+                self.predict_batch, settings.max_batch_size, settings.max_batch_delay_ms, MODEL_INPUT_SHAPE
+            )
             if self._infer_photo is not None:
-                self.photo_batcher = MicroBatcher(self.predict_photo_batch, settings.max_batch_size,
-                                                  settings.max_batch_delay_ms, PHOTO_INPUT_SHAPE)
+                self.photo_batcher = MicroBatcher(
+                    self.predict_photo_batch, settings.max_batch_size, settings.max_batch_delay_ms, PHOTO_INPUT_SHAPE
+                )
         self.load_seconds = time.perf_counter() - started
         record_model_load(self.load_seconds)
-        logger.info("model %s loaded with %s and warmed up in %.2f s (sha256 %s; photo network %s)",
-                    settings.model_path, self.runtime, self.load_seconds, self.sha256, self.photo_sha256 or "off")
+        logger.info(
+            "model %s loaded with %s and warmed up in %.2f s (sha256 %s; photo network %s)",
+            settings.model_path,
+            self.runtime,
+            self.load_seconds,
+            self.sha256,
+            self.photo_sha256 or "off",
+        )
 
     @staticmethod
     def _load_photo_network(settings: Settings) -> tuple[str | None, Runtime | None]:
@@ -152,19 +172,35 @@ class ModelWrapper(MAXModelWrapper):
         if not settings.photo_network:
             return None, None
         sha256 = verify_checksum(settings.photo_model_path, settings.photo_model_sha256_path)
-        _, export = choose_runtime(settings.inference_runtime, settings.photo_onnx_model_path,
-                                   settings.photo_onnx_model_sha256_path, sha256, settings.intra_op_threads,
-                                   settings.inter_op_threads)
-        return sha256, load_runtime(settings.photo_model_path, export, settings.intra_op_threads,
-                                    settings.inter_op_threads, settings.tta_flip, PHOTO_INPUT_SHAPE)
+        _, export = choose_runtime(
+            settings.inference_runtime,
+            settings.photo_onnx_model_path,
+            settings.photo_onnx_model_sha256_path,
+            sha256,
+            settings.intra_op_threads,
+            settings.inter_op_threads,
+        )
+        return sha256, load_runtime(
+            settings.photo_model_path,
+            export,
+            settings.intra_op_threads,
+            settings.inter_op_threads,
+            settings.tta_flip,
+            PHOTO_INPUT_SHAPE,
+        )
 
     @property
     def metadata(self) -> dict:
         """MAX metadata plus what was measured about this exact model file, with the runtime serving it."""
         accuracy_key = "test_accuracy_flip_averaging" if self.settings.tta_flip else "test_accuracy"
-        return {**self.MODEL_META_DATA, "sha256": self.sha256, "runtime": self.runtime,
-                "test_accuracy": self.metrics.get(accuracy_key), "photo_network_sha256": self.photo_sha256,
-                "none_of_the_ten_threshold": self.settings.none_of_the_ten_threshold}
+        return {
+            **self.MODEL_META_DATA,
+            "sha256": self.sha256,
+            "runtime": self.runtime,
+            "test_accuracy": self.metrics.get(accuracy_key),
+            "photo_network_sha256": self.photo_sha256,
+            "none_of_the_ten_threshold": self.settings.none_of_the_ten_threshold,
+        }
 
     @property
     def ready(self) -> bool:
@@ -210,10 +246,17 @@ class ModelWrapper(MAXModelWrapper):
         if photo_rows and self._infer_photo is not None:
             photos = [index for index, _ in photo_rows]
             crops = to_photo_batch(np.stack([photo for _, photo in photo_rows]))
-            photo_outputs = (self.predict_photo_batch(crops) if self.photo_batcher is None
-                             else self.photo_batcher.run(crops, timeout=self.settings.timeout))
-            combined = combine_networks(outputs[photos], photo_outputs, self.settings.photo_network_weight,
-                                        self.settings.none_of_the_ten_photo_weight)
+            photo_outputs = (
+                self.predict_photo_batch(crops)
+                if self.photo_batcher is None
+                else self.photo_batcher.run(crops, timeout=self.settings.timeout)
+            )
+            combined = combine_networks(
+                outputs[photos],
+                photo_outputs,
+                self.settings.photo_network_weight,
+                self.settings.none_of_the_ten_photo_weight,
+            )
             answers.probabilities[photos], answers.none_scores[photos] = combined.probabilities, combined.none_scores
         return self._record(answers)
 
@@ -236,9 +279,12 @@ class ModelWrapper(MAXModelWrapper):
         none-of-the-ten record."""
         inputs = model_input if isinstance(model_input, ModelInputs) else ModelInputs(model_input, None)
         answers = self.infer_inputs([inputs])
-        return {"predictions": top_k_predictions(answers.probabilities[0],
-                                                 self.settings.default_top_k if top_k is None else top_k),
-                "none_of_the_ten": self.none_of_the_ten(answers.none_scores[0])}
+        return {
+            "predictions": top_k_predictions(
+                answers.probabilities[0], self.settings.default_top_k if top_k is None else top_k
+            ),
+            "none_of_the_ten": self.none_of_the_ten(answers.none_scores[0]),
+        }
 
     # MAX's MAXModelWrapper contract: predict(x) = _post_process(_predict(_pre_process(x))).
     def _pre_process(self, x: bytes) -> ModelInputs:

@@ -1,6 +1,7 @@
 """What training/evaluate.py measured about the shipped model (assets/model_metrics.json), as the server reports
 it. The file's schema is defined here, once: training/evaluate.py writes it, the server and the model card read it.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,7 @@ from typing import Any, TypedDict
 
 class ModelLatency(TypedDict):
     """Milliseconds of one forward pass through ModelWrapper.predict_batch (training/latency.py)."""
+
     batch_1: float
     batch_1_p90: float
     batch_64_per_image: float
@@ -25,6 +27,7 @@ class ModelLatency(TypedDict):
 
 class Latency(ModelLatency, total=False):
     """ModelLatency, and one photo through both networks (photo_batch_1, when the photo network is on)."""
+
     photo_batch_1: float
     photo_batch_1_p90: float
     repeats_photo: int
@@ -32,6 +35,7 @@ class Latency(ModelLatency, total=False):
 
 class RuntimeFigures(TypedDict, total=False):
     """One runtime's figures (the file's "runtimes" entries); the served runtime's are also at the top level."""
+
     model_file: str
     sha256: str  # of the file that runtime loads: the Keras file, or the ONNX export
     test_accuracy: float
@@ -51,6 +55,7 @@ class RuntimeFigures(TypedDict, total=False):
 
 class ModelMetrics(RuntimeFigures, total=False):
     """The whole model_metrics.json document; "sha256" is the Keras file's, which the server checks."""
+
     runtime: str
     runtime_requested: str
     calibration_bins: int
@@ -70,6 +75,7 @@ class ModelMetrics(RuntimeFigures, total=False):
     training_record: str
     evaluated_at: str
     command: str
+
 
 logger = logging.getLogger(__name__)
 

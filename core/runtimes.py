@@ -9,6 +9,7 @@ Both give a callable: (N, 28, 28, 1) float32 in [0, 1] → (N, 11) float32 softm
 averaging, each image's left-right mirror is run too and the two output vectors are averaged
 (Fashion-MNIST's classes are all mirror-symmetric as classes; up-down is never used).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,8 +35,10 @@ MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
 SOURCE_SHA256_KEY = "source_sha256"
 # What the TensorFlow runtime imports (requirements-tensorflow.txt), and how to get it.
 TENSORFLOW_MODULES = ("tensorflow", "keras", "h5py")
-INSTALL_TENSORFLOW = ("install requirements-tensorflow.txt (make install-tensorflow), or build the image with "
-                      "--build-arg RUNTIME=tensorflow")
+INSTALL_TENSORFLOW = (
+    "install requirements-tensorflow.txt (make install-tensorflow), or build the image with "
+    "--build-arg RUNTIME=tensorflow"
+)
 
 _thread_pools_configured = threading.Lock()
 
@@ -55,16 +58,20 @@ def mirrored(batch: np.ndarray) -> np.ndarray:
 
 def average_with_mirror(run: Runtime) -> Runtime:
     """One forward pass over the batch and its mirror images together, then the two halves averaged."""
+
     def run_with_mirror(batch: np.ndarray) -> np.ndarray:
         probabilities = run(np.concatenate([batch, mirrored(batch)]))
-        return (probabilities[:len(batch)] + probabilities[len(batch):]) / 2.0
+        return (probabilities[: len(batch)] + probabilities[len(batch) :]) / 2.0
+
     return run_with_mirror
 
 
 # --------------------------------------------------------------------------- ONNX Runtime
 
+
 class VerifiedExport(NamedTuple):
     """The ONNX export, checked against its checksum and its source, with the session that will serve it."""
+
     sha256: str
     session: Any  # onnxruntime.InferenceSession (imported lazily)
 
@@ -89,8 +96,7 @@ def open_onnx_session(path: Path, intra_op: int, inter_op: int):
     """An ONNX Runtime session on the CPU; session.run releases the GIL while the network runs."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(path), onnx_session_options(intra_op, inter_op),
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), onnx_session_options(intra_op, inter_op), providers=["CPUExecutionProvider"])
 
 
 def onnx_source_sha256(session) -> str | None:
@@ -104,11 +110,13 @@ def onnx_runtime(session) -> Runtime:
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(output_names, {input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
     return run
 
 
-def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str, intra_op: int = 1,
-                         inter_op: int = 1) -> VerifiedExport:
+def verified_onnx_export(
+    onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str, intra_op: int = 1, inter_op: int = 1
+) -> VerifiedExport:
     """The export, once it matches its checksum file and was made from this Keras file; its session (opened
     with the serving thread settings) is the one that serves, so the file is loaded once."""
     onnx_sha256 = verify_checksum(onnx_path, onnx_checksum_path)
@@ -117,11 +125,13 @@ def verified_onnx_export(onnx_path: Path, onnx_checksum_path: Path, keras_sha256
     if source != keras_sha256:
         raise StaleExportError(
             f"{onnx_path} was exported from a Keras file with sha256 {source}, not the configured model "
-            f"({keras_sha256}): run `python -m training.export_onnx` again")
+            f"({keras_sha256}): run `python -m training.export_onnx` again"
+        )
     return VerifiedExport(onnx_sha256, session)
 
 
 # --------------------------------------------------------------------------- TensorFlow
+
 
 def quiet_tensorflow() -> None:
     """TensorFlow reads its log level from the environment when first imported: errors only, unless the
@@ -147,8 +157,9 @@ def require_tensorflow(why: str) -> None:
     """RuntimeUnavailableError, starting with `why`, when TensorFlow's modules are not installed."""
     missing = missing_tensorflow_modules()
     if missing:
-        raise RuntimeUnavailableError(f"{why}, but TensorFlow is not installed here (no module "
-                                      f"{', '.join(missing)}): {INSTALL_TENSORFLOW}")
+        raise RuntimeUnavailableError(
+            f"{why}, but TensorFlow is not installed here (no module {', '.join(missing)}): {INSTALL_TENSORFLOW}"
+        )
 
 
 def import_tensorflow():
@@ -174,15 +185,17 @@ def configure_tensorflow_threads(intra_op: int, inter_op: int) -> None:
             logger.debug("TensorFlow runtime already started; thread pools left as they are")
 
 
-def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int,
-                            input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE) -> Runtime:
+def load_tensorflow_runtime(
+    path: Path, intra_op: int, inter_op: int, input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE
+) -> Runtime:
     """One traced graph for any batch size: the fixed signature stops a retrace per batch shape."""
     configure_tensorflow_threads(intra_op, inter_op)
     tf, keras = import_tensorflow()
     model = keras.models.load_model(path, compile=False)
     if tuple(model.output_shape[1:]) != (NETWORK_OUTPUTS,):
-        raise ValueError(f"{path}: model outputs {model.output_shape}, expected {NETWORK_OUTPUTS} (ten classes and "
-                         "none of the ten)")
+        raise ValueError(
+            f"{path}: model outputs {model.output_shape}, expected {NETWORK_OUTPUTS} (ten classes and none of the ten)"
+        )
     signature = [tf.TensorSpec([None, *input_shape], tf.float32, name="image")]
     # The concrete function is the one graph traced for this signature; calling it directly skips the
     # tf.function's per-call dispatch (about 0.3 ms a call here, a quarter of a batch-1 prediction).
@@ -191,10 +204,12 @@ def load_tensorflow_runtime(path: Path, intra_op: int, inter_op: int,
 
     def run(batch: np.ndarray) -> np.ndarray:
         return concrete(np.asarray(batch, dtype=np.float32)).numpy()
+
     return run
 
 
 # --------------------------------------------------------------------------- choosing one
+
 
 def onnx_runtime_available() -> bool:
     try:
@@ -204,8 +219,9 @@ def onnx_runtime_available() -> bool:
     return True
 
 
-def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str,
-                   intra_op: int = 1, inter_op: int = 1) -> tuple[str, VerifiedExport | None]:
+def choose_runtime(
+    requested: str, onnx_path: Path, onnx_checksum_path: Path, keras_sha256: str, intra_op: int = 1, inter_op: int = 1
+) -> tuple[str, VerifiedExport | None]:
     """The runtime to serve with, and the verified export when it is ONNX Runtime.
 
     "auto" means ONNX Runtime when a verified export of this very Keras file is there, TensorFlow otherwise;
@@ -226,24 +242,33 @@ def choose_runtime(requested: str, onnx_path: Path, onnx_checksum_path: Path, ke
     try:
         return "onnxruntime", verified_onnx_export(onnx_path, onnx_checksum_path, keras_sha256, intra_op, inter_op)
     except ModelChecksumError as error:
-        require_tensorflow(f"INFERENCE_RUNTIME=auto cannot serve the ONNX export ({error}), so TensorFlow would "
-                           "serve the Keras file")
-        logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is "
-                       "slower", error)
+        require_tensorflow(
+            f"INFERENCE_RUNTIME=auto cannot serve the ONNX export ({error}), so TensorFlow would serve the Keras file"
+        )
+        logger.warning("not using the ONNX export (%s): serving the Keras file with TensorFlow, which is slower", error)
         return "tensorflow", None
 
 
-def load_runtime(keras_path: Path, export: VerifiedExport | None, intra_op: int, inter_op: int,
-                 flip_averaging: bool, input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE) -> Runtime:
+def load_runtime(
+    keras_path: Path,
+    export: VerifiedExport | None,
+    intra_op: int,
+    inter_op: int,
+    flip_averaging: bool,
+    input_shape: tuple[int, ...] = MODEL_INPUT_SHAPE,
+) -> Runtime:
     """The network ready to call, warmed up (the first call builds kernels and buffers): the verified export's
     session when there is one, else TensorFlow on the Keras file. `input_shape`: one image's, (28, 28, 1) for
     the 28×28 network, (64, 64, 3) for the photo network."""
-    run = (onnx_runtime(export.session) if export
-           else load_tensorflow_runtime(keras_path, intra_op, inter_op, input_shape))
+    run = (
+        onnx_runtime(export.session) if export else load_tensorflow_runtime(keras_path, intra_op, inter_op, input_shape)
+    )
     if flip_averaging:
         run = average_with_mirror(run)
     probabilities = run(np.zeros((1, *input_shape), dtype=np.float32))
     if probabilities.shape != (1, NETWORK_OUTPUTS):
-        raise ValueError(f"the model outputs {probabilities.shape[1:]}, expected ({NETWORK_OUTPUTS},): ten classes "
-                         "and none of the ten")
+        raise ValueError(
+            f"the model outputs {probabilities.shape[1:]}, expected ({NETWORK_OUTPUTS},): ten classes "
+            "and none of the ten"
+        )
     return run

@@ -5,6 +5,7 @@ Under gunicorn each worker writes its samples to PROMETHEUS_MULTIPROC_DIR (set b
 the workers start) and /metrics merges them; in a single process they live in the default registry.
 Names follow Prometheus conventions: a `fashion_mnist_` prefix, base units (seconds), `_total` counters.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,15 +18,19 @@ from core.labels import CLASS_NAMES, NUM_CLASSES
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 MODEL_LOAD_SECONDS = Gauge(
-    "fashion_mnist_model_load_seconds", "Time to verify, load and warm up the model, per worker",
-    multiprocess_mode="max")
+    "fashion_mnist_model_load_seconds",
+    "Time to verify, load and warm up the model, per worker",
+    multiprocess_mode="max",
+)
 INFERENCE_BATCH_SIZE = Histogram(
-    "fashion_mnist_inference_batch_size", "Images per forward pass of the model (micro-batches included)",
-    buckets=BATCH_SIZE_BUCKETS)
-PREDICTIONS = Counter(
-    "fashion_mnist_predictions", "Images classified, by predicted class", ["label"])
+    "fashion_mnist_inference_batch_size",
+    "Images per forward pass of the model (micro-batches included)",
+    buckets=BATCH_SIZE_BUCKETS,
+)
+PREDICTIONS = Counter("fashion_mnist_predictions", "Images classified, by predicted class", ["label"])
 NONE_OF_THE_TEN = Counter(
-    "fashion_mnist_none_of_the_ten", "Images whose none-of-the-ten score reached NONE_OF_THE_TEN_THRESHOLD")
+    "fashion_mnist_none_of_the_ten", "Images whose none-of-the-ten score reached NONE_OF_THE_TEN_THRESHOLD"
+)
 
 
 def record_model_load(seconds: float) -> None:
@@ -41,7 +46,7 @@ def record_predictions(probabilities: np.ndarray, flagged: np.ndarray) -> None:
     counts = np.bincount(np.asarray(probabilities).argmax(axis=1), minlength=NUM_CLASSES)
     for class_id in np.flatnonzero(counts):
         _predictions_of(int(class_id)).inc(int(counts[class_id]))
-    if (count := int(np.count_nonzero(flagged))):
+    if count := int(np.count_nonzero(flagged)):
         NONE_OF_THE_TEN.inc(count)
 
 

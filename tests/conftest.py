@@ -1,5 +1,6 @@
 """Shared fixtures: one model and one app per test session (maxfw's routes are process-global); the server the
 integration tests talk to (one started here, or the running service SERVICE_URL names)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -45,9 +46,12 @@ def sample_answers(model) -> dict[str, str]:
     from core.images import image_to_model_inputs
     from tests.imaging import none_sample_files, photo_sample_files, sample_files, slug
 
-    return {sample.name: slug(model.classify(image_to_model_inputs(sample.read_bytes()),
-                                             top_k=1)["predictions"][0]["label"])
-            for sample in sample_files() + photo_sample_files() + none_sample_files()}
+    return {
+        sample.name: slug(
+            model.classify(image_to_model_inputs(sample.read_bytes()), top_k=1)["predictions"][0]["label"]
+        )
+        for sample in sample_files() + photo_sample_files() + none_sample_files()
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """Small helpers that make image files in memory for the tests."""
+
 from __future__ import annotations
 
 import io

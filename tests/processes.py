@@ -1,4 +1,5 @@
 """A stand-in for gunicorn's master and worker in tests of the process helpers: no model, no port."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,8 +12,10 @@ from tooling.processes import descendant_pids
 
 CHILD_WITHIN_S = 30
 # The parent starts a child that sleeps, then sleeps itself; the test ends both.
-PARENT = ("import subprocess, sys, time; "
-          "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)")
+PARENT = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); time.sleep(120)"
+)
 
 
 def start_parent_with_a_child(log_path: Path) -> subprocess.Popen:

@@ -1,6 +1,7 @@
 """The image-memory budget (core/admission.py, IMAGE_MEMORY_BYTES): decoding costs estimated from the header, large
 images wait their turn, and what cannot be held is refused with a JSON 413 or 503 instead of the worker being
 OOM-killed."""
+
 from __future__ import annotations
 
 import base64
@@ -34,10 +35,21 @@ def encoded(mode: str, size: tuple[int, int], image_format: str = "PNG") -> byte
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("mode, image_format, bytes_per_pixel", [
-    ("1", "PNG", 2), ("L", "PNG", 1), ("P", "PNG", 5), ("LA", "PNG", 8), ("RGB", "PNG", 4), ("RGBA", "PNG", 8),
-    ("I;16", "PNG", 6), ("I", "TIFF", 4), ("F", "TIFF", 4), ("CMYK", "TIFF", 4),
-])
+@pytest.mark.parametrize(
+    "mode, image_format, bytes_per_pixel",
+    [
+        ("1", "PNG", 2),
+        ("L", "PNG", 1),
+        ("P", "PNG", 5),
+        ("LA", "PNG", 8),
+        ("RGB", "PNG", 4),
+        ("RGBA", "PNG", 8),
+        ("I;16", "PNG", 6),
+        ("I", "TIFF", 4),
+        ("F", "TIFF", 4),
+        ("CMYK", "TIFF", 4),
+    ],
+)
 def test_decoding_cost_is_estimated_from_the_header(mode, image_format, bytes_per_pixel):
     image = open_image(encoded(mode, (300, 200), image_format))
     assert image.mode == mode
@@ -59,7 +71,9 @@ def memory(key):
     with open('/proc/self/status') as status:
         return int(next(line for line in status if line.startswith(key + ':')).split()[1]) * 1024
 """
-MEASURE = MEMORY + """
+MEASURE = (
+    MEMORY
+    + """
 from core.images import image_to_model_array, open_image
 from core.admission import decoding_bytes
 from tests.hostile.make_corpus import {maker}
@@ -70,14 +84,21 @@ assert memory('VmHWM') < before + 16 * 2**20, 'making the image peaked above wha
 image_to_model_array(data)
 print(estimate, memory('VmHWM') - before)
 """
+)
 
 
 @pytest.mark.parametrize("maker", ["rgba_flood", "gray16_flood"])
 def test_the_estimate_covers_the_measured_peak(maker):
     """In a fresh process: the resident memory that decoding one 40-megapixel flood really adds (the peak, VmHWM) is
     within the estimate plus 10 %, and not far below it (the budget would waste room)."""
-    result = subprocess.run([sys.executable, "-c", MEASURE.format(maker=maker)], cwd=REPO_ROOT, check=True,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE.format(maker=maker)],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     estimate, measured = map(int, result.stdout.split())
     assert 0.8 * estimate <= measured <= 1.1 * estimate, (estimate, measured)
 
@@ -137,8 +158,9 @@ def test_a_waiting_image_goes_when_room_is_given_back_first_come_first_served():
 def test_the_model_sets_the_process_budget_from_the_settings(model):
     assert DECODE_BUDGET.capacity == config.SETTINGS.image_memory_bytes
     assert DECODE_BUDGET.wait_s == config.SETTINGS.image_memory_wait
-    assert config.SETTINGS.image_memory_bytes >= 8 * config.SETTINGS.max_image_pixels, \
+    assert config.SETTINGS.image_memory_bytes >= 8 * config.SETTINGS.max_image_pixels, (
         "by default every image under MAX_IMAGE_PIXELS fits the budget on its own"
+    )
 
 
 @pytest.fixture()
@@ -154,8 +176,16 @@ def test_an_image_too_large_for_the_budget_is_a_json_413(client, small_budget):
     response = client.post("/model/predict", data={"image": (io.BytesIO(rgba_flood()), "flood.png")})
     assert response.status_code == 413
     assert response.get_json()["status"] == "error" and "too large to process here" in response.get_json()["message"]
-    body = {"inputs": [{"name": "image_bytes", "shape": [1], "datatype": "BYTES",
-                        "data": [base64.b64encode(rgba_flood()).decode()]}]}
+    body = {
+        "inputs": [
+            {
+                "name": "image_bytes",
+                "shape": [1],
+                "datatype": "BYTES",
+                "data": [base64.b64encode(rgba_flood()).decode()],
+            }
+        ]
+    }
     response = client.post("/v2/models/fashion-mnist/infer", json=body)
     assert response.status_code == 413 and "too large to process here" in response.get_json()["error"]
 
@@ -165,9 +195,10 @@ def test_a_busy_budget_is_a_json_503_with_retry_after(client, small_budget):
     with small_budget.reserve(40 * MIB):
         response = client.post("/model/predict", data={"image": (io.BytesIO(data), "big.png")})
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
-    assert response.get_json() == {"status": "error",
-                                   "message": "The server is busy decoding other large images; try again in a "
-                                              "moment."}
+    assert response.get_json() == {
+        "status": "error",
+        "message": "The server is busy decoding other large images; try again in a moment.",
+    }
     response = client.post("/model/predict", data={"image": (io.BytesIO(data), "big.png")})
     assert response.status_code == 200, "served once the room is given back"
 
@@ -186,7 +217,14 @@ def test_floods_in_parallel_stay_within_the_budget():
         "[t.start() for t in threads]; [t.join() for t in threads]\n"
         "print(memory('VmHWM') - before)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, check=True, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "MALLOC_ARENA_MAX": "2"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MALLOC_ARENA_MAX": "2"},
+    )
     grown = int(result.stdout.split()[-1])
     assert 250 * MIB < grown < 384 * MIB + 64 * MIB, f"{grown / MIB:.0f} MiB"  # one flood at a time (305 MiB)

@@ -1,4 +1,5 @@
 """The HTTP contract, through Flask's test client: shapes, Swagger, and every error answer."""
+
 import base64
 import io
 
@@ -29,8 +30,19 @@ def assert_error(response, status: int, message_part: str) -> None:
 
 def test_metadata_describes_the_model(client, model):
     body = client.get("/model/metadata").get_json()
-    assert set(body) == {"id", "name", "description", "type", "source", "license", "test_accuracy", "sha256",
-                         "runtime", "photo_network_sha256", "none_of_the_ten_threshold"}
+    assert set(body) == {
+        "id",
+        "name",
+        "description",
+        "type",
+        "source",
+        "license",
+        "test_accuracy",
+        "sha256",
+        "runtime",
+        "photo_network_sha256",
+        "none_of_the_ten_threshold",
+    }
     assert body["none_of_the_ten_threshold"] == config.SETTINGS.none_of_the_ten_threshold
     assert body["photo_network_sha256"] == model.photo_sha256 and len(body["photo_network_sha256"]) == 64
     assert body["runtime"] == model.runtime == "onnxruntime"
@@ -57,10 +69,11 @@ def test_predict_returns_top_three_sorted_with_argmax_first(client, model):
     answers = model.infer(to_model_batch(image_to_model_array(ANKLE_BOOT.read_bytes())[None]))
     probabilities_of_model = answers.probabilities[0]
     # most likely first; equal probabilities (int8 makes a few) in class order
-    top_three = np.argsort(-probabilities_of_model, kind="stable")[:config.SETTINGS.default_top_k]
+    top_three = np.argsort(-probabilities_of_model, kind="stable")[: config.SETTINGS.default_top_k]
     assert [p["label_id"] for p in predictions] == top_three.tolist() and top_three[0] == 9
-    assert [p["probability"] for p in predictions] == pytest.approx(probabilities_of_model[top_three].tolist(),
-                                                                    abs=1e-6)
+    assert [p["probability"] for p in predictions] == pytest.approx(
+        probabilities_of_model[top_three].tolist(), abs=1e-6
+    )
     assert predictions[0]["label"] == "Ankle boot"
     probabilities = [p["probability"] for p in predictions]
     assert probabilities == sorted(probabilities, reverse=True)
@@ -89,7 +102,7 @@ def test_jpeg_product_photo_upload_is_classified(client):
 def decode_model_input(data_url: str) -> np.ndarray:
     prefix = "data:image/png;base64,"
     assert data_url.startswith(prefix)
-    image = Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix):], validate=True)))
+    image = Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :], validate=True)))
     assert image.format == "PNG" and image.mode == "L"
     return np.asarray(image)
 
@@ -154,13 +167,16 @@ def test_json_body_instead_of_multipart_is_400(client):
     assert_error(client.post("/model/predict", json={"image": "abc"}), 400, "image")
 
 
-@pytest.mark.parametrize("data, filename", [
-    ((SAMPLES_DIR / "README.md").read_bytes() if (SAMPLES_DIR / "README.md").exists() else b"# text", "README.md"),
-    (b"<html><body>not an image</body></html>", "page.png"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'/>", "shape.svg"),
-    (b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF", "document.pdf"),
-    (b"PK\x03\x04" + b"\x00" * 100, "archive.png"),
-])
+@pytest.mark.parametrize(
+    "data, filename",
+    [
+        ((SAMPLES_DIR / "README.md").read_bytes() if (SAMPLES_DIR / "README.md").exists() else b"# text", "README.md"),
+        (b"<html><body>not an image</body></html>", "page.png"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg' width='28' height='28'/>", "shape.svg"),
+        (b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF", "document.pdf"),
+        (b"PK\x03\x04" + b"\x00" * 100, "archive.png"),
+    ],
+)
 def test_non_image_file_is_400(client, data, filename):
     assert_error(post_image(client, data, filename), 400, "not a readable image")
 
@@ -218,9 +234,20 @@ def test_openapi_document_describes_every_operation(client):
     assert spec["info"]["title"] == config.API_TITLE
     v2_model = "/v2/models/{name}"
     assert set(spec["paths"]) == {
-        "/model/metadata", "/model/labels", "/model/predict", "/metrics", "/v2", "/v2/health/live",
-        "/v2/health/ready", v2_model, f"{v2_model}/ready", f"{v2_model}/infer", f"{v2_model}/versions/{{version}}",
-        f"{v2_model}/versions/{{version}}/ready", f"{v2_model}/versions/{{version}}/infer"}
+        "/model/metadata",
+        "/model/labels",
+        "/model/predict",
+        "/metrics",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        v2_model,
+        f"{v2_model}/ready",
+        f"{v2_model}/infer",
+        f"{v2_model}/versions/{{version}}",
+        f"{v2_model}/versions/{{version}}/ready",
+        f"{v2_model}/versions/{{version}}/infer",
+    }
     predict = spec["paths"]["/model/predict"]["post"]
     parameters = {p["name"]: p for p in predict["parameters"]}
     assert parameters["image"]["type"] == "file" and parameters["image"]["required"] is True

@@ -1,4 +1,5 @@
 """The micro-batcher: right rows to the right callers, bounded waits, isolated failures, clean shutdown."""
+
 from __future__ import annotations
 
 import logging
@@ -87,8 +88,9 @@ def test_a_lone_request_runs_in_its_callers_thread(make_batcher):
 def test_requests_arriving_while_the_model_is_busy_share_the_next_pass(make_batcher):
     model = GatedModel()
     threads = []
-    batcher = make_batcher(lambda rows: threads.append(threading.current_thread().name) or model(rows),
-                           max_batch_size=8, max_delay_ms=200)
+    batcher = make_batcher(
+        lambda rows: threads.append(threading.current_thread().name) or model(rows), max_batch_size=8, max_delay_ms=200
+    )
     with ThreadPoolExecutor(max_workers=4) as pool:
         first = pool.submit(batcher.run, row(1), 5)
         assert model.first_batch_started.wait(5)  # the first request holds the model in its own thread

@@ -1,5 +1,6 @@
 """The benchmark's arithmetic: hey's CSV, percentiles, error counts and the targets' verdicts; and the parts
 around it that need no server: finding hey, its command line, what a server's RSS counts, the results' shape."""
+
 import json
 import os
 import signal
@@ -70,8 +71,13 @@ def run(server, concurrency, rps, p50):
 
 
 def test_targets_pass_and_fail_on_the_ratios():
-    runs = [run(OURS, 16, 2000, 10), run(BARE, 16, 3000, 5), run(SEED, 16, 25, 600),
-            run(OURS, 1, 500, 2.0), run(BARE, 1, 1700, 0.6)]
+    runs = [
+        run(OURS, 16, 2000, 10),
+        run(BARE, 16, 3000, 5),
+        run(SEED, 16, 25, 600),
+        run(OURS, 1, 500, 2.0),
+        run(BARE, 1, 1700, 0.6),
+    ]
     verdicts = {target.name: target.passed for target in evaluate_targets(runs)}
     assert verdicts == {"a": True, "b": True, "c": False, "d": True}
 
@@ -107,8 +113,9 @@ def test_the_results_have_the_keys_of_the_committed_results_file():
     committed = json.loads(DEFAULT_OUTPUT.read_text())
     plan = Plan([1, 16], 3000, 300, 200, 32, None, 0)
     runs = [run(OURS, 16, 2000, 10)]
-    written = results(vars(plan), served_settings(), runs, None, evaluate_targets(runs), committed["machine"],
-                      datetime.now(UTC))
+    written = results(
+        vars(plan), served_settings(), runs, None, evaluate_targets(runs), committed["machine"], datetime.now(UTC)
+    )
     assert written.keys() == committed.keys()
     assert written["settings"].keys() == committed["settings"].keys()
     assert written["runs"][0].keys() == committed["runs"][0].keys()

@@ -5,6 +5,7 @@ Needs Playwright for Python (requirements-dev.txt) and Debian's chromium (`make 
 when it can); without them these tests are skipped, with the reason in pytest's summary. Playwright drives
 the system Chromium: it never downloads a browser of its own.
 """
+
 from __future__ import annotations
 
 import base64
@@ -50,15 +51,18 @@ def chromium_executable() -> str:
     """The system Chromium, or a skip that says how to get it."""
     found = CHROMIUM_PATH if Path(CHROMIUM_PATH).is_file() else shutil.which("chromium")
     if not found:
-        pytest.skip(f"no Chromium at {CHROMIUM_PATH} or on PATH: `make install-dev` installs Debian's chromium "
-                    "when run as root (scripts/install-browser.sh), or set CHROMIUM_PATH")
+        pytest.skip(
+            f"no Chromium at {CHROMIUM_PATH} or on PATH: `make install-dev` installs Debian's chromium "
+            "when run as root (scripts/install-browser.sh), or set CHROMIUM_PATH"
+        )
     return found
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="Playwright is not installed: pip install -r requirements-dev.txt")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed: pip install -r requirements-dev.txt"
+    )
     executable = chromium_executable()
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=executable, headless=True)
@@ -69,6 +73,7 @@ def browser() -> Iterator:
 @dataclass
 class Tab:
     """A browser page plus every console error and uncaught exception it logged."""
+
     page: object
     errors: list[str] = field(default_factory=list)
 
@@ -104,7 +109,9 @@ def wait_for_results(tab: Tab, count: int) -> list[dict]:
     """Once `count` cards exist and none is still waiting for its answer, what each shows."""
     tab.page.wait_for_function(
         "(n) => document.querySelectorAll('#results .result').length === n"
-        " && !document.querySelector('#results .result[data-state=\"pending\"]')", arg=count)
+        " && !document.querySelector('#results .result[data-state=\"pending\"]')",
+        arg=count,
+    )
     return tab.page.evaluate(RESULTS_SCRIPT)
 
 
@@ -142,6 +149,7 @@ def as_transfer_files(paths: list[Path]) -> list[dict]:
 
 
 # --- The demo page ---
+
 
 def test_demo_page_classifies_every_sample_chosen_at_once(demo, sample_answers):
     samples = sample_files() + photo_sample_files()
@@ -246,14 +254,17 @@ def test_content_security_policy_blocks_inline_code(demo):
 
 # --- Swagger UI ---
 
+
 def test_swagger_ui_lists_the_operations_and_tries_out_labels(browser, live_server):
     tab = open_tab(browser, DESKTOP)
     page = tab.page
     try:
         page.goto(f"{live_server}/")
         page.wait_for_selector(".opblock")
-        paths = {page.locator(".opblock-summary-path").nth(i).inner_text().strip()
-                 for i in range(page.locator(".opblock-summary-path").count())}
+        paths = {
+            page.locator(".opblock-summary-path").nth(i).inner_text().strip()
+            for i in range(page.locator(".opblock-summary-path").count())
+        }
         assert {"/model/metadata", "/model/labels", "/model/predict"} <= paths
         labels = page.locator(".opblock", has=page.locator(".opblock-summary-path", has_text="/model/labels"))
         labels.locator(".opblock-summary").first.click()

@@ -12,8 +12,10 @@ def test_catalogue_style_is_a_plain_upright_studio_shot_and_phone_style_is_not()
     assert phone != catalogue and phone.canvas_side == catalogue.canvas_side
 
 
-@pytest.mark.skipif(not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
+@pytest.mark.skipif(
+    not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR",
+)
 def test_the_shipped_model_names_most_drawn_catalogue_photos():
     figures = proxy_accuracy(40, "catalogue")
     assert figures["served"] >= 0.85 and figures["28x28_network_alone"] >= 0.85

@@ -1,4 +1,5 @@
 """The model file's sha256 is written by training and checked before the server loads it."""
+
 import hashlib
 
 import pytest

@@ -1,5 +1,6 @@
 """The command-line classifier (cli/classify.py): arguments, which files, CSV and JSON Lines, skipped files and
 exit codes, in-process with the session's model; and over HTTP with --server against the real server."""
+
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,10 @@ from cli.classify import (
     EXIT_SKIPPED,
     InProcessClassifier,
     build_parser,
-    csv_header,
     expand_paths,
     main,
 )
+from cli.results import csv_header
 from core.labels import CLASS_NAMES
 from tests.imaging import SAMPLES_DIR, none_sample_files, photo_sample_files, png_of, sample_files, slug
 from tooling.live_server import REPO_ROOT, free_port
@@ -36,6 +37,7 @@ ALL_SAMPLES = sample_files() + photo_sample_files() + none_sample_files()
 def run(model, capsys, caplog):
     """main() in this process with the session's model, in batches of 4 (so 16 samples take several forward
     passes); returns (exit status, stdout, stderr with the log lines)."""
+
     def run_main(argv: list[str]) -> tuple[int, str, str]:
         caplog.clear()
         status = main(["classify", *argv, "--batch-size", "4"], model)
@@ -51,6 +53,7 @@ def read_csv(text: str) -> list[dict]:
 
 # --- Arguments ---
 
+
 def test_defaults():
     args = build_parser().parse_args(["classify", "samples"])
     assert (args.paths, args.format, args.output, args.server) == (["samples"], "csv", None, None)
@@ -58,11 +61,19 @@ def test_defaults():
     assert not args.quiet
 
 
-@pytest.mark.parametrize("argv", [
-    ["classify"], ["classify", "x.png", "--top-k", "11"], ["classify", "x.png", "--top-k", "0"],
-    ["classify", "x.png", "--format", "xml"], ["classify", "x.png", "--batch-size", "0"], ["predict", "x.png"],
-    [],
-], ids=["no-path", "top-k-11", "top-k-0", "format", "batch-size", "unknown-command", "no-command"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["classify"],
+        ["classify", "x.png", "--top-k", "11"],
+        ["classify", "x.png", "--top-k", "0"],
+        ["classify", "x.png", "--format", "xml"],
+        ["classify", "x.png", "--batch-size", "0"],
+        ["predict", "x.png"],
+        [],
+    ],
+    ids=["no-path", "top-k-11", "top-k-0", "format", "batch-size", "unknown-command", "no-command"],
+)
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
@@ -71,6 +82,7 @@ def test_bad_arguments_exit_2(argv, capsys):
 
 
 # --- Which files ---
+
 
 @pytest.fixture()
 def tree(tmp_path) -> Path:
@@ -117,13 +129,29 @@ def test_paths_that_find_nothing_are_reported(tree):
 
 # --- In-process classification and output ---
 
+
 def test_csv_to_stdout_classifies_every_sample(run, sample_answers):
     status, out, err = run([str(SAMPLES_DIR), "--top-k", "3"])
     assert status == EXIT_OK, err
     rows = read_csv(out)
-    assert list(rows[0]) == csv_header(3) == [
-        "path", "label_1", "label_id_1", "probability_1", "label_2", "label_id_2", "probability_2",
-        "label_3", "label_id_3", "probability_3", "none_of_the_ten_score", "none_of_the_ten_flagged"]
+    assert (
+        list(rows[0])
+        == csv_header(3)
+        == [
+            "path",
+            "label_1",
+            "label_id_1",
+            "probability_1",
+            "label_2",
+            "label_id_2",
+            "probability_2",
+            "label_3",
+            "label_id_3",
+            "probability_3",
+            "none_of_the_ten_score",
+            "none_of_the_ten_flagged",
+        ]
+    )
     assert sorted(Path(row["path"]).name for row in rows) == sorted(p.name for p in ALL_SAMPLES)
     for row in rows:
         assert slug(row["label_1"]) == sample_answers[Path(row["path"]).name], row
@@ -199,8 +227,7 @@ def test_batches_give_the_models_own_answers(model, tmp_path):
     assert [r.none_of_the_ten["score"] for r in results] == pytest.approx(answers.none_scores.tolist(), abs=1e-5)
     for result, want in zip(results, expected, strict=True):
         assert [p["label_id"] for p in result.predictions] == [p["label_id"] for p in want]
-        assert np.allclose([p["probability"] for p in result.predictions], [p["probability"] for p in want],
-                           atol=1e-5)
+        assert np.allclose([p["probability"] for p in result.predictions], [p["probability"] for p in want], atol=1e-5)
 
 
 def test_the_cli_imports_neither_flask_nor_tensorflow_until_it_needs_the_model():
@@ -214,19 +241,26 @@ def test_training_evaluate_cli_scores_by_class_folder(tmp_path):
     images = np.random.default_rng(4).integers(0, 256, (3, 28, 28), dtype=np.uint8)
     assert export_pngs(images, np.array([9, 0, 9]), tmp_path) == 3
     assert sorted(names(list(tmp_path.rglob("*.png")), tmp_path)) == [
-        "0-t-shirt-top/00001.png", "9-ankle-boot/00000.png", "9-ankle-boot/00002.png"]
+        "0-t-shirt-top/00001.png",
+        "9-ankle-boot/00000.png",
+        "9-ankle-boot/00002.png",
+    ]
     report = tmp_path / "out.csv"
-    report.write_text("path,label_1,label_id_1,probability_1\n"
-                      f"{tmp_path}/9-ankle-boot/00000.png,Ankle boot,9,0.9\n"
-                      f"{tmp_path}/0-t-shirt-top/00001.png,Shirt,6,0.5\n")
+    report.write_text(
+        "path,label_1,label_id_1,probability_1\n"
+        f"{tmp_path}/9-ankle-boot/00000.png,Ankle boot,9,0.9\n"
+        f"{tmp_path}/0-t-shirt-top/00001.png,Shirt,6,0.5\n"
+    )
     assert score_csv(report) == (1, 2)
 
 
 # --- --server ---
 
+
 def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", "classify", *argv], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "classify", *argv], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.integration
@@ -241,8 +275,9 @@ def test_server_mode_gives_the_same_answers_as_in_process(live_server, run, samp
     for path, predictions in over_http.items():
         assert slug(predictions[0]["label"]) == sample_answers[Path(path).name]
         assert [p["label_id"] for p in predictions] == [p["label_id"] for p in in_process[path]]
-        assert np.allclose([p["probability"] for p in predictions],
-                           [p["probability"] for p in in_process[path]], atol=1e-4)
+        assert np.allclose(
+            [p["probability"] for p in predictions], [p["probability"] for p in in_process[path]], atol=1e-4
+        )
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
 """config.Settings: built from the environment, typed, frozen, documented by the page generated from it."""
+
 import dataclasses
 import os
 import subprocess
@@ -13,8 +14,16 @@ from tooling import config_docs
 
 
 def test_each_field_is_read_from_its_upper_case_variable_and_typed():
-    settings = Settings.from_environ({"PORT": "8080", "MAX_BATCH_DELAY_MS": "2.5", "TTA_FLIP": "yes",
-                                      "REQUEST_LOG": "off", "MODEL_PATH": "/m/model.h5", "LOG_LEVEL": "debug"})
+    settings = Settings.from_environ(
+        {
+            "PORT": "8080",
+            "MAX_BATCH_DELAY_MS": "2.5",
+            "TTA_FLIP": "yes",
+            "REQUEST_LOG": "off",
+            "MODEL_PATH": "/m/model.h5",
+            "LOG_LEVEL": "debug",
+        }
+    )
     assert (settings.port, settings.max_batch_delay_ms, settings.tta_flip) == (8080, 2.5, True)
     assert settings.request_log is False and settings.log_level == "debug"
     assert settings.model_path == Path("/m/model.h5")
@@ -68,6 +77,7 @@ def test_the_check_fails_on_a_stale_page(tmp_path):
 def test_importing_config_leaves_the_environment_alone():
     code = "import os; before = dict(os.environ); import config; print(before == dict(os.environ))"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=config.REPO_ROOT, env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=config.REPO_ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == "True"

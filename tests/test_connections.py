@@ -6,6 +6,7 @@ predictions (a new connection each, one every 0.2 s) must all be answered within
 server answered none of them in 10 s (benchmarks/abuse.py prints both servers' figures). Afterwards the
 workers hold as many threads and sockets as before. The abusive clients are benchmarks/abuse.py's.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,10 @@ def open_sockets(pid: int) -> int:
 
 def usage(master_pid: int) -> Usage:
     workers = descendant_pids(master_pid)
-    return Usage({pid: len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in workers},
-                 {pid: open_sockets(pid) for pid in workers})
+    return Usage(
+        {pid: len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in workers},
+        {pid: open_sockets(pid) for pid in workers},
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -87,8 +90,11 @@ def enough_open_files() -> None:
 def server(tmp_path_factory) -> Iterator[Server]:
     log_path = tmp_path_factory.mktemp("connections") / "gunicorn.log"
     port = free_port()
-    process = start_server(port, log_path, {"WORKERS": "2", "HEADER_TIMEOUT": str(CUT_AFTER_S),
-                                            "BODY_TIMEOUT": str(CUT_AFTER_S), "REQUEST_LOG": "false"})
+    process = start_server(
+        port,
+        log_path,
+        {"WORKERS": "2", "HEADER_TIMEOUT": str(CUT_AFTER_S), "BODY_TIMEOUT": str(CUT_AFTER_S), "REQUEST_LOG": "false"},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(process, url, log_path)
@@ -128,8 +134,11 @@ def test_normal_predictions_are_answered_during_abuse_and_nothing_leaks(server, 
             assert abusers.cuts >= 1 and abusers.open_connections == abusive, "the abuse went on"
     # The server really held the abusive connections while it answered the others.
     assert during.total_sockets >= before.total_sockets + 0.9 * abusive, (before, during)
-    slow = [f"{latency:.2f} s" if latency is not None else "no answer" for latency in latencies
-            if latency is None or latency > ANSWER_WITHIN_S]
+    slow = [
+        f"{latency:.2f} s" if latency is not None else "no answer"
+        for latency in latencies
+        if latency is None or latency > ANSWER_WITHIN_S
+    ]
     assert not slow, f"{len(slow)} of {PREDICTIONS} normal predictions slow or unanswered: {slow}"
     after = wait_for_release(server, before)
     assert after.threads == before.threads, "worker threads (or workers) changed"
@@ -151,12 +160,18 @@ def test_sigterm_with_idle_connections_open_answers_the_request_in_flight_and_ex
 
         def slow_upload():
             def body():
-                yield b"--x\r\nContent-Disposition: form-data; name=\"image\"; filename=\"bag.png\"\r\n\r\n"
+                yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="bag.png"\r\n\r\n'
                 time.sleep(1.0)  # the server is told to stop while it receives this
                 yield bag + b"\r\n--x--\r\n"
 
-            answers.append(requests.post(f"{url}/model/predict", data=body(), timeout=30,
-                                         headers={"Content-Type": "multipart/form-data; boundary=x"}))
+            answers.append(
+                requests.post(
+                    f"{url}/model/predict",
+                    data=body(),
+                    timeout=30,
+                    headers={"Content-Type": "multipart/form-data; boundary=x"},
+                )
+            )
 
         with AbusiveClients("127.0.0.1", port, SCENARIOS["idle"][:1]):
             client = threading.Thread(target=slow_upload)

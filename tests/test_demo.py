@@ -1,5 +1,6 @@
 """The demo page's HTTP side, through Flask's test client: what /app/ serves, its headers, and that every
 asset is local (the page must work offline). Its behaviour in a browser is in test_browser.py."""
+
 import re
 
 import pytest
@@ -21,8 +22,10 @@ def test_app_without_slash_redirects_so_relative_urls_resolve(client):
     assert response.status_code == 308 and response.headers["Location"].endswith("/app/")
 
 
-@pytest.mark.parametrize("path, mimetype", [
-    ("/app/app.js", "text/javascript"), ("/app/app.css", "text/css"), ("/app/favicon.svg", "image/svg+xml")])
+@pytest.mark.parametrize(
+    "path, mimetype",
+    [("/app/app.js", "text/javascript"), ("/app/app.css", "text/css"), ("/app/favicon.svg", "image/svg+xml")],
+)
 def test_assets_are_served_with_their_types(client, path, mimetype):
     response = client.get(path)
     assert response.status_code == 200 and response.mimetype == mimetype
@@ -39,8 +42,9 @@ def test_security_headers(client, path):
     assert headers["X-Content-Type-Options"] == "nosniff"
 
 
-@pytest.mark.parametrize("path", ["/app/../config.py", "/app/%2e%2e/config.py", "/app/..%2fapp.py",
-                                  "/app/no-such-file.js"])
+@pytest.mark.parametrize(
+    "path", ["/app/../config.py", "/app/%2e%2e/config.py", "/app/..%2fapp.py", "/app/no-such-file.js"]
+)
 def test_nothing_outside_the_demo_folder_is_served(client, path):
     response = client.get(path)
     assert response.status_code == 404
@@ -64,4 +68,3 @@ def test_every_asset_is_local_and_no_code_is_inline(name):
         assert not re.search(r"\son[a-z]+\s*=", text), "an inline event handler"
     if name.endswith(".js"):
         assert "innerHTML" not in text, "user-supplied text (file names) is only ever set as text"
-

@@ -1,4 +1,5 @@
 """Tilt estimation: a turned garment is turned back, an upright or round one is left alone."""
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw

@@ -1,6 +1,7 @@
 """The documentation keeps its promises: README.md, docs/*.md and training/README.md link only to files and
 headings that exist, the README stays short, and every curl example against the service answers what the page
 shows (run against a real server)."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def anchors(page: Path) -> set[str]:
 def relative_links(page: Path) -> list[tuple[int, str]]:
     """(line, target) of each link on the page that is not to another site."""
     text = without_code(page.read_text())
-    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in LINK.finditer(text)
-            if not SCHEME.match(m.group(1))]
+    return [
+        (text.count("\n", 0, m.start()) + 1, m.group(1)) for m in LINK.finditer(text) if not SCHEME.match(m.group(1))
+    ]
 
 
 def broken_links(page: Path) -> list[str]:
@@ -90,7 +92,8 @@ def test_slugs_follow_githubs_rules():
     assert github_slug("Open Inference Protocol (KServe V2 / Triton)") == "open-inference-protocol-kserve-v2--triton"
     assert github_slug("In a browser: the demo page") == "in-a-browser-the-demo-page"
     assert github_slug("Proving it without a Docker engine: `make docker-verify`") == (
-        "proving-it-without-a-docker-engine-make-docker-verify")
+        "proving-it-without-a-docker-engine-make-docker-verify"
+    )
     assert github_slug("What `make test` checks") == "what-make-test-checks"
 
 
@@ -98,12 +101,12 @@ def test_broken_links_are_found(tmp_path):
     """The link check itself: a missing file, a missing heading and a link inside code (ignored)."""
     (tmp_path / "other.md").write_text("# Other page\n\n## A section\n")
     page = tmp_path / "page.md"
-    page.write_text("# Title\n\n[ok](other.md#a-section) [self](#title) [gone](missing.md) "
-                    "[no anchor](other.md#nowhere) `[code](ignored.md)` [web](https://example.org/x.md)\n\n"
-                    "```sh\n[fenced](ignored-too.md)\n```\n")
-    assert [problem.split(": ", 2)[1] for problem in broken_links(page)] == [
-        "missing.md", "other.md#nowhere"]
-
+    page.write_text(
+        "# Title\n\n[ok](other.md#a-section) [self](#title) [gone](missing.md) "
+        "[no anchor](other.md#nowhere) `[code](ignored.md)` [web](https://example.org/x.md)\n\n"
+        "```sh\n[fenced](ignored-too.md)\n```\n"
+    )
+    assert [problem.split(": ", 2)[1] for problem in broken_links(page)] == ["missing.md", "other.md#nowhere"]
 
 
 def test_readme_is_short():
@@ -112,6 +115,7 @@ def test_readme_is_short():
 
 
 # --- The curl examples, run ---
+
 
 @dataclass(frozen=True)
 class CurlExample:
@@ -135,15 +139,15 @@ def curl_examples(page: Path) -> list[CurlExample]:
         if language not in ("sh", "bash", "shell") or not re.search(rf"\bcurl\b.*{re.escape(DOCUMENTED_URL)}", body):
             continue
         after = blocks[index + 1] if index + 1 < len(blocks) else None
-        shown = after is not None and after.group(2) == "json" and not text[block.end():after.start()].strip()
-        examples.append(CurlExample(page, text.count("\n", 0, block.start()) + 1, body,
-                                    after.group(3) if shown else None))
+        shown = after is not None and after.group(2) == "json" and not text[block.end() : after.start()].strip()
+        examples.append(
+            CurlExample(page, text.count("\n", 0, block.start()) + 1, body, after.group(3) if shown else None)
+        )
     return examples
 
 
 def all_curl_examples() -> list[CurlExample]:
-    return [example for page in [README, *sorted((REPO_ROOT / "docs").glob("*.md"))]
-            for example in curl_examples(page)]
+    return [example for page in [README, *sorted((REPO_ROOT / "docs").glob("*.md"))] for example in curl_examples(page)]
 
 
 def shape(value):
@@ -196,8 +200,9 @@ def test_curl_example_answers_as_shown(example, live_server, tmp_path):
     """Runs the example as a user would, from a folder holding samples/, against the live server."""
     (tmp_path / "samples").symlink_to(REPO_ROOT / "samples", target_is_directory=True)
     script = "set -euo pipefail\n" + example.command.replace(DOCUMENTED_URL, live_server)
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=CURL_TIMEOUT_S, check=False)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=CURL_TIMEOUT_S, check=False
+    )
     assert done.returncode == 0, done.stderr
     actual, documented = json.loads(done.stdout), json.loads(example.answer)
     assert shape(actual) == shape(documented)

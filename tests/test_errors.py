@@ -1,6 +1,7 @@
 """api/errors.py on a Flask app and flask-restx Api of the test's own (the service's app is built once per process):
 every error answers JSON, MAX's {"status", "message"} or, under /v2/, the protocol's {"error"}, with the right status
 and, for a 405, the Allow header."""
+
 import logging
 
 import pytest
@@ -43,12 +44,15 @@ def client():
 
 
 @pytest.mark.parametrize("kind", ["restx", "flask"])
-@pytest.mark.parametrize(("what", "status", "message"), [
-    ("closed", 503, "The server is shutting down."),
-    ("invalid", 400, "The uploaded file is not a readable image."),
-    ("bad", 400, "Send exactly one file."),
-    ("bug", 500, "Internal server error."),
-])
+@pytest.mark.parametrize(
+    ("what", "status", "message"),
+    [
+        ("closed", 503, "The server is shutting down."),
+        ("invalid", 400, "The uploaded file is not a readable image."),
+        ("bad", 400, "Send exactly one file."),
+        ("bug", 500, "Internal server error."),
+    ],
+)
 def test_errors_answer_max_json_with_their_status(client, kind, what, status, message):
     response = client.post(f"/{kind}/{what}")
     assert response.status_code == status and response.is_json
@@ -56,12 +60,15 @@ def test_errors_answer_max_json_with_their_status(client, kind, what, status, me
 
 
 @pytest.mark.parametrize("kind", ["restx", "flask"])
-@pytest.mark.parametrize(("what", "status", "message"), [
-    ("protocol", 404, "Unknown model 'x'."),
-    ("closed", 503, "The server is shutting down."),
-    ("bad", 400, "Send exactly one file."),
-    ("bug", 500, "Internal server error."),
-])
+@pytest.mark.parametrize(
+    ("what", "status", "message"),
+    [
+        ("protocol", 404, "Unknown model 'x'."),
+        ("closed", 503, "The server is shutting down."),
+        ("bad", 400, "Send exactly one file."),
+        ("bug", 500, "Internal server error."),
+    ],
+)
 def test_errors_under_v2_answer_the_protocols_error_object(client, kind, what, status, message):
     response = client.post(f"/v2/{kind}/{what}")
     assert response.status_code == status and response.get_json() == {"error": message}

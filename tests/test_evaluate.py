@@ -1,5 +1,6 @@
 """training.evaluate's metrics document, the photo validation steps, latency timing and the training record:
 behaviour on small hand-made cases, no model file and no TensorFlow."""
+
 from __future__ import annotations
 
 import json

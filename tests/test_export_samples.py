@@ -1,4 +1,5 @@
 """samples/: training/export_samples.py and the real-looking photos of training/sample_photos.py."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,7 +26,17 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_sample_names_and_first_indices() -> None:
     assert [slug(name) for name in CLASS_NAMES] == [
-        "t-shirt-top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
+        "t-shirt-top",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle-boot",
+    ]
     labels = np.array([9, 2, 1, 1, 6, 0, 4, 6, 5, 7, 3, 8, 0])
     assert first_index_per_class(labels) == [5, 2, 1, 10, 6, 8, 4, 9, 11, 0]
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
 """The garment finder's parts: background model, contrast, connected parts, boxes."""
+
 import numpy as np
 
 from core.foreground import Box, contrast_map, find_garment, fit_background, label_components, with_margin
@@ -7,7 +8,7 @@ from core.foreground import Box, contrast_map, find_garment, fit_background, lab
 def test_components_are_eight_connected_and_counted():
     grid = np.zeros((6, 6), dtype=bool)
     grid[0, 0] = grid[1, 1] = grid[2, 2] = True  # one diagonal part of 3
-    grid[5, 4:6] = True                           # a separate part of 2
+    grid[5, 4:6] = True  # a separate part of 2
     labels, sizes = label_components(grid)
     assert sorted(sizes[1:].tolist()) == [2, 3]
     assert labels[0, 0] == labels[2, 2] != labels[5, 5] and labels[3, 3] == 0
@@ -16,7 +17,7 @@ def test_components_are_eight_connected_and_counted():
 def test_background_plane_follows_a_lighting_gradient_despite_a_garment_on_the_edge():
     cols = np.arange(200)[None, :].repeat(100, axis=0)
     gray = (160 + 0.3 * cols).astype(np.uint8)  # 160 on the left to 220 on the right
-    gray[0:60, 0:50] = 20                        # a dark garment touching the top-left border
+    gray[0:60, 0:50] = 20  # a dark garment touching the top-left border
     background = fit_background(gray)
     assert abs(background[50, 10] - 163) < 3 and abs(background[50, 190] - 217) < 3
 
@@ -60,7 +61,7 @@ def test_components_match_a_flood_fill_on_random_and_winding_grids():
     snake = np.zeros((33, 20), dtype=bool)  # one long winding part: the worst case for label propagation
     snake[::4] = True
     for row in range(0, 29, 4):
-        snake[row:row + 4, 19 if row % 8 == 0 else 0] = True
+        snake[row : row + 4, 19 if row % 8 == 0 else 0] = True
     for grid in [*grids, snake, np.zeros((5, 5), dtype=bool)]:
         labels, sizes = label_components(grid)
         found = [{tuple(cell) for cell in np.argwhere(labels == label)} for label in range(1, len(sizes))]

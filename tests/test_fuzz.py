@@ -7,6 +7,7 @@ an upload is "a file", and random bytes are rightly refused with a 400; negative
 extra form fields to be refused, but they are tolerated, as MAX clients send fields of their own (the refusals
 that matter, such as top_k out of range, have their own tests). `make stress` runs it with more examples.
 """
+
 import subprocess
 
 import pytest
@@ -18,7 +19,13 @@ EXAMPLES_PER_OPERATION = 10
 
 
 def test_every_operation_answers_as_documented(live_server, tmp_path):
-    result = subprocess.run(schemathesis_command(live_server, EXAMPLES_PER_OPERATION), capture_output=True,
-                            text=True, timeout=600, cwd=tmp_path, check=False)
+    result = subprocess.run(
+        schemathesis_command(live_server, EXAMPLES_PER_OPERATION),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-6000:]
     assert "Tested: 13" in result.stdout or "13/13" in result.stdout

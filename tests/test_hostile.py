@@ -7,6 +7,7 @@ its request is cut off while others are served. One server of our own (WORKERS=1
 short HEADER_TIMEOUT and BODY_TIMEOUT, so the slow-client test runs in seconds; its worker's pid gives its
 memory. Against SERVICE_URL, the requests go to that service, and those two tests (owns_server) are skipped.
 """
+
 from __future__ import annotations
 
 import base64
@@ -143,6 +144,7 @@ def assert_still_serving(server: Server) -> None:
 
 # --- The corpus of hostile files -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("item", CORPUS, ids=lambda item: item.name)
 def test_each_hostile_file_is_answered_quickly_and_the_server_carries_on(server, baseline_rss_mb, item: Hostile):
     response = timed(lambda: predict(server, {"image": (item.filename, corpus_bytes(item.name))}))
@@ -163,21 +165,37 @@ def test_each_hostile_file_is_answered_quickly_and_the_server_carries_on(server,
 PNG = garment_png()
 
 
-@pytest.mark.parametrize("send, status, message", [
-    (lambda s: predict(s), 400, "image"),
-    (lambda s: predict(s, data=b"", headers={"Content-Type": "multipart/form-data; boundary=x"}), 400, "image"),
-    (lambda s: predict(s, {"image": ("empty.png", b"")}), 400, "empty"),
-    (lambda s: predict(s, {"picture": ("a.png", PNG)}), 400, "no 'image' part, only 'picture'"),
-    (lambda s: predict(s, [("image", ("a.png", PNG)), ("image", ("b.png", PNG))]), 400, "exactly one image"),
-    (lambda s: predict(s, [("image", ("a.png", PNG)), ("file", ("b.png", PNG))]), 400, "has 2: 'image', 'file'"),
-    (lambda s: predict(s, json={"image": "aGVsbG8=", "top_k": 3}), 400, "image"),
-    (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "9" * 400}), 400, "top_k"),
-    (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "1e9"}), 400, "top_k"),
-    (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "-1"}), 400, "top_k"),
-    (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "NaN"}), 400, "top_k"),
-    (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"debug": "maybe"}), 400, "debug"),
-], ids=["empty-body", "empty-multipart", "zero-byte-file", "wrong-field", "two-images", "image-and-file",
-        "json-body", "top-k-400-digits", "top-k-1e9", "top-k-negative", "top-k-nan", "debug-not-boolean"])
+@pytest.mark.parametrize(
+    "send, status, message",
+    [
+        (lambda s: predict(s), 400, "image"),
+        (lambda s: predict(s, data=b"", headers={"Content-Type": "multipart/form-data; boundary=x"}), 400, "image"),
+        (lambda s: predict(s, {"image": ("empty.png", b"")}), 400, "empty"),
+        (lambda s: predict(s, {"picture": ("a.png", PNG)}), 400, "no 'image' part, only 'picture'"),
+        (lambda s: predict(s, [("image", ("a.png", PNG)), ("image", ("b.png", PNG))]), 400, "exactly one image"),
+        (lambda s: predict(s, [("image", ("a.png", PNG)), ("file", ("b.png", PNG))]), 400, "has 2: 'image', 'file'"),
+        (lambda s: predict(s, json={"image": "aGVsbG8=", "top_k": 3}), 400, "image"),
+        (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "9" * 400}), 400, "top_k"),
+        (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "1e9"}), 400, "top_k"),
+        (lambda s: predict(s, {"image": ("a.png", PNG)}, params={"top_k": "-1"}), 400, "top_k"),
+        (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"top_k": "NaN"}), 400, "top_k"),
+        (lambda s: predict(s, {"image": ("a.png", PNG)}, data={"debug": "maybe"}), 400, "debug"),
+    ],
+    ids=[
+        "empty-body",
+        "empty-multipart",
+        "zero-byte-file",
+        "wrong-field",
+        "two-images",
+        "image-and-file",
+        "json-body",
+        "top-k-400-digits",
+        "top-k-1e9",
+        "top-k-negative",
+        "top-k-nan",
+        "debug-not-boolean",
+    ],
+)
 def test_malformed_upload_gets_json_400(server, send, status, message):
     body = assert_json_error(timed(lambda: send(server)), status)
     assert message in body["message"]
@@ -194,13 +212,15 @@ def test_50_mib_upload_is_refused_with_413(server):
 
 def test_chunked_upload_past_the_limit_is_refused_with_413(server):
     """No Content-Length to check up front: the limit must hold while the body streams in."""
+
     def body() -> Iterator[bytes]:
         yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
         for _ in range(config.SETTINGS.max_content_length // (1024 * 1024) + 10):
             yield b"\0" * (1024 * 1024)
 
-    response = predict(server, data=body(), headers={"Content-Type": "multipart/form-data; boundary=x"},
-                       timeout=BIG_UPLOAD_TIMEOUT_S)
+    response = predict(
+        server, data=body(), headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=BIG_UPLOAD_TIMEOUT_S
+    )
     assert_json_error(response, 413)
     assert_still_serving(server)
 
@@ -217,10 +237,12 @@ def raw_exchange(server: Server, head: bytes, body: bytes) -> bytes:
 
 
 def test_body_that_claims_1_gb_is_refused_at_once(server):
-    head = (f"POST /model/predict HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {1024 ** 3}\r\n"
-            "Content-Type: multipart/form-data; boundary=x\r\n\r\n").encode()
+    head = (
+        f"POST /model/predict HTTP/1.1\r\nHost: {server.host}\r\nContent-Length: {1024**3}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+    ).encode()
     started = time.monotonic()
-    answer = raw_exchange(server, head, b"--x\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nabc")
+    answer = raw_exchange(server, head, b'--x\r\nContent-Disposition: form-data; name="image"\r\n\r\nabc')
     assert time.monotonic() - started < ANSWER_WITHIN_S
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line.startswith(b"HTTP/1.1 413"), answer[:300]
@@ -229,6 +251,7 @@ def test_body_that_claims_1_gb_is_refused_at_once(server):
 
 
 # --- The Open Inference Protocol (V2) -------------------------------------------------------------------
+
 
 def v2_image(shape: list[int], data: object, datatype: str = "FP32") -> dict:
     return {"inputs": [{"name": "image", "shape": shape, "datatype": datatype, "data": data}]}
@@ -240,42 +263,96 @@ def nested(depth: int) -> bytes:
 
 def binary_size_mismatch() -> tuple[bytes, dict]:
     """A binary-tensor request that declares 784 bytes of data and sends 10."""
-    header = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8",
-                                     "parameters": {"binary_data_size": 784}}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "parameters": {"binary_data_size": 784}}
+            ]
+        }
+    ).encode()
     return header + b"\0" * 10, {"Inference-Header-Content-Length": str(len(header))}
 
 
 def bomb_as_bytes() -> bytes:
-    return json.dumps({"inputs": [{"name": "image_bytes", "shape": [1], "datatype": "BYTES",
-                                   "data": [base64.b64encode(decompression_bomb()).decode()]}]}).encode()
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image_bytes",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [base64.b64encode(decompression_bomb()).decode()],
+                }
+            ]
+        }
+    ).encode()
 
 
-@pytest.mark.parametrize("body, headers, message", [
-    (json.dumps(v2_image([1, 28, 28], [0.0] * 10)).encode(), {}, "needs 784 elements"),
-    (json.dumps(v2_image([2, 28, 28], [0.0] * 784)).encode(), {}, "needs 1568 elements"),
-    (json.dumps(v2_image([10 ** 9, 28, 28], [0])).encode(), {}, "elements"),
-    (json.dumps(v2_image([2 ** 64, 28, 28], [0])).encode(), {}, "elements"),
-    (json.dumps(v2_image([1, 28, 28], [-1] * 784)).encode(), {}, "values must lie"),
-    (b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [NaN' + b", 0" * 783 + b"]}]}",
-     {}, "NaN"),
-    (b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [Infinity'
-     + b", 0" * 783 + b"]}]}", {}, "infinite"),
-    (b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [1e999' + b", 0" * 783 + b"]}]}",
-     {}, "infinite"),
-    (nested(10_000), {}, "not valid JSON"),
-    (b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": ' + nested(10_000) + b"}]}",
-     {}, "not valid JSON"),
-    (b"[1, 2, 3]", {}, "JSON object"),
-    (b"\xff\xfe not json", {}, "not valid JSON"),
-    (*binary_size_mismatch(), "binary_data_size"),
-    (b"{}", {"Inference-Header-Content-Length": "9" * 400}, "Inference-Header-Content-Length"),
-    (bomb_as_bytes(), {}, "too many pixels"),
-], ids=["data-too-short", "shape-mismatch", "shape-1e9", "shape-2-64", "negative-values", "nan", "inf", "1e999",
-        "10000-nested-arrays", "10000-nested-data", "not-an-object", "not-utf8", "binary-size-mismatch",
-        "header-length-huge", "bomb-as-bytes"])
+@pytest.mark.parametrize(
+    "body, headers, message",
+    [
+        (json.dumps(v2_image([1, 28, 28], [0.0] * 10)).encode(), {}, "needs 784 elements"),
+        (json.dumps(v2_image([2, 28, 28], [0.0] * 784)).encode(), {}, "needs 1568 elements"),
+        (json.dumps(v2_image([10**9, 28, 28], [0])).encode(), {}, "elements"),
+        (json.dumps(v2_image([2**64, 28, 28], [0])).encode(), {}, "elements"),
+        (json.dumps(v2_image([1, 28, 28], [-1] * 784)).encode(), {}, "values must lie"),
+        (
+            b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [NaN'
+            + b", 0" * 783
+            + b"]}]}",
+            {},
+            "NaN",
+        ),
+        (
+            b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [Infinity'
+            + b", 0" * 783
+            + b"]}]}",
+            {},
+            "infinite",
+        ),
+        (
+            b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [1e999'
+            + b", 0" * 783
+            + b"]}]}",
+            {},
+            "infinite",
+        ),
+        (nested(10_000), {}, "not valid JSON"),
+        (
+            b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": '
+            + nested(10_000)
+            + b"}]}",
+            {},
+            "not valid JSON",
+        ),
+        (b"[1, 2, 3]", {}, "JSON object"),
+        (b"\xff\xfe not json", {}, "not valid JSON"),
+        (*binary_size_mismatch(), "binary_data_size"),
+        (b"{}", {"Inference-Header-Content-Length": "9" * 400}, "Inference-Header-Content-Length"),
+        (bomb_as_bytes(), {}, "too many pixels"),
+    ],
+    ids=[
+        "data-too-short",
+        "shape-mismatch",
+        "shape-1e9",
+        "shape-2-64",
+        "negative-values",
+        "nan",
+        "inf",
+        "1e999",
+        "10000-nested-arrays",
+        "10000-nested-data",
+        "not-an-object",
+        "not-utf8",
+        "binary-size-mismatch",
+        "header-length-huge",
+        "bomb-as-bytes",
+    ],
+)
 def test_hostile_v2_request_gets_the_protocols_400(server, body, headers, message):
-    response = timed(lambda: requests.post(f"{server.url}{V2_INFER}", data=body, headers=headers,
-                                           timeout=CLIENT_TIMEOUT_S))
+    response = timed(
+        lambda: requests.post(f"{server.url}{V2_INFER}", data=body, headers=headers, timeout=CLIENT_TIMEOUT_S)
+    )
     assert message in assert_json_error(response, 400, key="error")["error"]
     assert_still_serving(server)
 
@@ -289,8 +366,10 @@ def test_v2_body_over_the_limit_is_refused(server):
 
 # --- Slow clients ---------------------------------------------------------------------------------------
 
-SLOW_HEAD = (b"POST /model/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-             b"Content-Length: 100000\r\n\r\n")
+SLOW_HEAD = (
+    b"POST /model/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+    b"Content-Length: 100000\r\n\r\n"
+)
 
 
 def trickle(server: Server, prefix: bytes, cut_after: list[float]) -> None:
@@ -335,10 +414,12 @@ def test_slow_clients_are_cut_off_and_others_served_meanwhile(server):
 
 # --- Memory ---------------------------------------------------------------------------------------------
 
+
 @pytest.mark.owns_server  # its worker's pid, for its memory
 def test_worker_memory_stays_bounded(server, baseline_rss_mb):
     """The whole corpus again, four at a time, and the worker has grown by less than MEMORY_GROWTH_LIMIT_MB since
     before the first hostile request."""
+
     def send(item: Hostile) -> int:
         return predict(server, {"image": (item.filename, corpus_bytes(item.name))}).status_code
 

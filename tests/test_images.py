@@ -54,7 +54,7 @@ def test_aspect_ratio_is_kept_by_padding():
 
 def test_rgba_transparency_is_composited_on_white():
     rgba = np.zeros((40, 40, 4), dtype=np.uint8)  # fully transparent (and black underneath)...
-    rgba[10:30, 15:25] = (0, 0, 0, 255)           # ...around an opaque black upright rectangle
+    rgba[10:30, 15:25] = (0, 0, 0, 255)  # ...around an opaque black upright rectangle
     result = image_to_model_array(encode(Image.fromarray(rgba, mode="RGBA")))
     assert result[14, 0] < 10, "transparent background becomes white, then inverted to black"
     assert result[14, 14] > 245, "the opaque black rectangle becomes the bright garment"
@@ -76,8 +76,9 @@ def test_exif_orientation_is_applied():
 def test_every_pillow_mode_decodes(mode):
     base = Image.fromarray(garment_on_black())
     wide_types = {"I;16": np.uint16, "I": np.int32, "F": np.float32}  # values far beyond 255
-    image = Image.fromarray(garment_on_black().astype(wide_types[mode]) * 300) if mode in wide_types \
-        else base.convert(mode)
+    image = (
+        Image.fromarray(garment_on_black().astype(wide_types[mode]) * 300) if mode in wide_types else base.convert(mode)
+    )
     assert image.mode == mode
     image_format = "TIFF" if mode in ("CMYK", "I;16", "I", "F", "LA") else "PNG"
     result = image_to_model_array(encode(image, image_format))
@@ -92,12 +93,15 @@ def test_animated_gif_uses_its_first_frame():
     assert image_to_model_array(data)[14, 14] > 150
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"hello, I am text", "not a readable image"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a readable image"),
-    (b"%PDF-1.4\n%%EOF", "not a readable image"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"hello, I am text", "not a readable image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "not a readable image"),
+        (b"%PDF-1.4\n%%EOF", "not a readable image"),
+    ],
+)
 def test_non_images_are_refused(data, message):
     with pytest.raises(InvalidImageError, match=message):
         decode_image(data)
@@ -110,7 +114,7 @@ def test_truncated_png_is_refused():
 
 
 def test_decompression_bomb_is_refused_before_decoding():
-    side = int(config.SETTINGS.max_image_pixels ** 0.5) + 100
+    side = int(config.SETTINGS.max_image_pixels**0.5) + 100
     bomb = encode(Image.new("1", (side, side)))  # tiny file, too many pixels
     assert len(bomb) < 1_000_000
     with pytest.raises(InvalidImageError, match="too many pixels"):
@@ -123,10 +127,22 @@ def test_far_over_the_limit_bomb_is_refused():
         decode_image(encode(Image.new("1", (side, side))))
 
 
-@pytest.mark.parametrize("image_format, mode", [
-    ("BMP", "RGB"), ("BMP", "L"), ("WEBP", "RGB"), ("WEBP", "RGBA"), ("ICO", "RGBA"), ("TIFF", "RGB"),
-    ("GIF", "P"), ("JPEG", "L"), ("JPEG", "CMYK"), ("PNG", "P"), ("TIFF", "I;16"),
-])
+@pytest.mark.parametrize(
+    "image_format, mode",
+    [
+        ("BMP", "RGB"),
+        ("BMP", "L"),
+        ("WEBP", "RGB"),
+        ("WEBP", "RGBA"),
+        ("ICO", "RGBA"),
+        ("TIFF", "RGB"),
+        ("GIF", "P"),
+        ("JPEG", "L"),
+        ("JPEG", "CMYK"),
+        ("PNG", "P"),
+        ("TIFF", "I;16"),
+    ],
+)
 def test_every_format_decodes_a_photo(image_format, mode):
     light = np.full((64, 48), 230, dtype=np.uint8)
     light[8:56, 14:34] = 30  # a dark upright garment on a light background
@@ -145,8 +161,9 @@ def test_palette_transparency_is_composited_on_white():
     assert result[14, 14] > 200 and result[14, 0] < 10
 
 
-def photo_of(darkness: np.ndarray, background: float = 200.0, gradient: float = 0.0, texture: float = 0.0,
-             seed: int = 0) -> np.ndarray:
+def photo_of(
+    darkness: np.ndarray, background: float = 200.0, gradient: float = 0.0, texture: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """A dark garment (darkness 0–1) on a grey sheet, lit with a left-to-right gradient, with grain."""
     rng = np.random.default_rng(seed)
     cols = np.linspace(-0.5, 0.5, darkness.shape[1])[None, :]
@@ -162,7 +179,7 @@ def test_photo_garment_is_cropped_to_touch_the_frame_and_centred():
     assert (rows[0], rows[-1]) == (0, 27), "the long side spans the 28-pixel frame, as in Fashion-MNIST"
     assert 12 <= len(cols) <= 16, "aspect kept: 2:1 → about 14 columns"
     assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1, "centred"
-    assert result[:, :cols[0] - 1].max() < 30 and result[:, cols[-1] + 2:].max() < 30, "background is black"
+    assert result[:, : cols[0] - 1].max() < 30 and result[:, cols[-1] + 2 :].max() < 30, "background is black"
 
 
 def test_uneven_textured_background_is_not_taken_for_the_garment():
@@ -172,7 +189,7 @@ def test_uneven_textured_background_is_not_taken_for_the_garment():
     result = image_to_model_array(encode(Image.fromarray(photo), "PNG"))
     cols = np.flatnonzero(result.max(axis=0) > 60)
     assert 7 <= len(cols) <= 11, f"only the 3:1 garment is kept, found {len(cols)} bright columns"
-    assert result[:, :cols[0] - 1].max() < 40, "the darker side of the sheet stays background"
+    assert result[:, : cols[0] - 1].max() < 40, "the darker side of the sheet stays background"
 
 
 def test_stray_specks_do_not_widen_the_crop():
@@ -205,8 +222,10 @@ def test_large_fashion_mnist_like_image_round_trips():
     assert np.corrcoef(result.ravel().astype(float), array.ravel().astype(float))[0, 1] > 0.95
 
 
-@pytest.mark.skipif(not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
-                    reason="Fashion-MNIST test images not found in FASHION_MNIST_DIR")
+@pytest.mark.skipif(
+    not (default_data_dir() / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="Fashion-MNIST test images not found in FASHION_MNIST_DIR",
+)
 def test_fashion_mnist_test_images_pass_through_unchanged():
     from training.dataset import load_split
 
@@ -226,13 +245,21 @@ def model_array_or_invalid(data: bytes) -> np.ndarray | None:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(height=st.integers(1, 80), width=st.integers(1, 80), mode=st.sampled_from(PROPERTY_MODES),
-       image_format=st.sampled_from(["PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF"]), seed=st.integers(0, 2**32 - 1),
-       flat=st.booleans())
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    mode=st.sampled_from(PROPERTY_MODES),
+    image_format=st.sampled_from(["PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF"]),
+    seed=st.integers(0, 2**32 - 1),
+    flat=st.booleans(),
+)
 def test_any_decodable_image_gives_a_model_array(height, width, mode, image_format, seed, flat):
     rng = np.random.default_rng(seed)
-    pixels = np.full((height, width), rng.integers(0, 256), dtype=np.uint8) if flat \
+    pixels = (
+        np.full((height, width), rng.integers(0, 256), dtype=np.uint8)
+        if flat
         else rng.integers(0, 256, (height, width), dtype=np.uint8)
+    )
     image = Image.fromarray(pixels).convert(mode)
     try:
         data = encode(image, image_format)

@@ -1,4 +1,5 @@
 """The layout rules a newcomer relies on: dependencies point one way, tools run as modules, modules stay small."""
+
 import ast
 import subprocess
 from pathlib import Path
@@ -7,12 +8,15 @@ import pytest
 
 import config
 
-MAX_MODULE_LINES = 400  # training/ is exempt: its model code is split by the model issue
+# training/ is exempt: its model code is split by the model issue. 400 lines in the compact layout of before ruff
+# format; its one-argument-per-line wrapping adds 10-25 % to the same code.
+MAX_MODULE_LINES = 450
 
 
 def tracked_python_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=config.REPO_ROOT, capture_output=True, text=True,
-                            check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=config.REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     return [config.REPO_ROOT / name for name in listed if (config.REPO_ROOT / name).is_file()]
 
 
@@ -42,27 +46,41 @@ def python_files() -> list[Path]:
 
 def test_no_module_edits_sys_path(python_files):
     """Tools run as modules from the checkout (`python -m benchmarks.bench`), so none needs a path edit."""
-    offenders = [str(p.relative_to(config.REPO_ROOT)) for p in python_files
-                 if any(f"sys.path.{verb}(" in p.read_text() for verb in ("insert", "append"))]
+    offenders = [
+        str(p.relative_to(config.REPO_ROOT))
+        for p in python_files
+        if any(f"sys.path.{verb}(" in p.read_text() for verb in ("insert", "append"))
+    ]
     assert not offenders
 
 
 def test_only_the_tests_import_the_tests(python_files):
-    offenders = [str(p.relative_to(config.REPO_ROOT)) for p in python_files if top_folder(p) != "tests"
-                 and any(name == "tests" or name.startswith("tests.") for name in imported_modules(p))]
+    offenders = [
+        str(p.relative_to(config.REPO_ROOT))
+        for p in python_files
+        if top_folder(p) != "tests"
+        and any(name == "tests" or name.startswith("tests.") for name in imported_modules(p))
+    ]
     assert not offenders
 
 
 def test_the_domain_code_knows_nothing_of_http_or_the_command_line(python_files):
     core = [p for p in python_files if top_folder(p) == "core"]
-    offenders = {str(p.relative_to(config.REPO_ROOT)): sorted(n for n in imported_modules(p)
-                                                              if n.split(".")[0] in ("flask", "flask_restx", "api",
-                                                                                     "cli", "app", "argparse"))
-                 for p in core}
+    offenders = {
+        str(p.relative_to(config.REPO_ROOT)): sorted(
+            n
+            for n in imported_modules(p)
+            if n.split(".")[0] in ("flask", "flask_restx", "api", "cli", "app", "argparse")
+        )
+        for p in core
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 
 def test_modules_stay_small(python_files):
-    big = {str(p.relative_to(config.REPO_ROOT)): n for p in python_files
-           if top_folder(p) != "training" and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    big = {
+        str(p.relative_to(config.REPO_ROOT)): n
+        for p in python_files
+        if top_folder(p) != "training" and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert not big

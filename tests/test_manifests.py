@@ -7,6 +7,7 @@ KServe's Go types (pkg/apis/serving/v1beta1: PredictorSpec, ComponentExtensionSp
 that KServe embeds in the predictor against Kubernetes' own PodSpec schema. Both are then compared with what the
 service really does: config.py, the Dockerfile, the README's image name and the routes the Flask app serves.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,8 +57,21 @@ PREDICTOR_EXTENSION_FIELDS = {
     "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
 }
 # PredictorSpec's model-server implementations: a custom predictor (a PodSpec with kserve-container) uses none.
-PREDICTOR_IMPLEMENTATION_FIELDS = {"sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "huggingface",
-                                   "pmml", "lightgbm", "paddle", "model", "storageUris", "workerSpec"}
+PREDICTOR_IMPLEMENTATION_FIELDS = {
+    "sklearn",
+    "xgboost",
+    "tensorflow",
+    "pytorch",
+    "triton",
+    "onnx",
+    "huggingface",
+    "pmml",
+    "lightgbm",
+    "paddle",
+    "model",
+    "storageUris",
+    "workerSpec",
+}
 INFERENCE_SERVICE_SCHEMA = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -66,14 +80,20 @@ INFERENCE_SERVICE_SCHEMA = {
         "apiVersion": {"const": "serving.kserve.io/v1beta1"},
         "kind": {"const": "InferenceService"},
         # KServe's own rule for InferenceService names (InvalidISVCNameFormatError).
-        "metadata": {"type": "object", "required": ["name"],
-                     "properties": {"name": {"type": "string", "pattern": r"^[a-z]([-a-z0-9]*[a-z0-9])?$"}}},
-        "spec": {"type": "object", "required": ["predictor"], "additionalProperties": False,
-                 "properties": {"predictor": {"type": "object"}}},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "pattern": r"^[a-z]([-a-z0-9]*[a-z0-9])?$"}},
+        },
+        "spec": {
+            "type": "object",
+            "required": ["predictor"],
+            "additionalProperties": False,
+            "properties": {"predictor": {"type": "object"}},
+        },
     },
 }
-PREDICTOR_EXTENSION_SCHEMA = {"type": "object", "properties": PREDICTOR_EXTENSION_FIELDS,
-                              "additionalProperties": False}
+PREDICTOR_EXTENSION_SCHEMA = {"type": "object", "properties": PREDICTOR_EXTENSION_FIELDS, "additionalProperties": False}
 # Knative Serving (KServe's default Serverless mode) reserves these ports for its queue-proxy sidecar.
 KNATIVE_RESERVED_PORTS = {8012, 8013, 8022, 9090, 9091}
 
@@ -87,8 +107,9 @@ def kubernetes_manifests() -> list[Path]:
 
 
 def kubernetes_resource(kind: str) -> dict:
-    found = [document for path in kubernetes_manifests() for document in load_documents(path)
-             if document["kind"] == kind]
+    found = [
+        document for path in kubernetes_manifests() for document in load_documents(path) if document["kind"] == kind
+    ]
     assert len(found) == 1, f"expected one {kind} in {KUBERNETES_DIR}, found {len(found)}"
     return found[0]
 
@@ -105,8 +126,11 @@ def deployment_pod_spec() -> dict:
 def predictor_pod_spec() -> dict:
     """The part of the KServe predictor that is a Kubernetes PodSpec (KServe inlines one)."""
     predictor = inference_service()["spec"]["predictor"]
-    return {key: value for key, value in predictor.items()
-            if key not in PREDICTOR_EXTENSION_FIELDS and key not in PREDICTOR_IMPLEMENTATION_FIELDS}
+    return {
+        key: value
+        for key, value in predictor.items()
+        if key not in PREDICTOR_EXTENSION_FIELDS and key not in PREDICTOR_IMPLEMENTATION_FIELDS
+    }
 
 
 def only_container(pod_spec: dict) -> dict:
@@ -145,6 +169,7 @@ def serves_get(app, path: str) -> bool:
 
 
 # --- Schemas ---
+
 
 @pytest.mark.parametrize("path", kubernetes_manifests(), ids=lambda path: path.name)
 def test_kubernetes_manifest_is_valid_against_the_api_schema(path):
@@ -207,6 +232,7 @@ def test_inference_service_is_a_v2_custom_predictor_knative_accepts():
 
 
 # --- In step with the service ---
+
 
 @pytest.mark.parametrize("manifest", POD_SPECS)
 def test_container_port_is_the_one_the_service_listens_on(manifest):
@@ -309,8 +335,11 @@ def test_service_and_autoscaler_reach_the_deployment():
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert {port["targetPort"] for port in service["spec"]["ports"]} <= {p["name"] for p in container["ports"]}
     target = autoscaler["spec"]["scaleTargetRef"]
-    assert (target["apiVersion"], target["kind"], target["name"]) == ("apps/v1", "Deployment",
-                                                                      deployment["metadata"]["name"])
+    assert (target["apiVersion"], target["kind"], target["name"]) == (
+        "apps/v1",
+        "Deployment",
+        deployment["metadata"]["name"],
+    )
     assert "replicas" not in deployment["spec"], "a fixed replica count would fight the autoscaler on each apply"
     assert autoscaler["spec"]["minReplicas"] <= autoscaler["spec"]["maxReplicas"]
     assert quantity(container["resources"]["requests"]["cpu"]) > 0
@@ -320,8 +349,11 @@ def test_service_and_autoscaler_reach_the_deployment():
 def test_environment_names_are_settings_something_reads(manifest):
     """Every variable the manifest sets is a config.Settings field or one a named library reads: a misspelt WORKER
     or THREAD would be ignored without a word, and the pod would run with the defaults."""
-    unknown = [name for name in manifest_env(only_container(POD_SPECS[manifest]()))
-               if name not in SETTING_NAMES and name not in EXTERNAL_ENV]
+    unknown = [
+        name
+        for name in manifest_env(only_container(POD_SPECS[manifest]()))
+        if name not in SETTING_NAMES and name not in EXTERNAL_ENV
+    ]
     assert not unknown
 
 

@@ -1,4 +1,5 @@
 """The shipped model, through the serving code path (core.model.ModelWrapper)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,7 @@ def test_split_outputs_renormalises_the_ten_and_keeps_the_score():
 def test_batch_prediction_matches_one_by_one(model):
     batch = to_model_batch(np.random.default_rng(2).integers(0, 256, (4, 28, 28), dtype=np.uint8))
     together = model.predict_batch(batch)
-    alone = np.concatenate([model.predict_batch(batch[i:i + 1]) for i in range(4)])
+    alone = np.concatenate([model.predict_batch(batch[i : i + 1]) for i in range(4)])
     assert np.allclose(together, alone, atol=1e-5)
 
 
@@ -107,9 +108,14 @@ def test_flip_averaging_averages_the_image_and_its_mirror(model):
 def test_figures_are_those_of_the_runtime_that_serves():
     from core.model_figures import served_figures
 
-    metrics = {"sha256": "keras", "test_accuracy": 0.94, "runtimes": {
-        "onnxruntime": {"sha256": "export-1", "test_accuracy": 0.9397},
-        "tensorflow": {"sha256": "keras", "test_accuracy": 0.9393}}}
+    metrics = {
+        "sha256": "keras",
+        "test_accuracy": 0.94,
+        "runtimes": {
+            "onnxruntime": {"sha256": "export-1", "test_accuracy": 0.9397},
+            "tensorflow": {"sha256": "keras", "test_accuracy": 0.9393},
+        },
+    }
     assert served_figures(metrics, "onnxruntime", "export-1")["test_accuracy"] == 0.9397
     assert served_figures(metrics, "tensorflow", None)["test_accuracy"] == 0.9393
     assert served_figures(metrics, "onnxruntime", "export-2") == {}  # another export: not measured

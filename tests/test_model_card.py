@@ -1,5 +1,6 @@
 """The model card renders from the metrics document and the training record, shows the figures it is given, says
 what was not recorded or measured, and reads nothing else."""
+
 from __future__ import annotations
 
 import json
@@ -90,8 +91,7 @@ def test_card_without_photos_says_they_were_not_measured() -> None:
     card = render_model_card(fx.metrics(with_photos=False), None)
     assert "Not measured: no clothing photo folder was found" in card
     assert "photo_failures.png" not in card
-    assert ("| Photo validation top-1 accuracy (held-out senders) | ≥ 85.00 % | not measured | not measured |"
-            in card)
+    assert "| Photo validation top-1 accuracy (held-out senders) | ≥ 85.00 % | not measured | not measured |" in card
 
 
 def test_card_names_both_datasets_and_the_folder_mapping() -> None:
@@ -120,9 +120,16 @@ def test_card_reads_no_file_but_its_template() -> None:
         "opened = []\n"
         "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' else None)\n"
         "render_model_card(metrics, None)\n"
-        "print(json.dumps(opened))\n")
-    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(fx.metrics()), capture_output=True,
-                          text=True, cwd=REPO_ROOT, check=True)
+        "print(json.dumps(opened))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(fx.metrics()),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
     assert [Path(p).resolve() for p in json.loads(done.stdout)] == [TEMPLATE_DIR / TEMPLATE]
 
 

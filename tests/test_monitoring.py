@@ -1,4 +1,5 @@
 """/metrics in Prometheus text format, readiness while shutting down, and the log line formats."""
+
 import io
 import json
 import logging
@@ -12,9 +13,13 @@ from api import MODEL_EXTENSION
 from core.logs import JsonFormatter
 from tests.imaging import sample_files
 
-EXPECTED_METRICS = {"fashion_mnist_http_requests", "fashion_mnist_http_request_duration_seconds",
-                    "fashion_mnist_inference_batch_size", "fashion_mnist_predictions",
-                    "fashion_mnist_model_load_seconds"}
+EXPECTED_METRICS = {
+    "fashion_mnist_http_requests",
+    "fashion_mnist_http_request_duration_seconds",
+    "fashion_mnist_inference_batch_size",
+    "fashion_mnist_predictions",
+    "fashion_mnist_model_load_seconds",
+}
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
@@ -22,8 +27,11 @@ def scrape(client) -> dict[tuple[str, tuple], float]:
     assert response.status_code == 200 and response.mimetype == "text/plain"
     families = list(text_string_to_metric_families(response.get_data(as_text=True)))
     assert EXPECTED_METRICS <= {family.name for family in families}
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in families for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
 
 
 def sample_value(samples, name, **labels) -> float:
@@ -50,37 +58,49 @@ def test_a_prediction_moves_the_request_batch_and_class_metrics(client):
     assert client.post("/model/predict", data={"image": (io.BytesIO(boot), "b.png")}).status_code == 200
     after = scrape(client)
     request_labels = {"method": "POST", "endpoint": "/model/predict", "status": "200"}
-    assert sample_value(after, "fashion_mnist_http_requests_total", **request_labels) == \
-        sample_value(before, "fashion_mnist_http_requests_total", **request_labels) + 1
-    assert sample_value(after, "fashion_mnist_http_request_duration_seconds_count", **request_labels) == \
-        sample_value(before, "fashion_mnist_http_request_duration_seconds_count", **request_labels) + 1
-    assert sample_value(after, "fashion_mnist_predictions_total", label="Ankle boot") == \
-        sample_value(before, "fashion_mnist_predictions_total", label="Ankle boot") + 1
-    assert sample_value(after, "fashion_mnist_inference_batch_size_count") > \
-        sample_value(before, "fashion_mnist_inference_batch_size_count")
+    assert (
+        sample_value(after, "fashion_mnist_http_requests_total", **request_labels)
+        == sample_value(before, "fashion_mnist_http_requests_total", **request_labels) + 1
+    )
+    assert (
+        sample_value(after, "fashion_mnist_http_request_duration_seconds_count", **request_labels)
+        == sample_value(before, "fashion_mnist_http_request_duration_seconds_count", **request_labels) + 1
+    )
+    assert (
+        sample_value(after, "fashion_mnist_predictions_total", label="Ankle boot")
+        == sample_value(before, "fashion_mnist_predictions_total", label="Ankle boot") + 1
+    )
+    assert sample_value(after, "fashion_mnist_inference_batch_size_count") > sample_value(
+        before, "fashion_mnist_inference_batch_size_count"
+    )
     assert sample_value(after, "fashion_mnist_model_load_seconds") > 0
 
 
 def test_unknown_paths_share_one_endpoint_label(client):
     """404s are counted, all under one label: a client inventing paths must not grow the metrics."""
-    before = sample_value(scrape(client), "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched",
-                          status="404")
+    before = sample_value(
+        scrape(client), "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched", status="404"
+    )
     assert client.get("/no/such/page").status_code == 404
     assert client.get("/another/one").status_code == 404
     samples = scrape(client)
-    endpoints = {dict(labels).get("endpoint") for (name, labels) in samples
-                 if name == "fashion_mnist_http_requests_total"}
+    endpoints = {
+        dict(labels).get("endpoint") for (name, labels) in samples if name == "fashion_mnist_http_requests_total"
+    }
     assert not endpoints & {"/no/such/page", "/another/one"}
-    assert sample_value(samples, "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched",
-                        status="404") == before + 2
+    assert (
+        sample_value(samples, "fashion_mnist_http_requests_total", method="GET", endpoint="unmatched", status="404")
+        == before + 2
+    )
 
 
 def test_invented_methods_share_one_method_label(client):
     """A client choosing the method must not grow the metrics without bound."""
     for method in ("FOO", "BAR"):
         assert client.open("/model/labels", method=method).status_code == 405
-    methods = {dict(labels).get("method") for (name, labels) in scrape(client)
-               if name == "fashion_mnist_http_requests_total"}
+    methods = {
+        dict(labels).get("method") for (name, labels) in scrape(client) if name == "fashion_mnist_http_requests_total"
+    }
     assert "other" in methods and not methods & {"FOO", "BAR"}
 
 
@@ -119,8 +139,17 @@ def test_while_shutting_down_readiness_and_predict_answer_503(app, client):
 
 
 def test_json_log_lines_carry_the_extra_fields():
-    record = logging.makeLogRecord({"name": "max_fashion_mnist.requests", "levelname": "INFO", "levelno": 20,
-                                    "msg": "GET %s %d", "args": ("/x", 200), "path": "/x", "status": 200})
+    record = logging.makeLogRecord(
+        {
+            "name": "max_fashion_mnist.requests",
+            "levelname": "INFO",
+            "levelno": 20,
+            "msg": "GET %s %d",
+            "args": ("/x", 200),
+            "path": "/x",
+            "status": 200,
+        }
+    )
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "GET /x 200" and entry["path"] == "/x" and entry["status"] == 200
     assert entry["level"] == "INFO" and entry["logger"] == "max_fashion_mnist.requests" and "time" in entry

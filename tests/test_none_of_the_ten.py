@@ -1,5 +1,6 @@
 """The none-of-the-ten score: in every /model/predict answer, flagged at NONE_OF_THE_TEN_THRESHOLD, in the metadata
 and Swagger, counted for Prometheus; how training gives a network its eleventh output; how it is measured."""
+
 from __future__ import annotations
 
 import io
@@ -13,12 +14,16 @@ from tests.imaging import SAMPLES_DIR, none_sample_files, photo_sample_files, sa
 
 
 def post(client, path):
-    return client.post("/model/predict", data={"image": (io.BytesIO(path.read_bytes()), path.name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/model/predict", data={"image": (io.BytesIO(path.read_bytes()), path.name)}, content_type="multipart/form-data"
+    )
 
 
-@pytest.mark.parametrize("path", sample_files() + photo_sample_files() + none_sample_files(),
-                         ids=lambda path: str(path.relative_to(SAMPLES_DIR)))
+@pytest.mark.parametrize(
+    "path",
+    sample_files() + photo_sample_files() + none_sample_files(),
+    ids=lambda path: str(path.relative_to(SAMPLES_DIR)),
+)
 def test_every_answer_carries_the_models_score_and_its_flag(client, model, path):
     response = post(client, path)
     assert response.status_code == 200
@@ -93,6 +98,7 @@ def test_flagged_answers_are_counted():
 
 # --- How the score is measured (training/none_of_the_ten.py) ---
 
+
 def test_auroc_and_the_threshold_for_a_flagged_rate():
     from training.none_of_the_ten import auroc, threshold_for_rate
 
@@ -114,6 +120,7 @@ def test_the_baseline_is_one_minus_the_top_probability():
 
 
 # --- How a network gets its eleventh output (training/train_none.py) ---
+
 
 def test_an_outlier_allows_only_none_and_a_garment_never_does():
     from training.train_none import eleven_wide

@@ -1,4 +1,5 @@
 """Integration: /metrics merges both workers of a real gunicorn server; LOG_FORMAT=json logs JSON lines."""
+
 import json
 import signal
 import threading
@@ -38,8 +39,11 @@ def test_metrics_count_every_request_across_workers(json_logging_server):
         assert requests.post(f"{base_url}/model/predict", files={"image": ("bag.png", bag)}, timeout=30).ok
     response = requests.get(f"{base_url}/metrics", timeout=30)
     assert response.headers["Content-Type"].startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(response.text) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
     posts = (("endpoint", "/model/predict"), ("method", "POST"), ("status", "200"))
     assert samples[("fashion_mnist_http_requests_total", posts)] == REQUESTS
     assert samples[("fashion_mnist_predictions_total", (("label", "Bag"),))] == REQUESTS
@@ -58,7 +62,7 @@ def test_json_logs_have_one_line_per_request(json_logging_server):
 def multipart_parts(filename: str, content: bytes) -> tuple[bytes, bytes, str]:
     """A multipart body cut in two, to send with a pause between the halves."""
     body = multipart_body("image", filename, content)
-    return body[:len(body) // 2], body[len(body) // 2:], CONTENT_TYPE
+    return body[: len(body) // 2], body[len(body) // 2 :], CONTENT_TYPE
 
 
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
@@ -68,8 +72,9 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
     port = free_port()
     process = start_server(port, log_path)
     base_url = f"http://127.0.0.1:{port}"
-    first, second, content_type = multipart_parts("bag.png", next(
-        p for p in sample_files() if p.name == "bag.png").read_bytes())
+    first, second, content_type = multipart_parts(
+        "bag.png", next(p for p in sample_files() if p.name == "bag.png").read_bytes()
+    )
     first_sent, signalled, answers = threading.Event(), threading.Event(), []
 
     def slow_body():
@@ -79,8 +84,11 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
         yield second
 
     def post():
-        answers.append(requests.post(f"{base_url}/model/predict", data=slow_body(),
-                                     headers={"Content-Type": content_type}, timeout=30))
+        answers.append(
+            requests.post(
+                f"{base_url}/model/predict", data=slow_body(), headers={"Content-Type": content_type}, timeout=30
+            )
+        )
 
     client = threading.Thread(target=post)
     try:

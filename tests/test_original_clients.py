@@ -1,6 +1,7 @@
 """Clients that exist and that nobody here wrote work unchanged, over HTTP against a real server: IBM's MAX
 skeleton and the original MAX-Fashion-MNIST tutorial app upload the image as `file`, and code generators read
 /swagger.json, which must be a valid Swagger 2.0 document."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,9 @@ SNEAKER = 7
 def test_the_max_skeletons_file_upload_of_a_jpeg_is_classified(live_server):
     """What the skeleton's tests/test.py sends: files={'file': (file_path, file, 'image/jpeg')}."""
     with open(JPEG, "rb") as file:
-        response = requests.post(f"{live_server}/model/predict",
-                                 files={"file": (str(JPEG), file, "image/jpeg")}, timeout=TIMEOUT_S)
+        response = requests.post(
+            f"{live_server}/model/predict", files={"file": (str(JPEG), file, "image/jpeg")}, timeout=TIMEOUT_S
+        )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ok" and body["predictions"][0]["prediction"] == SNEAKER
@@ -42,8 +44,10 @@ def test_image_and_file_together_are_ambiguous(live_server):
     files = [("image", ("a.jpg", JPEG.read_bytes())), ("file", ("b.jpg", JPEG.read_bytes()))]
     response = requests.post(f"{live_server}/model/predict", files=files, timeout=TIMEOUT_S)
     assert response.status_code == 400
-    assert response.json() == {"status": "error", "message": "Send exactly one image, in the 'image' field "
-                                                             "(or 'file'); this request has 2: 'image', 'file'."}
+    assert response.json() == {
+        "status": "error",
+        "message": "Send exactly one image, in the 'image' field (or 'file'); this request has 2: 'image', 'file'.",
+    }
 
 
 def test_no_image_part_names_the_parts_received_and_the_one_expected(live_server):
@@ -60,8 +64,12 @@ def test_the_live_swagger_document_is_valid_swagger_2(live_server):
     spec = requests.get(f"{live_server}/swagger.json", timeout=TIMEOUT_S).json()
     errors = [str(error).splitlines()[0] for error in OpenAPIV2SpecValidator(spec).iter_errors()]
     assert errors == []
-    operation_ids = [operation["operationId"] for path in spec["paths"].values() for operation in path.values()
-                     if isinstance(operation, dict) and "operationId" in operation]
+    operation_ids = [
+        operation["operationId"]
+        for path in spec["paths"].values()
+        for operation in path.values()
+        if isinstance(operation, dict) and "operationId" in operation
+    ]
     assert len(operation_ids) == len(set(operation_ids)) > 10
 
 

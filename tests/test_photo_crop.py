@@ -1,4 +1,5 @@
 """core/photo_crop.py: the photo network's 64×64 colour crop of a photo's garment box."""
+
 from __future__ import annotations
 
 import io

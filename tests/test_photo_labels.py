@@ -1,5 +1,6 @@
 """What each clothing photo counts as (training/photos.py): its folder's classes, one footwear class where its kind
 was labelled (training/shoe_kinds.tsv), nothing for the none-of-the-ten folders."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,8 +24,12 @@ def test_a_labelled_shoe_allows_its_one_kind_and_the_others_any_footwear(tmp_pat
     table.write_text("image\tclass_id\tclass\twhat\nsneaker1\t7\tSneaker\tsneakers\nboot1\t9\tAnkle boot\tboots\n")
     kinds = read_shoe_kinds(table)
     assert kinds == {"sneaker1": 7, "boot1": 9}
-    listed = [("shoes", Path("shoes/sneaker1.jpg")), ("shoes", Path("shoes/pump.jpg")),
-              ("t-shirt", Path("t-shirt/boot1.jpg")), ("hat", Path("hat/x.jpg"))]
+    listed = [
+        ("shoes", Path("shoes/sneaker1.jpg")),
+        ("shoes", Path("shoes/pump.jpg")),
+        ("t-shirt", Path("t-shirt/boot1.jpg")),
+        ("hat", Path("hat/x.jpg")),
+    ]
     masks = allowed_masks(listed, {"sneaker1": 7})
     assert np.flatnonzero(masks[0]).tolist() == [7]
     assert np.flatnonzero(masks[1]).tolist() == [5, 7, 9]

@@ -1,5 +1,6 @@
 """The photo network's data (training/photo_network.py) and its training run (training/train_photo.py): Fashion-MNIST
 drawn as catalogue photos, the augmentations, a seeded epoch, and a run that writes a servable model and its record."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,10 @@ from training.photo_network import (
     photo_epoch_data,
 )
 
-needs_dataset = pytest.mark.skipif(not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
-                                   reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
+needs_dataset = pytest.mark.skipif(
+    not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
+    reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR",
+)
 
 
 def bright_square(count: int = 6) -> np.ndarray:
@@ -84,9 +87,20 @@ def test_a_photo_network_run_resumes_and_records_what_it_used(tiny_photos, tmp_p
     from training.train_photo import main
 
     output = tmp_path / "model" / "photo.h5"
-    common = ["--widths", "4,8,8,8", "--fashion-per-epoch", "64", "--warmup-epochs", "0.5",
-              "--photos-dir", str(tiny_photos), "--checkpoint-dir", str(tmp_path / "checkpoint"),
-              "--output", str(output)]
+    common = [
+        "--widths",
+        "4,8,8,8",
+        "--fashion-per-epoch",
+        "64",
+        "--warmup-epochs",
+        "0.5",
+        "--photos-dir",
+        str(tiny_photos),
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoint"),
+        "--output",
+        str(output),
+    ]
     main([*common, "--epochs", "1"])
     first = json.loads((tmp_path / "model" / "photo.training.json").read_text())
     main([*common, "--epochs", "2", "--resume"])

@@ -1,6 +1,7 @@
 """Train/serve parity: the 28×28 array and the 64×64 colour crop a photo is trained and validated on are exactly
 what the running server shows its two networks for that photo (POST /model/predict with debug=true returns
 both)."""
+
 from __future__ import annotations
 
 import base64
@@ -34,8 +35,12 @@ def photos_dir(tmp_path_factory):
 
 
 def served_model_inputs(base_url: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    response = requests.post(f"{base_url}/model/predict", files={"image": ("photo.jpg", data, "image/jpeg")},
-                             data={"debug": "true"}, timeout=30)
+    response = requests.post(
+        f"{base_url}/model/predict",
+        files={"image": ("photo.jpg", data, "image/jpeg")},
+        data={"debug": "true"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     return decoded_png(body["model_input"]), decoded_png(body["photo_input"])

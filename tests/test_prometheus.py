@@ -9,6 +9,7 @@ the text parser), logging "Invalid content type on scrape" at debug level only; 
 --log.level=debug and the test fails on that line too. The exact header is guarded without Prometheus as well,
 by tests/test_monitoring.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,11 @@ PROMETHEUS = shutil.which(os.environ.get("PROMETHEUS_PATH", "prometheus"))
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.owns_server,  # two workers of its own, whose request log it reads
-    pytest.mark.skipif(PROMETHEUS is None, reason="no prometheus binary on PATH: `make install-prometheus` installs "
-                       "Debian's as root (scripts/install-prometheus.sh), or set PROMETHEUS_PATH"),
+    pytest.mark.skipif(
+        PROMETHEUS is None,
+        reason="no prometheus binary on PATH: `make install-prometheus` installs "
+        "Debian's as root (scripts/install-prometheus.sh), or set PROMETHEUS_PATH",
+    ),
 ]
 
 JOB = "fashion-mnist"
@@ -46,8 +50,11 @@ CONTENT_TYPE_FALLBACK = "Invalid content type on scrape"  # Prometheus 2.x, debu
 
 def predicting_workers(log_path: Path) -> list[str]:
     """The pid of the worker that answered each logged POST /model/predict 200, in order."""
-    return [match[1] for line in log_path.read_text().splitlines()
-            if "POST /model/predict 200" in line and (match := REQUEST_LINE.search(line))]
+    return [
+        match[1]
+        for line in log_path.read_text().splitlines()
+        if "POST /model/predict 200" in line and (match := REQUEST_LINE.search(line))
+    ]
 
 
 def poll(answer, what: str, timeout_s: float = WAIT_S):
@@ -67,16 +74,19 @@ def send_predictions(base_url: str, log_path: Path) -> tuple[int, set[str]]:
 
     def predict(index: int) -> int:
         name, content = images[index % len(images)]
-        return requests.post(f"{base_url}/model/predict", files={"image": (name, content)}, timeout=TIMEOUT_S
-                             ).status_code
+        return requests.post(
+            f"{base_url}/model/predict", files={"image": (name, content)}, timeout=TIMEOUT_S
+        ).status_code
 
     sent = 0
     with ThreadPoolExecutor(CONNECTIONS) as pool:
         for _ in range(MAX_ROUNDS):
             assert set(pool.map(predict, range(sent, sent + PREDICTIONS_PER_ROUND))) == {200}
             sent += PREDICTIONS_PER_ROUND
-            pids = poll(lambda logged=sent: pids if len(pids := predicting_workers(log_path)) == logged else None,
-                        f"{sent} request log lines")
+            pids = poll(
+                lambda logged=sent: pids if len(pids := predicting_workers(log_path)) == logged else None,
+                f"{sent} request log lines",
+            )
             if len(set(pids)) == 2:
                 return sent, set(pids)
     raise AssertionError(f"one worker served all {sent} predictions: {set(pids)}")
@@ -133,12 +143,21 @@ def test_prometheus_scrapes_both_workers_requests(tmp_path):
         port = free_port()
         prometheus_url = f"http://127.0.0.1:{port}"
         prometheus_log = tmp_path / "prometheus.log"
-        prometheus = spawn([PROMETHEUS, f"--config.file={prometheus_config(tmp_path / 'prometheus.yml', service.port)}",
-                            f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                            "--log.level=debug"], prometheus_log, cwd=tmp_path)
+        prometheus = spawn(
+            [
+                PROMETHEUS,
+                f"--config.file={prometheus_config(tmp_path / 'prometheus.yml', service.port)}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=debug",
+            ],
+            prometheus_log,
+            cwd=tmp_path,
+        )
         try:
-            wait_until(prometheus, prometheus_log,
-                       lambda: requests.get(f"{prometheus_url}/-/ready", timeout=2).ok or None)
+            wait_until(
+                prometheus, prometheus_log, lambda: requests.get(f"{prometheus_url}/-/ready", timeout=2).ok or None
+            )
 
             scraped = scraped_target(prometheus_url)
             assert scraped["lastError"] == "", scraped
@@ -146,8 +165,10 @@ def test_prometheus_scrapes_both_workers_requests(tmp_path):
             assert scalar(prometheus_url, f'up{{job="{JOB}"}}') == 1
             assert scalar(prometheus_url, f"sum(fashion_mnist_http_requests_total{PREDICT})") == sent
             assert scalar(prometheus_url, f"sum(fashion_mnist_http_request_duration_seconds_count{PREDICT})") == sent
-            median = scalar(prometheus_url, "histogram_quantile(0.5, sum by (le) "
-                                            f"(fashion_mnist_http_request_duration_seconds_bucket{PREDICT}))")
+            median = scalar(
+                prometheus_url,
+                f"histogram_quantile(0.5, sum by (le) (fashion_mnist_http_request_duration_seconds_bucket{PREDICT}))",
+            )
             assert math.isfinite(median) and median > 0, median
             fallbacks = [line for line in prometheus_log.read_text().splitlines() if CONTENT_TYPE_FALLBACK in line]
             assert not fallbacks, f"Prometheus could not parse the Content-Type of GET /metrics: {fallbacks[0]}"

@@ -1,4 +1,5 @@
 """What runs the network (core/runtimes.py): the int8 ONNX export by default, TensorFlow on the Keras file."""
+
 from __future__ import annotations
 
 import logging
@@ -98,16 +99,24 @@ def test_auto_falls_back_to_tensorflow_for_a_tampered_export(export_copy, model)
 
 
 def test_auto_falls_back_to_tensorflow_without_an_export(tmp_path, model):
-    assert choose_runtime("auto", tmp_path / "absent.onnx", tmp_path / "absent.onnx.sha256",
-                          model.sha256) == ("tensorflow", None)
+    assert choose_runtime("auto", tmp_path / "absent.onnx", tmp_path / "absent.onnx.sha256", model.sha256) == (
+        "tensorflow",
+        None,
+    )
 
 
 def test_asking_for_onnxruntime_with_a_changed_export_file_fails_to_start(export_copy):
     onnx_path, checksum_path = export_copy
     checksum_path.write_text(f"{OTHER_SHA256}  model.onnx\n")
     with pytest.raises(ModelChecksumError):
-        ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=onnx_path,
-                                             onnx_model_sha256_path=checksum_path, max_batch_size=1))
+        ModelWrapper(
+            config.SETTINGS.replace(
+                inference_runtime="onnxruntime",
+                onnx_model_path=onnx_path,
+                onnx_model_sha256_path=checksum_path,
+                max_batch_size=1,
+            )
+        )
 
 
 def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
@@ -122,8 +131,14 @@ def test_asking_for_onnxruntime_with_a_stale_export_fails_to_start(export_copy):
     onnx.save(exported, str(onnx_path))
     write_checksum(onnx_path, checksum_path)
     with pytest.raises(StaleExportError, match=f"exported from a Keras file with sha256 {OTHER_SHA256}"):
-        ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=onnx_path,
-                                             onnx_model_sha256_path=checksum_path, max_batch_size=1))
+        ModelWrapper(
+            config.SETTINGS.replace(
+                inference_runtime="onnxruntime",
+                onnx_model_path=onnx_path,
+                onnx_model_sha256_path=checksum_path,
+                max_batch_size=1,
+            )
+        )
 
 
 def test_an_unknown_runtime_is_refused(model):
@@ -153,10 +168,13 @@ def test_average_with_mirror_runs_the_mirror_in_the_same_pass():
 
 def test_serving_with_onnxruntime_never_imports_tensorflow():
     """The worker's memory and start-up time: TensorFlow is only loaded for INFERENCE_RUNTIME=tensorflow."""
-    script = ("import sys; from core.model import ModelWrapper; m = ModelWrapper(); "
-              "print(m.runtime, 'tensorflow' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", script], cwd=config.REPO_ROOT, capture_output=True,
-                            text=True, timeout=120, check=True)
+    script = (
+        "import sys; from core.model import ModelWrapper; m = ModelWrapper(); "
+        "print(m.runtime, 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=config.REPO_ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
     assert result.stdout.split() == ["onnxruntime", "False"]
 
 
@@ -168,9 +186,14 @@ def test_export_writes_a_verified_int8_model_that_agrees_with_the_shipped_one(tm
     output = tmp_path / "exported.onnx"
     export(config.SETTINGS.model_path, output, None, calibration_images=200)
     assert verified_onnx_export(output, tmp_path / "exported.onnx.sha256", model.sha256).sha256
-    exported = ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", onnx_model_path=output,
-                                                    onnx_model_sha256_path=tmp_path / "exported.onnx.sha256",
-                                                    max_batch_size=1))
+    exported = ModelWrapper(
+        config.SETTINGS.replace(
+            inference_runtime="onnxruntime",
+            onnx_model_path=output,
+            onnx_model_sha256_path=tmp_path / "exported.onnx.sha256",
+            max_batch_size=1,
+        )
+    )
     batch = to_model_batch(images)
     agreement = np.mean(exported.predict_batch(batch).argmax(axis=1) == model.predict_batch(batch).argmax(axis=1))
     assert agreement >= 0.99
@@ -185,15 +208,22 @@ def test_the_photo_networks_export_agrees_with_the_shipped_one_on_photos(tmp_pat
 
     official_test_images(1)  # skips without the dataset, which calibration needs
     output = tmp_path / "photo.onnx"
-    export(config.SETTINGS.photo_model_path, output, None, calibration_images=100, calibration_photos=0,
-           network="photo")
+    export(
+        config.SETTINGS.photo_model_path, output, None, calibration_images=100, calibration_photos=0, network="photo"
+    )
     assert verified_onnx_export(output, tmp_path / "photo.onnx.sha256", model.photo_sha256).sha256
-    exported = ModelWrapper(config.SETTINGS.replace(inference_runtime="onnxruntime", photo_onnx_model_path=output,
-                                                    photo_onnx_model_sha256_path=tmp_path / "photo.onnx.sha256",
-                                                    max_batch_size=1))
+    exported = ModelWrapper(
+        config.SETTINGS.replace(
+            inference_runtime="onnxruntime",
+            photo_onnx_model_path=output,
+            photo_onnx_model_sha256_path=tmp_path / "photo.onnx.sha256",
+            max_batch_size=1,
+        )
+    )
     crops = to_photo_batch(np.stack([image_to_model_inputs(p.read_bytes()).photo for p in photo_sample_files()]))
-    np.testing.assert_array_equal(exported.predict_photo_batch(crops).argmax(axis=1),
-                                  model.predict_photo_batch(crops).argmax(axis=1))
+    np.testing.assert_array_equal(
+        exported.predict_photo_batch(crops).argmax(axis=1), model.predict_photo_batch(crops).argmax(axis=1)
+    )
 
 
 def test_tensorflow_serves_the_photo_network_from_its_keras_file(model):

@@ -1,4 +1,5 @@
 """training/scores.py against figures worked out by hand, and against scikit-learn on a larger random case."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,7 +33,10 @@ def test_per_class_scores_by_hand() -> None:
     rows = scores.per_class_scores(Y_TRUE, Y_PRED, NAMES)
     # a: precision 3/5, recall 3/4, F1 2·0.6·0.75/1.35;  b: 1/2, 1/2, 1/2;  c: never predicted → 0, not NaN
     assert [(r["label"], r["precision"], r["recall"], r["f1"], r["support"]) for r in rows] == [
-        ("a", 0.6, 0.75, 0.6667, 4), ("b", 0.5, 0.5, 0.5, 2), ("c", 0.0, 0.0, 0.0, 1)]
+        ("a", 0.6, 0.75, 0.6667, 4),
+        ("b", 0.5, 0.5, 0.5, 2),
+        ("c", 0.0, 0.0, 0.0, 1),
+    ]
 
 
 def test_accuracy_and_macro_f1_by_hand() -> None:

@@ -4,6 +4,7 @@ Swagger UI working under its Content-Security-Policy (in a real Chromium, when t
 
 The hostile-input tests that need a running server are in test_hostile.py.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,6 +35,7 @@ def csp(headers) -> dict[str, str]:
 
 # --- No debug mode, no stack traces ---------------------------------------------------------------------
 
+
 def test_debug_mode_is_off(app):
     assert app.debug is False
     assert not app.config.get("DEBUG")
@@ -43,13 +45,22 @@ def boom(*args, **kwargs):
     raise RuntimeError(INTERNAL_DETAIL)
 
 
-@pytest.mark.parametrize("path, send", [
-    ("/model/predict", lambda client: client.post(
-        "/model/predict", data={"image": (io.BytesIO(TWO_MB_NOISE_PNG), "a.png")})),
-    ("/v2/models/fashion-mnist/infer", lambda client: client.post(
-        f"/v2/models/{config.SETTINGS.v2_model_name}/infer",
-        json={"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}]})),
-])
+@pytest.mark.parametrize(
+    "path, send",
+    [
+        (
+            "/model/predict",
+            lambda client: client.post("/model/predict", data={"image": (io.BytesIO(TWO_MB_NOISE_PNG), "a.png")}),
+        ),
+        (
+            "/v2/models/fashion-mnist/infer",
+            lambda client: client.post(
+                f"/v2/models/{config.SETTINGS.v2_model_name}/infer",
+                json={"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}]},
+            ),
+        ),
+    ],
+)
 def test_an_internal_error_answers_500_without_details(app, client, monkeypatch, path, send):
     """A bug deep in the model must not leak its message, a file path or a traceback to the client."""
     with app.app_context():
@@ -65,10 +76,12 @@ def test_an_internal_error_answers_500_without_details(app, client, monkeypatch,
 
 # --- Size limits ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/model/predict", f"/v2/models/{config.SETTINGS.v2_model_name}/infer"])
 def test_body_over_max_content_length_is_413_json(client, path):
-    response = client.post(path, data=b"\0" * (config.SETTINGS.max_content_length + 1),
-                           content_type="multipart/form-data; boundary=x")
+    response = client.post(
+        path, data=b"\0" * (config.SETTINGS.max_content_length + 1), content_type="multipart/form-data; boundary=x"
+    )
     assert response.status_code == 413
     assert response.get_json() == error_body(path, "The data value transmitted exceeds the capacity limit.")
 
@@ -80,8 +93,20 @@ def error_body(path: str, message: str) -> dict:
 
 # --- Headers --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/swagger.json", "/model/labels", "/swaggerui/swagger-ui-bundle.js",
-                                  "/v2/health/ready", "/metrics", "/app/", "/no/such/route"])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/swagger.json",
+        "/model/labels",
+        "/swaggerui/swagger-ui-bundle.js",
+        "/v2/health/ready",
+        "/metrics",
+        "/app/",
+        "/no/such/route",
+    ],
+)
 def test_every_response_forbids_mime_sniffing(client, path):
     assert client.get(path).headers["X-Content-Type-Options"] == "nosniff"
 
@@ -111,13 +136,15 @@ def test_the_demo_page_keeps_its_stricter_policy(client):
 
 # --- Uploads stay in memory -----------------------------------------------------------------------------
 
+
 def test_a_2_mb_upload_is_held_in_memory(app):
     """Werkzeug's default would spool this file part to a temporary file on disk."""
     assert len(TWO_MB_NOISE_PNG) > 1_000_000
     from werkzeug.test import EnvironBuilder
 
-    environ = EnvironBuilder(method="POST", path="/model/predict",
-                             data={"image": (io.BytesIO(TWO_MB_NOISE_PNG), "a.png")}).get_environ()
+    environ = EnvironBuilder(
+        method="POST", path="/model/predict", data={"image": (io.BytesIO(TWO_MB_NOISE_PNG), "a.png")}
+    ).get_environ()
     with app.request_context(environ):
         from flask import request
 
@@ -128,6 +155,7 @@ def test_a_2_mb_upload_is_held_in_memory(app):
 
 def test_no_upload_touches_the_disk(client, monkeypatch):
     """Every way the tempfile module creates a file fails here, and a 2 MB upload is still classified."""
+
     def no_disk(*args, **kwargs):
         raise AssertionError("an upload was about to be written to disk")
 
@@ -139,6 +167,7 @@ def test_no_upload_touches_the_disk(client, monkeypatch):
 
 
 # --- gunicorn ------------------------------------------------------------------------------------------
+
 
 def gunicorn_settings() -> dict:
     """gunicorn.conf.py's settings, read as gunicorn reads them.
@@ -175,6 +204,7 @@ def test_gunicorn_reads_connections_in_an_event_loop_and_cuts_off_slow_clients_b
 
 
 # --- Swagger UI in a real browser, under its policy -----------------------------------------------------
+
 
 def try_out_labels_in_swagger_ui(sync_api, executable: str, base_url: str) -> tuple[list[str], list[str]]:
     """Swagger UI's "Try it out" on /model/labels; every console message and every URL the page requested."""

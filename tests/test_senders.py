@@ -1,5 +1,6 @@
 """training/senders.py: the photos split by who took them, so validation and the final check measure people
 the model has never seen."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,13 @@ from training.senders import LARGE_SENDER, assign_senders, split_by_sender
 
 def photos_of(senders: list[str]) -> PhotoSet:
     count = len(senders)
-    return PhotoSet(np.zeros((count, 28, 28), np.uint8), np.ones((count, 10), bool), np.array(["t-shirt"] * count),
-                    np.array([f"t-shirt/{i}.jpg" for i in range(count)]), senders=np.array(senders))
+    return PhotoSet(
+        np.zeros((count, 28, 28), np.uint8),
+        np.ones((count, 10), bool),
+        np.array(["t-shirt"] * count),
+        np.array([f"t-shirt/{i}.jpg" for i in range(count)]),
+        senders=np.array(senders),
+    )
 
 
 def many_senders(rng: np.random.Generator, senders: int = 120) -> list[str]:

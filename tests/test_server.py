@@ -1,4 +1,5 @@
 """Integration: a real gunicorn server process on localhost, spoken to over HTTP as users do."""
+
 import subprocess
 
 import pytest
@@ -14,8 +15,9 @@ TIMEOUT_S = 30
 
 
 def predict(base_url: str, data: bytes, filename: str = "upload.png", **params) -> requests.Response:
-    return requests.post(f"{base_url}/model/predict", files={"image": (filename, data)}, params=params,
-                         timeout=TIMEOUT_S)
+    return requests.post(
+        f"{base_url}/model/predict", files={"image": (filename, data)}, params=params, timeout=TIMEOUT_S
+    )
 
 
 def assert_still_serving(base_url: str) -> None:
@@ -56,19 +58,35 @@ def test_swagger_ui_and_openapi_document(live_server):
     assert script.status_code == 200 and len(script.content) > 100_000, "Swagger UI's assets are served locally"
 
 
-@pytest.mark.parametrize("send, status, message", [
-    (lambda url: requests.post(f"{url}/model/predict", timeout=TIMEOUT_S), 400, "image"),
-    (lambda url: requests.post(f"{url}/model/predict", files={"file": ("a.png", b"x")}, timeout=TIMEOUT_S),
-     400, "image"),
-    (lambda url: predict(url, b"this is text, not an image", "notes.png"), 400, "not a readable image"),
-    (lambda url: predict(url, b"", "empty.png"), 400, "empty"),
-    (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=11), 400, "top_k"),
-    (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=0), 400, "top_k"),
-    (lambda url: requests.post(f"{url}/model/predict", json={"image": "x"}, timeout=TIMEOUT_S), 400, "image"),
-    (lambda url: predict(url, b"\0" * (config.SETTINGS.max_content_length + 1024), "big.png"), 413, "exceeds"),
-    (lambda url: requests.get(f"{url}/no/such/route", timeout=TIMEOUT_S), 404, "not found"),
-], ids=["no-body", "wrong-field", "text-file", "empty-file", "top-k-11", "top-k-0", "json-body", "too-large",
-        "unknown-route"])
+@pytest.mark.parametrize(
+    "send, status, message",
+    [
+        (lambda url: requests.post(f"{url}/model/predict", timeout=TIMEOUT_S), 400, "image"),
+        (
+            lambda url: requests.post(f"{url}/model/predict", files={"file": ("a.png", b"x")}, timeout=TIMEOUT_S),
+            400,
+            "image",
+        ),
+        (lambda url: predict(url, b"this is text, not an image", "notes.png"), 400, "not a readable image"),
+        (lambda url: predict(url, b"", "empty.png"), 400, "empty"),
+        (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=11), 400, "top_k"),
+        (lambda url: predict(url, sample_files()[0].read_bytes(), top_k=0), 400, "top_k"),
+        (lambda url: requests.post(f"{url}/model/predict", json={"image": "x"}, timeout=TIMEOUT_S), 400, "image"),
+        (lambda url: predict(url, b"\0" * (config.SETTINGS.max_content_length + 1024), "big.png"), 413, "exceeds"),
+        (lambda url: requests.get(f"{url}/no/such/route", timeout=TIMEOUT_S), 404, "not found"),
+    ],
+    ids=[
+        "no-body",
+        "wrong-field",
+        "text-file",
+        "empty-file",
+        "top-k-11",
+        "top-k-0",
+        "json-body",
+        "too-large",
+        "unknown-route",
+    ],
+)
 def test_bad_request_gets_json_error_and_server_keeps_serving(live_server, send, status, message):
     response = send(live_server)
     assert response.status_code == status, response.text
@@ -89,8 +107,9 @@ def test_decompression_bomb_gets_400_and_server_keeps_serving(live_server):
 
 
 @pytest.mark.owns_server  # settings: a wrong MODEL_SHA256_PATH (or the photo network's), and the server's exit and log
-@pytest.mark.parametrize("setting, name", [("MODEL_SHA256_PATH", "fashion_mnist.h5"),
-                                           ("PHOTO_MODEL_SHA256_PATH", "fashion_mnist_photo.h5")])
+@pytest.mark.parametrize(
+    "setting, name", [("MODEL_SHA256_PATH", "fashion_mnist.h5"), ("PHOTO_MODEL_SHA256_PATH", "fashion_mnist_photo.h5")]
+)
 def test_server_refuses_to_start_on_checksum_mismatch(tmp_path, setting, name):
     wrong = tmp_path / f"{name}.sha256"
     wrong.write_text(f"{'0' * 64}  {name}\n")

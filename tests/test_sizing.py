@@ -1,6 +1,7 @@
 """The pods' resources against what the service was measured to hold (`make memory-verify`,
 benchmarks/results/memory.json) and what its settings let it hold: deploy/kubernetes/deployment.yaml and
 deploy/kserve/inferenceservice.yaml (which tests/test_manifests.py keeps equal)."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def memory_bounds(container: dict) -> tuple[float, float]:
     setting = lambda name: int(env.get(name.upper(), getattr(config.SETTINGS, name)))  # noqa: E731
     workers = setting("workers")
     steady = (MASTER_MEMORY_MIB + workers * WORKER_MEMORY_MIB) * MIB
-    worst = steady + workers * (setting("image_memory_bytes")
-                                + setting("threads") * BODY_COPIES * setting("max_content_length"))
+    worst = steady + workers * (
+        setting("image_memory_bytes") + setting("threads") * BODY_COPIES * setting("max_content_length")
+    )
     return steady, worst
 
 

@@ -1,4 +1,5 @@
 """A garment worn by a person: the crop keeps the garment, not the face, arms and legs around it."""
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -18,12 +19,12 @@ def person_in_a_dress(skin: tuple[int, int, int], background=(245, 245, 245)) ->
     """A catalogue-style figure on a light background: head, arms and legs in `skin`, a blue dress."""
     image = Image.new("RGB", (160, 240), background)
     draw = ImageDraw.Draw(image)
-    draw.ellipse((62, 10, 98, 50), fill=skin)                       # head
-    draw.rectangle((74, 48, 86, 62), fill=skin)                     # neck
-    draw.rectangle((36, 62, 48, 150), fill=skin)                    # arms
+    draw.ellipse((62, 10, 98, 50), fill=skin)  # head
+    draw.rectangle((74, 48, 86, 62), fill=skin)  # neck
+    draw.rectangle((36, 62, 48, 150), fill=skin)  # arms
     draw.rectangle((112, 62, 124, 150), fill=skin)
     draw.polygon([(52, 60), (108, 60), (120, DRESS_ROWS[1]), (40, DRESS_ROWS[1])], fill=DRESS)  # dress
-    draw.rectangle((62, 170, 74, 232), fill=skin)                   # legs
+    draw.rectangle((62, 170, 74, 232), fill=skin)  # legs
     draw.rectangle((86, 170, 98, 232), fill=skin)
     return image
 

@@ -1,5 +1,6 @@
 """tooling/: starting and waiting for a server process, and a process tree's pids and memory (psutil); the
 suite against a running service (SERVICE_URL, `make test-service`)."""
+
 import json
 import os
 import shutil
@@ -68,6 +69,7 @@ def test_each_started_server_gets_its_own_metrics_folder_and_the_tree_asked_for(
 
 # --- A running service instead of our own server (SERVICE_URL) -----------------------------------------------
 
+
 @pytest.fixture()
 def stub_service() -> Iterator[tuple[str, dict]]:
     """An HTTP server on localhost whose GET /v2/health/ready answers what answer["status"] and ["body"] say."""
@@ -106,8 +108,12 @@ def test_service_url_is_read_without_its_trailing_slash(monkeypatch):
 def test_a_service_is_used_once_it_says_it_is_ready_and_otherwise_the_error_says_what_it_answered(stub_service):
     url, answer = stub_service
     assert check_service(url) == url
-    for status, body, found in [(200, b'{"ready": false}', '{"ready": false}'), (503, b"starting", "HTTP 503"),
-                                (200, b"<html>", "JSONDecodeError"), (200, json.dumps([1]).encode(), "[1]")]:
+    for status, body, found in [
+        (200, b'{"ready": false}', '{"ready": false}'),
+        (503, b"starting", "HTTP 503"),
+        (200, b"<html>", "JSONDecodeError"),
+        (200, json.dumps([1]).encode(), "[1]"),
+    ]:
         answer.update(status=status, body=body)
         with pytest.raises(RuntimeError, match="is not a ready service") as raised:
             check_service(url)
@@ -123,8 +129,15 @@ def test_against_a_service_the_tests_owning_a_server_are_skipped_and_one_that_is
     skipped with the reason (no server started), and a live_server test errors saying the service is not ready."""
     env = {**os.environ, SERVICE_URL_ENV: f"http://127.0.0.1:{free_port()}"}
     tests = ["tests/test_operations_server.py", "tests/test_server.py::test_metadata_and_labels_over_http"]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rse", *tests],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rse", *tests],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     summary = done.stdout.strip().splitlines()[-1]
     assert "passed" not in summary and "failed" not in summary, done.stdout[-3000:]
     assert " skipped" in summary and "1 error" in summary, done.stdout[-3000:]
@@ -133,18 +146,33 @@ def test_against_a_service_the_tests_owning_a_server_are_skipped_and_one_that_is
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_make_test_service_without_service_url_says_what_it_needs():
-    env = {name: value for name, value in os.environ.items()
-           if name not in (SERVICE_URL_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
-    done = subprocess.run(["make", "test-service"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in (SERVICE_URL_ENV, "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+    }
+    done = subprocess.run(
+        ["make", "test-service"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode != 0
     assert "make test-service needs SERVICE_URL" in done.stderr and "pip" not in done.stdout
 
 
 # --- tooling/kube.py: the manifests and the kernel, for the benchmarks, kube-verify and the manifest tests ---
 
-@pytest.mark.parametrize(("text", "value"), [("500m", 0.5), ("2", 2.0), (2, 2.0), ("1536Mi", 1536 * 2**20),
-                                             ("1.5Gi", 1.5 * 2**30), ("1k", 1000.0), ("3M", 3e6)])
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("500m", 0.5),
+        ("2", 2.0),
+        (2, 2.0),
+        ("1536Mi", 1536 * 2**20),
+        ("1.5Gi", 1.5 * 2**30),
+        ("1k", 1000.0),
+        ("3M", 3e6),
+    ],
+)
 def test_kubernetes_quantities_in_cores_or_bytes(text, value):
     from tooling.kube import quantity
 

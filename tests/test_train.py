@@ -1,5 +1,6 @@
 """The training recipe end to end on a few images: the set loss, the epoch mix, a checkpoint that resumes,
 and a record that names the exact arguments and the model file it describes."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,10 @@ from core.checksum import sha256_of
 from training.dataset import default_data_dir
 from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
 
-needs_dataset = pytest.mark.skipif(not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
-                                   reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR")
+needs_dataset = pytest.mark.skipif(
+    not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
+    reason="the Fashion-MNIST IDX files are not in FASHION_MNIST_DIR",
+)
 
 
 def test_set_loss_is_minus_log_of_the_allowed_probability_mass():
@@ -60,9 +63,24 @@ def test_training_resumes_from_its_checkpoint_and_records_what_it_used(tiny_phot
     from training.train import main
 
     output = tmp_path / "model" / "net.h5"
-    common = ["--limit-train", "256", "--val-size", "100", "--widths", "8,16", "--dense-units", "16",
-              "--photos-dir", str(tiny_photos), "--photo-repeats", "2",
-              "--checkpoint-dir", str(tmp_path / "checkpoint"), "--output", str(output)]
+    common = [
+        "--limit-train",
+        "256",
+        "--val-size",
+        "100",
+        "--widths",
+        "8,16",
+        "--dense-units",
+        "16",
+        "--photos-dir",
+        str(tiny_photos),
+        "--photo-repeats",
+        "2",
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoint"),
+        "--output",
+        str(output),
+    ]
     main([*common, "--epochs", "1"])
     first = json.loads((tmp_path / "model" / "net.training.json").read_text())
     assert [entry["epoch"] for entry in first["history"]] == [1]
@@ -89,14 +107,39 @@ def test_two_runs_with_the_same_arguments_write_the_same_model_file(tiny_photos,
     digests = []
     for run in ("first", "second"):
         output = tmp_path / run / "net.h5"
-        train_in_a_process(["--limit-train", "256", "--val-size", "100", "--widths", "8,16", "--dense-units", "16",
-                            "--epochs", "1", "--photos-dir", str(tiny_photos), "--photo-repeats", "2",
-                            "--checkpoint-dir", str(tmp_path / run / "checkpoint"),
-                            "--output", str(output), "--photo-cache-dir", str(tmp_path / "cache")])
+        train_in_a_process(
+            [
+                "--limit-train",
+                "256",
+                "--val-size",
+                "100",
+                "--widths",
+                "8,16",
+                "--dense-units",
+                "16",
+                "--epochs",
+                "1",
+                "--photos-dir",
+                str(tiny_photos),
+                "--photo-repeats",
+                "2",
+                "--checkpoint-dir",
+                str(tmp_path / run / "checkpoint"),
+                "--output",
+                str(output),
+                "--photo-cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
         digests.append(sha256_of(output))
     assert digests[0] == digests[1]
 
 
 def train_in_a_process(arguments: list[str]) -> None:
-    subprocess.run([sys.executable, "-m", "training.train", *arguments], check=True, cwd=config.REPO_ROOT,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "training.train", *arguments],
+        check=True,
+        cwd=config.REPO_ROOT,
+        capture_output=True,
+        timeout=600,
+    )

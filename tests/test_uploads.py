@@ -1,5 +1,6 @@
 """api/uploads.py: multipart bodies as real clients send them, parsed by python-multipart into Werkzeug's form
 and files, with Werkzeug's limits, and Werkzeug's own parser as the fallback for bodies python-multipart refuses."""
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,10 @@ def echo_client():
 
     @app.post("/echo")
     def echo():
-        return {"form": list(request.form.items(multi=True)),
-                "files": [[name, f.filename, f.read().hex()] for name, f in request.files.items(multi=True)]}
+        return {
+            "form": list(request.form.items(multi=True)),
+            "files": [[name, f.filename, f.read().hex()] for name, f in request.files.items(multi=True)],
+        }
 
     return app.test_client()
 
@@ -48,8 +51,10 @@ def post(client, body: bytes, boundary: str):
 @pytest.fixture()
 def werkzeug_parser_forbidden(monkeypatch):
     """Fails the test if a body falls back to Werkzeug's parser."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("fell back to Werkzeug's multipart parser")
+
     monkeypatch.setattr(FormDataParser, "_parse_multipart", refuse)
 
 
@@ -62,17 +67,21 @@ def test_a_real_clients_body_is_parsed_by_python_multipart(echo_client, werkzeug
 
 def test_several_files_a_unicode_name_and_an_empty_file(echo_client, werkzeug_parser_forbidden):
     boundary = secrets.token_hex(16)
-    body = curl_body([("image", "a.png", b"1"), ("image", "chaussure é.png", b""), ("image", "c.png", b"33")],
-                     boundary)
+    body = curl_body([("image", "a.png", b"1"), ("image", "chaussure é.png", b""), ("image", "c.png", b"33")], boundary)
     files = post(echo_client, body, boundary).get_json()["files"]
     assert files == [["image", "a.png", "31"], ["image", "chaussure é.png", ""], ["image", "c.png", "3333"]]
 
 
 def test_a_field_in_latin_1_is_decoded_as_its_charset_says(echo_client, werkzeug_parser_forbidden):
     boundary = secrets.token_hex(8)
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n"
-            f"Content-Type: text/plain; charset=iso-8859-1\r\n\r\n").encode() + "café".encode("latin-1") + \
-        f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n'
+            f"Content-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+        ).encode()
+        + "café".encode("latin-1")
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     assert post(echo_client, body, boundary).get_json()["form"] == [["note", "café"]]
 
 
@@ -92,11 +101,14 @@ def test_werkzeugs_own_laxer_layout_falls_back_to_its_parser(echo_client):
     assert answer["files"] == [["image", "empty.png", ""]]
 
 
-@pytest.mark.parametrize("body", [
-    b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\nabc",  # cut short
-    b"not multipart at all",
-    b"--b\r\nContent-Disposition: form-data; name=\"\xff\xfe\"\r\n\r\nabc\r\n--b--\r\n",  # not UTF-8
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nabc',  # cut short
+        b"not multipart at all",
+        b'--b\r\nContent-Disposition: form-data; name="\xff\xfe"\r\n\r\nabc\r\n--b--\r\n',  # not UTF-8
+    ],
+)
 def test_a_malformed_body_gives_an_empty_form_as_in_werkzeug(echo_client, body):
     response = post(echo_client, body, "b")
     assert response.status_code == 200 and response.get_json() == {"form": [], "files": []}

@@ -1,5 +1,6 @@
 """The V2 input rules of this model (api/v2/inference.model_batch): one image input, 28×28×1, values in range;
 and readiness while shutting down."""
+
 import base64
 import json
 
@@ -23,14 +24,17 @@ def image(shape: list[int], fill: float = 0.5, datatype: str = "FP32") -> dict:
     return {"name": "image", "shape": shape, "datatype": datatype, "data": [fill] * int(np.prod(shape))}
 
 
-@pytest.mark.parametrize(("inputs", "message"), [
-    ((image([1, 28, 28]), image([1, 28, 28])), "exactly one input"),
-    ((image([1, 28, 28], fill=256.0),), "must lie in 0-255"),
-    ((image([1, 28, 28, 3]),), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\]"),
-    ((image([0, 28, 28]),), r"holds no image \(N = 0\)"),
-    (({"name": "image_bytes", "shape": [1], "datatype": "FP32", "data": [1.0]},), "must be BYTES of shape"),
-    (({"name": "image_bytes", "shape": [1, 1], "datatype": "BYTES", "data": ["aGk="]},), "must be BYTES of shape"),
-])
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ((image([1, 28, 28]), image([1, 28, 28])), "exactly one input"),
+        ((image([1, 28, 28], fill=256.0),), "must lie in 0-255"),
+        ((image([1, 28, 28, 3]),), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\]"),
+        ((image([0, 28, 28]),), r"holds no image \(N = 0\)"),
+        (({"name": "image_bytes", "shape": [1], "datatype": "FP32", "data": [1.0]},), "must be BYTES of shape"),
+        (({"name": "image_bytes", "shape": [1, 1], "datatype": "BYTES", "data": ["aGk="]},), "must be BYTES of shape"),
+    ],
+)
 def test_inputs_this_model_cannot_take_are_refused_with_a_reason(inputs, message):
     with pytest.raises(ProtocolError, match=message) as refusal:
         model_batch(request_of(*inputs), max_batch=LIMIT)
@@ -56,8 +60,12 @@ def test_readiness_answers_503_while_the_model_shuts_down(client, monkeypatch):
 
 
 def files_input(*contents: bytes, shape: list[int] | None = None, datatype: str = "BYTES") -> dict:
-    return {"name": "image_bytes", "shape": shape or [len(contents)], "datatype": datatype,
-            "data": [base64.b64encode(content).decode() for content in contents]}
+    return {
+        "name": "image_bytes",
+        "shape": shape or [len(contents)],
+        "datatype": datatype,
+        "data": [base64.b64encode(content).decode() for content in contents],
+    }
 
 
 def test_encoded_files_are_preprocessed_like_model_predict_in_order():
@@ -78,18 +86,23 @@ def test_an_unreadable_file_is_refused_naming_its_position():
     assert refusal.value.status == 400
 
 
-@pytest.mark.parametrize(("inputs", "message"), [
-    (files_input(shape=[0]), r"must be BYTES of shape \[N\], N > 0, got BYTES \[0\]"),
-    ((image([1, 28, 28], datatype="INT32")), "Input 'image' must be FP32 or UINT8, got INT32"),
-    ((image([1, 27, 28])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[1, 27, 28\]"),
-    ((image([1, 28, 27])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[1, 28, 27\]"),
-    ((image([28, 28])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[28, 28\]"),
-    ((image([1, 1, 28, 28, 1])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\]"),
-    ((image([1, 28, 28], fill=-0.5)), "must lie in 0-1"),
-    ((image([1, 28, 28], fill=-3.0)), "must lie in 0-1"),
-    (({"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0.0]}),
-     "Unknown input 'pixels': this model takes 'image' or 'image_bytes'"),
-])
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (files_input(shape=[0]), r"must be BYTES of shape \[N\], N > 0, got BYTES \[0\]"),
+        ((image([1, 28, 28], datatype="INT32")), "Input 'image' must be FP32 or UINT8, got INT32"),
+        ((image([1, 27, 28])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[1, 27, 28\]"),
+        ((image([1, 28, 27])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[1, 28, 27\]"),
+        ((image([28, 28])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\], got \[28, 28\]"),
+        ((image([1, 1, 28, 28, 1])), r"must have shape \[N, 28, 28\] or \[N, 28, 28, 1\]"),
+        ((image([1, 28, 28], fill=-0.5)), "must lie in 0-1"),
+        ((image([1, 28, 28], fill=-3.0)), "must lie in 0-1"),
+        (
+            ({"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0.0]}),
+            "Unknown input 'pixels': this model takes 'image' or 'image_bytes'",
+        ),
+    ],
+)
 def test_each_refusal_says_what_was_wrong(inputs, message):
     with pytest.raises(ProtocolError, match=message):
         model_batch(request_of(inputs), max_batch=LIMIT)
@@ -99,17 +112,34 @@ def test_nan_or_infinity_is_refused():
     values = np.zeros((1, 28, 28), dtype=np.float32)
     for bad in (np.nan, np.inf):
         values[0, 5, 5] = bad
-        header = json.dumps({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32",
-                                         "parameters": {"binary_data_size": values.nbytes}}]}).encode()
+        header = json.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "image",
+                        "shape": [1, 28, 28],
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": values.nbytes},
+                    }
+                ]
+            }
+        ).encode()
         with pytest.raises(ProtocolError, match="contains NaN or infinite values"):
             model_batch(parse_request(header + values.tobytes(), str(len(header))), max_batch=LIMIT)
 
 
-@pytest.mark.parametrize(("fill", "datatype", "seen"), [
-    (0.5, "FP32", 0.5), (1.0, "FP32", 1.0), (0.0, "FP32", 0.0),  # all in 0-1: taken as 0-1
-    (51.0, "FP32", 0.2), (255.0, "FP32", 1.0),  # any value over 1: taken as 0-255
-    (1.0, "UINT8", 1 / 255), (0.0, "UINT8", 0.0),  # UINT8: always 0-255
-])
+@pytest.mark.parametrize(
+    ("fill", "datatype", "seen"),
+    [
+        (0.5, "FP32", 0.5),
+        (1.0, "FP32", 1.0),
+        (0.0, "FP32", 0.0),  # all in 0-1: taken as 0-1
+        (51.0, "FP32", 0.2),
+        (255.0, "FP32", 1.0),  # any value over 1: taken as 0-255
+        (1.0, "UINT8", 1 / 255),
+        (0.0, "UINT8", 0.0),  # UINT8: always 0-255
+    ],
+)
 def test_pixel_values_are_scaled_to_0_1(fill, datatype, seen):
     batch = model_batch(request_of(image([1, 28, 28], fill=fill, datatype=datatype)), max_batch=LIMIT)
     np.testing.assert_allclose(batch, np.full((1, 28, 28, 1), seen, dtype=np.float32), rtol=1e-6)

@@ -1,6 +1,7 @@
 """The V2 routes in-process, through Flask's test client: metadata, health, inference (JSON and binary, requested
 outputs, Triton's classification extension) and every refusal. test_v2_server.py does the same against a real server
 with the real tritonclient; these run in the unit tests, so `make mutate` sees them."""
+
 import io
 import json
 
@@ -52,8 +53,11 @@ def binary_outputs(response) -> tuple[dict, bytes]:
 def test_server_metadata_names_the_server_and_its_extensions(client):
     response = client.get("/v2")
     assert response.status_code == 200
-    assert response.get_json() == {"name": config.MODEL_ID, "version": config.API_VERSION,
-                                    "extensions": ["binary_tensor_data", "classification"]}
+    assert response.get_json() == {
+        "name": config.MODEL_ID,
+        "version": config.API_VERSION,
+        "extensions": ["binary_tensor_data", "classification"],
+    }
 
 
 def test_liveness(client):
@@ -66,21 +70,31 @@ def test_model_metadata_lists_the_inputs_and_outputs(client, model, path):
     response = client.get(path)
     assert response.status_code == 200
     assert response.get_json() == {
-        "name": MODEL, "versions": ["1"], "platform": PLATFORMS[model.runtime],
-        "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]},
-                   {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
-                    {"name": "label_id", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
-                    {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]}]}
+        "name": MODEL,
+        "versions": ["1"],
+        "platform": PLATFORMS[model.runtime],
+        "inputs": [
+            {"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]},
+            {"name": "image_bytes", "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]},
+            {"name": "label_id", "datatype": "INT64", "shape": [-1]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]},
+        ],
+    }
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/v2/models/resnet", "Unknown model 'resnet'; this server serves 'fashion-mnist'."),
-    ("/v2/models/resnet/ready", "Unknown model 'resnet'; this server serves 'fashion-mnist'."),
-    (f"/v2/models/{MODEL}/versions/7", "Unknown version '7' of model 'fashion-mnist'; it has version '1'."),
-    (f"/v2/models/{MODEL}/versions/7/ready", "Unknown version '7' of model 'fashion-mnist'; it has version '1'."),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/v2/models/resnet", "Unknown model 'resnet'; this server serves 'fashion-mnist'."),
+        ("/v2/models/resnet/ready", "Unknown model 'resnet'; this server serves 'fashion-mnist'."),
+        (f"/v2/models/{MODEL}/versions/7", "Unknown version '7' of model 'fashion-mnist'; it has version '1'."),
+        (f"/v2/models/{MODEL}/versions/7/ready", "Unknown version '7' of model 'fashion-mnist'; it has version '1'."),
+    ],
+)
 def test_an_unknown_model_or_version_is_404_saying_what_is_served(client, path, message):
     response = client.get(path)
     assert response.status_code == 404 and response.get_json() == {"error": message}
@@ -107,10 +121,18 @@ def test_json_inference_answers_all_four_outputs_by_default(client, images, expe
     assert list(outputs) == ["probabilities", "label_id", "label", "none_of_the_ten"]
     assert outputs["probabilities"]["datatype"] == "FP32" and outputs["probabilities"]["shape"] == [3, 10]
     np.testing.assert_allclose(np.reshape(outputs["probabilities"]["data"], (3, 10)), expected, atol=1e-6)
-    assert outputs["label_id"] == {"name": "label_id", "datatype": "INT64", "shape": [3],
-                                   "data": expected.argmax(axis=1).tolist()}
-    assert outputs["label"] == {"name": "label", "datatype": "BYTES", "shape": [3],
-                                "data": [CLASS_NAMES[i] for i in expected.argmax(axis=1)]}
+    assert outputs["label_id"] == {
+        "name": "label_id",
+        "datatype": "INT64",
+        "shape": [3],
+        "data": expected.argmax(axis=1).tolist(),
+    }
+    assert outputs["label"] == {
+        "name": "label",
+        "datatype": "BYTES",
+        "shape": [3],
+        "data": [CLASS_NAMES[i] for i in expected.argmax(axis=1)],
+    }
     none_of_the_ten = outputs["none_of_the_ten"]
     assert (none_of_the_ten["datatype"], none_of_the_ten["shape"]) == ("FP32", [3])
     np.testing.assert_allclose(none_of_the_ten["data"], answers.none_scores, atol=1e-6)
@@ -125,8 +147,7 @@ def test_binary_data_output_answers_every_output_in_binary(client, images, expec
     assert response.status_code == 200 and response.mimetype == "application/octet-stream"
     header, tail = binary_outputs(response)
     sizes = [output["parameters"]["binary_data_size"] for output in header["outputs"]]
-    assert [output["name"] for output in header["outputs"]] == ["probabilities", "label_id", "label",
-                                                                "none_of_the_ten"]
+    assert [output["name"] for output in header["outputs"]] == ["probabilities", "label_id", "label", "none_of_the_ten"]
     assert sizes[:2] == [3 * 10 * 4, 3 * 8] and sizes[3] == 3 * 4 and sum(sizes) == len(tail)
     np.testing.assert_allclose(np.frombuffer(tail[:120], dtype="<f4").reshape(3, 10), expected, atol=1e-6)
     assert np.frombuffer(tail[120:144], dtype="<i8").tolist() == expected.argmax(axis=1).tolist()
@@ -134,9 +155,19 @@ def test_binary_data_output_answers_every_output_in_binary(client, images, expec
 
 
 def test_binary_inputs_are_answered_like_json_ones(client, images, expected):
-    header = json.dumps({"inputs": [{"name": "image", "shape": [3, 28, 28, 1], "datatype": "UINT8",
-                                     "parameters": {"binary_data_size": images.nbytes}}],
-                         "outputs": [{"name": "probabilities"}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [3, 28, 28, 1],
+                    "datatype": "UINT8",
+                    "parameters": {"binary_data_size": images.nbytes},
+                }
+            ],
+            "outputs": [{"name": "probabilities"}],
+        }
+    ).encode()
     response = client.post(INFER, data=header + images.tobytes(), headers={HEADER_LENGTH: str(len(header))})
     assert response.status_code == 200
     (output,) = response.get_json()["outputs"]
@@ -159,15 +190,15 @@ def test_classification_gives_the_top_k_as_score_index_label(client, images, exp
     assert output["name"] == "probabilities" and output["datatype"] == "BYTES" and output["shape"] == [3, 2]
     for row, probabilities in zip(np.reshape(output["data"], (3, 2)), expected, strict=True):
         top = np.argsort(-probabilities, kind="stable")[:2]
-        assert [text.split(":") for text in row] == [
-            [f"{probabilities[i]:f}", str(i), CLASS_NAMES[i]] for i in top]
+        assert [text.split(":") for text in row] == [[f"{probabilities[i]:f}", str(i), CLASS_NAMES[i]] for i in top]
 
 
 def test_an_unknown_output_is_refused_naming_the_ones_there_are(client, images):
     response = client.post(INFER, data=infer_body(images[:1], outputs=[{"name": "logits"}]))
     assert response.status_code == 400
-    assert response.get_json() == {"error": "Unknown output 'logits': this model has probabilities, label_id, label, "
-                                            "none_of_the_ten."}
+    assert response.get_json() == {
+        "error": "Unknown output 'logits': this model has probabilities, label_id, label, none_of_the_ten."
+    }
 
 
 def test_classification_strings_most_likely_first_ties_by_class_and_k_capped_at_the_classes():
@@ -201,8 +232,11 @@ def test_classification_of_none_of_the_ten_says_so_at_the_threshold():
     answers = Answers(np.full((3, 10), 0.1), np.array([0.2, 0.5, 0.9]))
     tensor = output_tensor(answers, OutputRequest("none_of_the_ten", binary=False, classification=3), 0.5)
     assert (tensor.datatype, tensor.values.shape) == ("BYTES", (3, 1))
-    assert tensor.values[:, 0].tolist() == [b"0.200000:0:one of the ten", b"0.500000:0:none of the ten",
-                                            b"0.900000:0:none of the ten"]
+    assert tensor.values[:, 0].tolist() == [
+        b"0.200000:0:one of the ten",
+        b"0.500000:0:none of the ten",
+        b"0.900000:0:none of the ten",
+    ]
 
 
 def test_none_of_the_ten_classification_over_http_follows_the_served_threshold(client, images, answers):
@@ -245,8 +279,11 @@ class EndlessBody(io.RawIOBase):
         return b" " * size
 
 
-@pytest.mark.parametrize("body", [EndlessBody(), io.BytesIO(b" " * (config.SETTINGS.max_content_length + 1))],
-                         ids=["endless", "one-byte-over"])
+@pytest.mark.parametrize(
+    "body",
+    [EndlessBody(), io.BytesIO(b" " * (config.SETTINGS.max_content_length + 1))],
+    ids=["endless", "one-byte-over"],
+)
 def test_a_chunked_body_over_the_limit_is_413_without_reading_on(client, body):
     response = post_chunked(client, body)
     assert response.status_code == 413 and list(response.get_json()) == ["error"]

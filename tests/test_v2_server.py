@@ -1,4 +1,5 @@
 """Integration: the real tritonclient drives the running server through every V2 call, JSON and binary."""
+
 import base64
 
 import numpy as np
@@ -76,8 +77,12 @@ def test_infer_encoded_photos_agrees_with_model_predict(client, live_server, bin
     probabilities, scores = result.as_numpy("probabilities"), result.as_numpy("none_of_the_ten")
     assert scores.shape == (len(files),) and scores.dtype == np.float32
     for path, content, row, score in zip(files, contents, probabilities, scores, strict=True):
-        answer = requests.post(f"{live_server}/model/predict", files={"image": (path.name, content)},
-                               params={"top_k": 10}, timeout=TIMEOUT_S).json()
+        answer = requests.post(
+            f"{live_server}/model/predict",
+            files={"image": (path.name, content)},
+            params={"top_k": 10},
+            timeout=TIMEOUT_S,
+        ).json()
         by_id = {p["label_id"]: p["probability"] for p in answer["predictions"]}
         np.testing.assert_allclose(row, [by_id[i] for i in range(10)], atol=1e-5)
         assert score == pytest.approx(answer["none_of_the_ten"]["score"], abs=1e-5)
@@ -99,18 +104,45 @@ def v2_post(base_url: str, body: dict, path: str = f"/v2/models/{MODEL}/infer") 
     return requests.post(f"{base_url}{path}", json=body, timeout=TIMEOUT_S)
 
 
-@pytest.mark.parametrize(("body", "status", "message"), [
-    ({"inputs": [{"name": "image", "shape": [1, 27, 28], "datatype": "UINT8", "data": [0] * 756}]}, 400, "shape"),
-    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 10}]}, 400,
-     "needs 784 elements"),
-    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "INT32", "data": [0] * 784}]}, 400,
-     "FP32 or UINT8"),
-    ({"inputs": [{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0]}]}, 400, "Unknown input"),
-    ({"inputs": [{"name": "image_bytes", "shape": [1], "datatype": "BYTES",
-                  "data": [base64.b64encode(b"<svg/>").decode()]}]}, 400, "not a readable image"),
-    ({"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}],
-      "outputs": [{"name": "logits"}]}, 400, "Unknown output"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"inputs": [{"name": "image", "shape": [1, 27, 28], "datatype": "UINT8", "data": [0] * 756}]}, 400, "shape"),
+        (
+            {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 10}]},
+            400,
+            "needs 784 elements",
+        ),
+        (
+            {"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "INT32", "data": [0] * 784}]},
+            400,
+            "FP32 or UINT8",
+        ),
+        ({"inputs": [{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0]}]}, 400, "Unknown input"),
+        (
+            {
+                "inputs": [
+                    {
+                        "name": "image_bytes",
+                        "shape": [1],
+                        "datatype": "BYTES",
+                        "data": [base64.b64encode(b"<svg/>").decode()],
+                    }
+                ]
+            },
+            400,
+            "not a readable image",
+        ),
+        (
+            {
+                "inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "UINT8", "data": [0] * 784}],
+                "outputs": [{"name": "logits"}],
+            },
+            400,
+            "Unknown output",
+        ),
+    ],
+)
 def test_bad_requests_get_the_protocols_error_object_and_the_server_carries_on(live_server, body, status, message):
     response = v2_post(live_server, body)
     assert response.status_code == status
@@ -119,8 +151,9 @@ def test_bad_requests_get_the_protocols_error_object_and_the_server_carries_on(l
 
 
 def test_nan_is_refused(live_server):
-    body = b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [NaN' + \
-        b", 0" * 783 + b"]}]}"
+    body = (
+        b'{"inputs": [{"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": [NaN' + b", 0" * 783 + b"]}]}"
+    )
     response = requests.post(f"{live_server}/v2/models/{MODEL}/infer", data=body, timeout=TIMEOUT_S)
     assert response.status_code == 400 and "NaN" in response.json()["error"]
 

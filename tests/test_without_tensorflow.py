@@ -5,6 +5,7 @@ configuration that needs TensorFlow stops the server with one clear line instead
 Absence is simulated: None in sys.modules makes `import tensorflow` fail and importlib.util.find_spec return None,
 in this process (monkeypatch) or in a server's processes (a sitecustomize.py on PYTHONPATH).
 """
+
 from __future__ import annotations
 
 import os
@@ -102,8 +103,14 @@ def test_serving_with_onnxruntime_never_imports_tensorflow():
         "print('LOADED', loaded)\n"
         "assert not loaded, loaded\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=BOOT_TIMEOUT_S, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BOOT_TIMEOUT_S,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LOADED []" in result.stdout
 
@@ -134,16 +141,18 @@ def test_server_asked_for_tensorflow_without_it_exits_with_one_line(tmp_path, bl
     make gunicorn's master halt with a traceback and exit code 1)."""
     returncode, log = boot_and_fail(tmp_path, {**blocked_env, "INFERENCE_RUNTIME": "tensorflow", "WORKERS": "2"})
     assert returncode == 3, f"gunicorn's 'worker failed to boot' exit code:\n{log}"
-    assert_one_clear_line(log, "INFERENCE_RUNTIME=tensorflow, but TensorFlow is not installed here",
-                          "make install-tensorflow")
+    assert_one_clear_line(
+        log, "INFERENCE_RUNTIME=tensorflow, but TensorFlow is not installed here", "make install-tensorflow"
+    )
 
 
 @pytest.mark.integration
 def test_server_falling_back_to_tensorflow_without_it_exits_with_one_line(tmp_path, blocked_env, stale_checksum):
     returncode, log = boot_and_fail(tmp_path, {**blocked_env, "ONNX_MODEL_SHA256_PATH": str(stale_checksum)})
     assert returncode == 3, f"gunicorn's 'worker failed to boot' exit code:\n{log}"
-    assert_one_clear_line(log, "INFERENCE_RUNTIME=auto cannot serve the ONNX export", OTHER_SHA256,
-                          "TensorFlow is not installed here")
+    assert_one_clear_line(
+        log, "INFERENCE_RUNTIME=auto cannot serve the ONNX export", OTHER_SHA256, "TensorFlow is not installed here"
+    )
 
 
 @pytest.mark.integration

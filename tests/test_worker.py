@@ -4,6 +4,7 @@ against a real 2-worker server with short timeouts; the middleware that reads a 
 The abuse scenarios (1 000 idle connections, slow clients, reconnecting clients) are in test_connections.py.
 Every server test owns its server (owns_server): its settings, and its log to tell which worker served.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -40,10 +41,18 @@ V2_INFER = f"/v2/models/{config.SETTINGS.v2_model_name}/infer"
 def server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
     log_path = tmp_path_factory.mktemp("worker") / "gunicorn.log"
     port = free_port()
-    process = start_server(port, log_path, {
-        "WORKERS": "2", "THREADS": str(THREADS), "HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
-        "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT_S), "BODY_TIMEOUT": str(BODY_TIMEOUT_S),
-        "SEND_TIMEOUT": str(SEND_TIMEOUT_S)})
+    process = start_server(
+        port,
+        log_path,
+        {
+            "WORKERS": "2",
+            "THREADS": str(THREADS),
+            "HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
+            "KEEPALIVE_TIMEOUT": str(KEEPALIVE_TIMEOUT_S),
+            "BODY_TIMEOUT": str(BODY_TIMEOUT_S),
+            "SEND_TIMEOUT": str(SEND_TIMEOUT_S),
+        },
+    )
     try:
         wait_until_serving(process, f"http://127.0.0.1:{port}", log_path)
         wait_for_workers(log_path, 2)
@@ -110,15 +119,24 @@ def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(server):
 
 @pytest.mark.integration
 @pytest.mark.owns_server
-@pytest.mark.parametrize("path, body", [
-    ("/model/predict", {"status": "error", "message": f"The request body did not arrive within {BODY_TIMEOUT_S} s."}),
-    (V2_INFER, {"error": f"The request body did not arrive within {BODY_TIMEOUT_S} s."}),
-], ids=["predict", "v2"])
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        (
+            "/model/predict",
+            {"status": "error", "message": f"The request body did not arrive within {BODY_TIMEOUT_S} s."},
+        ),
+        (V2_INFER, {"error": f"The request body did not arrive within {BODY_TIMEOUT_S} s."}),
+    ],
+    ids=["predict", "v2"],
+)
 def test_a_body_sent_a_byte_at_a_time_gets_a_json_408_and_the_connection_closes(server, path, body):
     port, _ = server
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-                     "Content-Length: 100000\r\n\r\n--x\r\n".encode())
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            "Content-Length: 100000\r\n\r\n--x\r\n".encode()
+        )
         answer, closed_after = trickle_until_closed(sock, BODY_TIMEOUT_S + SLACK_S)
     assert closed_after is not None, "a client trickling its body held the connection past BODY_TIMEOUT"
     head, _, content = answer.partition(b"\r\n\r\n")
@@ -205,8 +223,9 @@ def test_a_worker_is_replaced_after_max_requests_without_failing_a_request(tmp_p
         with requests.Session() as session:
             while len(served_by) < 3 and time.monotonic() < deadline:
                 for _ in range(10):
-                    statuses.append(session.post(f"{url}/model/predict", files={"image": ("b.png", boot)},
-                                                 timeout=30).status_code)
+                    statuses.append(
+                        session.post(f"{url}/model/predict", files={"image": ("b.png", boot)}, timeout=30).status_code
+                    )
                     time.sleep(0.05)
                 served_by = set(REQUEST_LINE.findall(log_path.read_text()))
     finally:
@@ -216,6 +235,7 @@ def test_a_worker_is_replaced_after_max_requests_without_failing_a_request(tmp_p
 
 
 # --- BodyFirst, in-process --------------------------------------------------------------------------------
+
 
 def call(middleware: BodyFirst, environ: dict) -> dict:
     seen = {"oversized": False}
@@ -274,22 +294,26 @@ def test_bodies_over_the_buffer_budget_are_refused_and_the_budget_is_given_back(
 
 def test_the_worker_raises_its_open_file_limit_for_its_connections():
     """In a process of its own, started with a soft limit of 256 (a container's may be 1 024)."""
-    script = ("import logging, resource\n"
-              "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
-              "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-              "from gunicorn_worker import raise_file_limit\n"
-              "raise_file_limit(min(2256, hard), logging.getLogger())\n"
-              "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n")
-    output = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True,
-                            check=True).stdout.split()
+    script = (
+        "import logging, resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from gunicorn_worker import raise_file_limit\n"
+        "raise_file_limit(min(2256, hard), logging.getLogger())\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     soft, hard = int(output[0]), int(output[1])
     assert soft == min(2256, hard) and soft > 256
 
 
 # --- The private parts of gunicorn and gevent the worker leans on (gunicorn_worker.PRIVATE_HOOKS) ---
 
+
 def resolve(where: str) -> object:
-    """"module:attribute.attribute" → the object (AttributeError or ImportError when it is gone)."""
+    """ "module:attribute.attribute" → the object (AttributeError or ImportError when it is gone)."""
     import importlib
 
     module_name, _, attributes = where.partition(":")
@@ -308,8 +332,10 @@ def test_the_private_hooks_were_checked_against_the_installed_and_pinned_version
     requirements = (REPO_ROOT / "requirements.txt").read_text()
     for package, checked in HOOKS_CHECKED_WITH.items():
         hooks = "\n".join(f"  {hook.where}: {hook.why}" for hook in PRIVATE_HOOKS if hook.package == package)
-        advice = (f"gunicorn_worker.py leans on these parts of {package}, checked with {checked}; re-check each "
-                  f"against the new version, then update HOOKS_CHECKED_WITH:\n{hooks}")
+        advice = (
+            f"gunicorn_worker.py leans on these parts of {package}, checked with {checked}; re-check each "
+            f"against the new version, then update HOOKS_CHECKED_WITH:\n{hooks}"
+        )
         assert version(package) == checked, f"{package} {version(package)} is installed. {advice}"
         assert f"\n{package}=={checked}\n" in requirements, f"requirements.txt pins another {package}. {advice}"
 

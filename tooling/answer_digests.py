@@ -4,6 +4,7 @@ prove a refactoring changed no answer byte for byte.
 
 Usage: python -m tooling.answer_digests > answers.json   (then diff two runs)
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,8 +26,13 @@ def digest(status: int, body: bytes) -> list:
 
 
 def v2_body(data: bytes) -> str:
-    return json.dumps({"inputs": [{"name": "image_bytes", "shape": [1], "datatype": "BYTES",
-                                   "data": [base64.b64encode(data).decode()]}]})
+    return json.dumps(
+        {
+            "inputs": [
+                {"name": "image_bytes", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(data).decode()]}
+            ]
+        }
+    )
 
 
 def answer_digests(client: FlaskClient) -> dict[str, list]:

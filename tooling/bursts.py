@@ -1,6 +1,7 @@
 """Bursts of keep-alive connections against a multi-worker server, and how the workers shared them out: used by
 tests/test_worker.py (sharing holds with a long ACCEPT_YIELD_MS) and benchmarks/sharing.py (how often it holds
 with the default on this machine)."""
+
 from __future__ import annotations
 
 import http.client
@@ -52,7 +53,8 @@ def run_burst(port: int, log_path: Path, burst: int, workers: int = 2) -> list[i
 def two_workers(log_path: Path, threads: int, accept_yield_ms: float) -> Iterator[int]:
     """A 2-worker server with `threads` request threads each and that accept pause, both workers loaded;
     yields its port."""
-    with serving(log_path, {"WORKERS": "2", "THREADS": str(threads),
-                            "ACCEPT_YIELD_MS": str(accept_yield_ms)}) as server:
+    with serving(
+        log_path, {"WORKERS": "2", "THREADS": str(threads), "ACCEPT_YIELD_MS": str(accept_yield_ms)}
+    ) as server:
         wait_for_workers(log_path, 2)
         yield server.port

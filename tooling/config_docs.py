@@ -2,6 +2,7 @@
 
 Usage: python -m tooling.config_docs [--check]   (--check: exit 1 when the page is not what it would write)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ def render() -> str:
     fields = dataclasses.fields(config.Settings)
     for section, title in SECTIONS.items():
         lines += [f"## {title}", "", "| Variable | Default | What it does |", "|---|---|---|"]
-        lines += [f"| `{item.name.upper()}` | `{default_text(item)}` | {item.metadata['help']} |"
-                  for item in fields if item.metadata["section"] == section]
+        lines += [
+            f"| `{item.name.upper()}` | `{default_text(item)}` | {item.metadata['help']} |"
+            for item in fields
+            if item.metadata["section"] == section
+        ]
         lines.append("")
     return "\n".join(lines)
 

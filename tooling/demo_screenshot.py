@@ -4,6 +4,7 @@ small palette PNG.
 
 Usage: python -m tooling.demo_screenshot [--output docs/demo-page.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def take_screenshot(base_url: str, chromium: str) -> bytes:
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(f"{base_url}/app/")
         page.set_input_files("#file-input", [str(config.REPO_ROOT / "samples" / name) for name in SAMPLES])
-        page.wait_for_function("() => document.querySelectorAll('.result[data-state=\"done\"]').length === "
-                               f"{len(SAMPLES)}")
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.result[data-state=\"done\"]').length === {len(SAMPLES)}"
+        )
         png = page.screenshot(full_page=True)
         browser.close()
     return png

@@ -5,6 +5,7 @@ Resource quantities follow Kubernetes' own notation (k8s.io/apimachinery resourc
 binary Ki/Mi/Gi/Ti, milli m). Written here rather than taken from the `kubernetes` client: that package is ~40 MB
 of dependencies for one parser. Needs PyYAML (the dev environment).
 """
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,18 @@ from pathlib import Path
 import yaml
 
 QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)")
-QUANTITY_UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+QUANTITY_UNITS = {
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 

@@ -1,6 +1,7 @@
 """Start and stop the real gunicorn server (or another server process) on a free localhost port, so that tests,
 benchmarks and scripts talk to the service exactly as `make run` serves it; or name a service already running
 (SERVICE_URL: a container, `make run` elsewhere) for the tests to talk to instead."""
+
 from __future__ import annotations
 
 import os
@@ -49,9 +50,11 @@ def check_service(url: str) -> str:
     except (requests.RequestException, ValueError) as error:  # no answer, or not JSON
         found = f"{type(error).__name__}: {error}"
     expected = '{"ready": true}'
-    raise RuntimeError(f"{SERVICE_URL_ENV}={url} is not a ready service: GET {READY_PATH} answered {found}, not "
-                       f"{expected}. Start it and wait until it is ready, or unset {SERVICE_URL_ENV} to let the "
-                       "tests start servers of their own.")
+    raise RuntimeError(
+        f"{SERVICE_URL_ENV}={url} is not a ready service: GET {READY_PATH} answered {found}, not "
+        f"{expected}. Start it and wait until it is ready, or unset {SERVICE_URL_ENV} to let the "
+        "tests start servers of their own."
+    )
 
 
 def free_port() -> int:
@@ -65,16 +68,19 @@ def gunicorn_binary() -> str:
     return str(Path(sys.executable).with_name("gunicorn"))
 
 
-def spawn(command: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None,
-          cwd: Path = REPO_ROOT) -> subprocess.Popen:
+def spawn(
+    command: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path = REPO_ROOT
+) -> subprocess.Popen:
     """A server process writing stdout and stderr to log_path (a pipe can fill); env None: this one's."""
     with log_path.open("w") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(list(command), cwd=cwd, env=None if env is None else dict(env), stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            list(command), cwd=cwd, env=None if env is None else dict(env), stdout=log, stderr=subprocess.STDOUT
+        )
 
 
-def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = None, *,
-                 cwd: Path = REPO_ROOT) -> subprocess.Popen:
+def start_server(
+    port: int, log_path: Path, extra_env: dict[str, str] | None = None, *, cwd: Path = REPO_ROOT
+) -> subprocess.Popen:
     """The same gunicorn command as `make run`, from the tree cwd, on a port of its own, one worker unless
     extra_env says otherwise, logging to a file."""
     inherited = {name: value for name, value in os.environ.items() if name != SHARED_METRICS_ENV}
@@ -82,8 +88,9 @@ def start_server(port: int, log_path: Path, extra_env: dict[str, str] | None = N
     return spawn([gunicorn_binary(), "--config", "gunicorn.conf.py", "app:create_app()"], log_path, env, cwd)
 
 
-def wait_until(process: subprocess.Popen, log_path: Path, ready: Callable[[], T | None],
-               timeout_s: float = SERVER_START_TIMEOUT_S) -> T:
+def wait_until(
+    process: subprocess.Popen, log_path: Path, ready: Callable[[], T | None], timeout_s: float = SERVER_START_TIMEOUT_S
+) -> T:
     """Call ready() every POLL_INTERVAL_S until it returns something (None, or requests failing: not yet);
     RuntimeError, with the end of the log, if the process exits first or timeout_s pass."""
     deadline = time.monotonic() + timeout_s
@@ -102,6 +109,7 @@ def wait_until(process: subprocess.Popen, log_path: Path, ready: Callable[[], T 
 
 def wait_until_serving(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
     """Until GET /model/metadata answers 2xx."""
+
     def metadata_answers() -> bool:
         requests.get(f"{base_url}/model/metadata", timeout=2).raise_for_status()
         return True
@@ -142,8 +150,7 @@ class LiveServer:
 
 
 @contextmanager
-def serving(log_path: Path, extra_env: dict[str, str] | None = None, *,
-            cwd: Path = REPO_ROOT) -> Iterator[LiveServer]:
+def serving(log_path: Path, extra_env: dict[str, str] | None = None, *, cwd: Path = REPO_ROOT) -> Iterator[LiveServer]:
     """start_server on a free port, answering, for the duration of the block; stopped after it."""
     port = free_port()
     server = LiveServer(start_server(port, log_path, extra_env, cwd=cwd), port, log_path)

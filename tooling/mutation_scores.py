@@ -5,6 +5,7 @@
 Score = (killed + timeout) / (mutants that were tested); a file's untested mutants ("not checked": not run yet, or
 left out by PATHS) are not counted. The survivors are listed under the table (`mutmut show NAME` shows each diff).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """A server's process tree and memory, through psutil: gunicorn's workers below its master, and their RSS."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

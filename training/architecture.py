@@ -1,4 +1,5 @@
 """The networks assets/fashion_mnist.h5 can hold. Input: (28, 28, 1) floats in [0, 1]; output: 10 softmax."""
+
 from __future__ import annotations
 
 import keras
@@ -52,8 +53,9 @@ def build_vgg(widths: tuple[int, ...] = (32, 64), dense_units: int = 256, dropou
     return keras.Model(inputs, _classifier(x, dense_units, dropout * 2), name="fashion_mnist_vgg")
 
 
-def build_resnet(widths: tuple[int, ...] = (32, 64, 128), blocks_per_stage: int = 1,
-                 dense_units: int = 0, dropout: float = 0.2) -> keras.Model:
+def build_resnet(
+    widths: tuple[int, ...] = (32, 64, 128), blocks_per_stage: int = 1, dense_units: int = 0, dropout: float = 0.2
+) -> keras.Model:
     """A small ResNet: one residual stage per width, halving the resolution between stages."""
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = _conv_bn_relu(inputs, widths[0])
@@ -64,8 +66,9 @@ def build_resnet(widths: tuple[int, ...] = (32, 64, 128), blocks_per_stage: int 
     return keras.Model(inputs, _classifier(x, dense_units, dropout), name="fashion_mnist_resnet")
 
 
-def build_model(arch: str, widths: tuple[int, ...], dense_units: int, dropout: float,
-                blocks_per_stage: int = 1) -> keras.Model:
+def build_model(
+    arch: str, widths: tuple[int, ...], dense_units: int, dropout: float, blocks_per_stage: int = 1
+) -> keras.Model:
     if arch == "vgg":
         return build_vgg(widths, dense_units, dropout)
     if arch == "resnet":

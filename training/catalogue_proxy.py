@@ -8,6 +8,7 @@ Fashion-MNIST's training images drawn in a similar way (training/photo_network.p
 
 Usage: python -m training.catalogue_proxy [--images N] [--style catalogue|phone] [--work-side 256]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,16 +36,29 @@ def photo_style(index: int, style: str) -> PhotoStyle:
     drawn = random_style(np.random.default_rng([SEED, index]))
     if style == "phone":
         return drawn
-    return replace(drawn, background=250.0, gradient=(0.0, 0.0), texture=0.0, angle=0.0, tint=(1.0, 1.0, 1.0),
-                   noise=1.0, kind="jpeg", quality=90)
+    return replace(
+        drawn,
+        background=250.0,
+        gradient=(0.0, 0.0),
+        texture=0.0,
+        angle=0.0,
+        tint=(1.0, 1.0, 1.0),
+        noise=1.0,
+        kind="jpeg",
+        quality=90,
+    )
 
 
 def proxy_accuracy(count: int, style: str, data_dir: str | None = None) -> dict[str, float]:
     """Top-1 as served and with the 28×28 network alone, and as served per class."""
     images, labels = load_split("test", data_dir)
     with tempfile.TemporaryDirectory(prefix="catalogue_proxy_") as work:
-        inputs = [image_to_model_inputs(make_photo(images[i], SEED, i, Path(work) / f"photo{i}",
-                                                   photo_style(i, style)).read_bytes()) for i in range(count)]
+        inputs = [
+            image_to_model_inputs(
+                make_photo(images[i], SEED, i, Path(work) / f"photo{i}", photo_style(i, style)).read_bytes()
+            )
+            for i in range(count)
+        ]
     wrapper = ModelWrapper()
     served = wrapper.infer_inputs(inputs).probabilities.argmax(axis=1) == labels[:count]
     alone = split_outputs(wrapper.predict_batch(to_model_batch(np.stack([item.array for item in inputs]))))
@@ -61,13 +75,22 @@ def main(argv: list[str] | None = None) -> None:
     add_data_dir_argument(parser)
     parser.add_argument("--images", type=int, default=1000, help="the first N test images (default: %(default)s)")
     parser.add_argument("--style", choices=("catalogue", "phone"), default="catalogue")
-    parser.add_argument("--work-side", type=int, default=preprocessing.WORK_SIDE,
-                        help="core.images.WORK_SIDE to measure (default: the served %(default)s)")
+    parser.add_argument(
+        "--work-side",
+        type=int,
+        default=preprocessing.WORK_SIDE,
+        help="core.images.WORK_SIDE to measure (default: the served %(default)s)",
+    )
     args = parser.parse_args(argv)
     preprocessing.WORK_SIDE = args.work_side
     figures = proxy_accuracy(args.images, args.style, args.data_dir)
-    logger.info("%s photos of the first %d test images, WORK_SIDE=%d: top-1 %s", args.style, args.images,
-                preprocessing.WORK_SIDE, ", ".join(f"{name} {100 * value:.1f} %" for name, value in figures.items()))
+    logger.info(
+        "%s photos of the first %d test images, WORK_SIDE=%d: top-1 %s",
+        args.style,
+        args.images,
+        preprocessing.WORK_SIDE,
+        ", ".join(f"{name} {100 * value:.1f} %" for name, value in figures.items()),
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ After every epoch --checkpoint-dir holds the trainer (network, optimizer state),
 weights so far; --resume carries on from there. Each epoch's data comes from the caller's generator seeded by
 (seed, epoch), so a resumed run sees what an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ def resume_state(args: argparse.Namespace, build: Callable[[], keras.Model]) -> 
     return build(), {"epochs_done": 0, "history": [], "best": None}
 
 
-def save_checkpoint(args: argparse.Namespace, trainer: keras.Model, network: keras.Model, state: dict,
-                    improved: bool) -> None:
+def save_checkpoint(
+    args: argparse.Namespace, trainer: keras.Model, network: keras.Model, state: dict, improved: bool
+) -> None:
     """The trainer and the state; the network's weights too when this epoch is the best so far."""
     args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     if improved:
@@ -42,8 +44,14 @@ def save_checkpoint(args: argparse.Namespace, trainer: keras.Model, network: ker
     (args.checkpoint_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def train_epochs(args: argparse.Namespace, trainer: keras.Model, network: keras.Model, state: dict,
-                 fit_epoch: Callable[[int], dict], score: Callable[[], dict]) -> dict:
+def train_epochs(
+    args: argparse.Namespace,
+    trainer: keras.Model,
+    network: keras.Model,
+    state: dict,
+    fit_epoch: Callable[[int], dict],
+    score: Callable[[], dict],
+) -> dict:
     """Epochs from the last one done to args.epochs: fit, score (a dict with "selection_score"), checkpoint;
     then the network gets the best epoch's weights back. Returns the state (history, best epoch)."""
     for epoch in range(state["epochs_done"], args.epochs):

@@ -9,6 +9,7 @@ measured too. Only the photo validation part (whole senders held out, training/s
 variant's 28×28 arrays are classified by the served 28×28 network (core.model.ModelWrapper.predict_batch; the
 photo network's crop does not depend on these constants' later steps). Prints accuracy per folder and overall.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,13 @@ def validation_files(photos_dir: Path | None) -> PhotoSet:
     listing and on who sent each photo."""
     root = find_photos_root(photos_dir)
     listed, known = list_photos(root), read_senders(root)
-    placeholder = PhotoSet(np.zeros((len(listed), 1, 1), np.uint8), allowed_masks(listed, read_shoe_kinds()),
-                           np.array([f for f, _ in listed]), np.array([str(p) for _, p in listed]),
-                           senders=np.array([known.get(p.stem, ("", False))[0] for _, p in listed], dtype=str))
+    placeholder = PhotoSet(
+        np.zeros((len(listed), 1, 1), np.uint8),
+        allowed_masks(listed, read_shoe_kinds()),
+        np.array([f for f, _ in listed]),
+        np.array([str(p) for _, p in listed]),
+        senders=np.array([known.get(p.stem, ("", False))[0] for _, p in listed], dtype=str),
+    )
     return split_by_sender(placeholder, all_senders(root))["validation"]
 
 
@@ -56,11 +61,13 @@ def arrays_with_settings(paths: list[str], settings: dict[str, str], scratch: Pa
     listing, output, constants = scratch / "paths.json", scratch / "arrays.npy", scratch / "constants.json"
     listing.write_text(json.dumps(paths))
     constants.write_text(json.dumps(settings))
-    code = ("import json; from pathlib import Path; import numpy as np; "
-            "from training.compare_preprocessing import set_constants; "
-            f"set_constants(json.load(open({str(constants)!r}))); "
-            "from training.photos import preprocess_photos; "
-            f"np.save({str(output)!r}, preprocess_photos([Path(p) for p in json.load(open({str(listing)!r}))]))")
+    code = (
+        "import json; from pathlib import Path; import numpy as np; "
+        "from training.compare_preprocessing import set_constants; "
+        f"set_constants(json.load(open({str(constants)!r}))); "
+        "from training.photos import preprocess_photos; "
+        f"np.save({str(output)!r}, preprocess_photos([Path(p) for p in json.load(open({str(listing)!r}))]))"
+    )
     # Our own interpreter running our own code; the constants' values come from the command line.
     subprocess.run([sys.executable, "-c", code], cwd=config.REPO_ROOT, check=True)
     return np.load(output)
@@ -102,8 +109,11 @@ def main(argv: list[str] | None = None) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         for name, settings in parse_variants(args.variant).items():
-            arrays = (preprocess_photos([Path(p) for p in validation.files]) if not settings
-                      else arrays_with_settings(list(validation.files), settings, Path(scratch)))
+            arrays = (
+                preprocess_photos([Path(p) for p in validation.files])
+                if not settings
+                else arrays_with_settings(list(validation.files), settings, Path(scratch))
+            )
             answers = split_outputs(wrapper.predict_batch(to_model_batch(arrays)))
             results[name] = accuracy_by_folder(answers.probabilities, validation)
             logger.info("%-12s %s", name, json.dumps({k: round(v, 3) for k, v in results[name].items()}))

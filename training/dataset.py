@@ -1,4 +1,5 @@
 """Reads the standard Fashion-MNIST IDX files, so training never depends on a download."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,16 +36,23 @@ def default_data_dir() -> Path:
 
 def candidate_dirs(explicit: str | None = None) -> list[Path]:
     """Where the dataset may live: the flag, the environment, the shared folder, Keras' cache."""
-    dirs = [explicit, os.environ.get("FASHION_MNIST_DIR"), SHARED_DATASET_DIR,
-            str(Path.home() / ".keras" / "datasets" / "fashion-mnist")]
+    dirs = [
+        explicit,
+        os.environ.get("FASHION_MNIST_DIR"),
+        SHARED_DATASET_DIR,
+        str(Path.home() / ".keras" / "datasets" / "fashion-mnist"),
+    ]
     return [Path(d) for d in dirs if d]
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
     """The --data-dir flag every training script takes, with the search order it falls back on."""
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
-                             "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
+        "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)",
+    )
 
 
 def find_data_dir(explicit: str | None = None) -> Path:

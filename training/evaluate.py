@@ -16,6 +16,7 @@ latency (latency.py). Writes into --output-dir:
   MODEL_CARD.md         model_card.py's rendering of the figures and of the model's training record
 Missing a target is reported, not an error: the exit code stays 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,15 +62,27 @@ RUNTIME_CHOICES = ("auto", "onnxruntime", "tensorflow")
 VERSION_KEYS = {"onnxruntime": "onnxruntime_version", "tensorflow": "tensorflow_version"}
 # The served runtime's figures, copied to the top level (what core.model_figures.served_figures reads for a file
 # without per-runtime sections, and what a reader of the file looks for first).
-TOP_LEVEL_FIGURES = ("test_accuracy", "macro_f1", "expected_calibration_error", "latency_ms",
-                     "test_accuracy_flip_averaging", "expected_calibration_error_flip_averaging",
-                     "latency_ms_flip_averaging")
+TOP_LEVEL_FIGURES = (
+    "test_accuracy",
+    "macro_f1",
+    "expected_calibration_error",
+    "latency_ms",
+    "test_accuracy_flip_averaging",
+    "expected_calibration_error_flip_averaging",
+    "latency_ms_flip_averaging",
+)
 # (key, description, comparison, limit, stretch limit, unit), judged on the served runtime without flip averaging.
 TARGETS = (
     ("test_accuracy", "Fashion-MNIST top-1 test accuracy", ">=", 0.945, 0.955, "share"),
     ("photo_validation_accuracy", "Photo validation top-1 accuracy (held-out senders)", ">=", 0.85, None, "share"),
-    ("photo_final_check_accuracy", "Photo final check top-1 accuracy (other held-out senders)", ">=", 0.85, None,
-     "share"),
+    (
+        "photo_final_check_accuracy",
+        "Photo final check top-1 accuracy (other held-out senders)",
+        ">=",
+        0.85,
+        None,
+        "share",
+    ),
     ("latency_batch_1_ms", "Latency at batch 1, ms per call", "<=", 2.0, None, "ms"),
     ("latency_batch_64_ms_per_image", "Latency at batch 64, ms per image", "<=", 0.3, None, "ms"),
     ("latency_photo_ms", "Latency of one photo (both networks), ms per call", "<=", 2.0, None, "ms"),
@@ -84,6 +97,7 @@ PHOTO_PARTS = ("validation", "final_check")
 class Configuration(NamedTuple):
     """One serving configuration's probabilities on the test set and on each held-out photo part (None: no
     photos), and latency."""
+
     test: np.ndarray
     photos: dict[str, np.ndarray] | None
     latency: dict
@@ -91,6 +105,7 @@ class Configuration(NamedTuple):
 
 class RuntimeRun(NamedTuple):
     """One runtime without and with flip averaging, and the file it ran."""
+
     model_file: str
     sha256: str  # of the file the runtime ran: the ONNX export for ONNX Runtime
     version: str
@@ -101,6 +116,7 @@ class RuntimeRun(NamedTuple):
 class Measured(NamedTuple):
     """Everything measured: each runtime's run (the served one first), the test labels, the held-out photo
     parts, and on each part each network's own probabilities (the served runtime, no flip averaging)."""
+
     runs: dict[str, RuntimeRun]
     labels: np.ndarray
     photos: dict[str, ValidationPhotos] | None
@@ -111,8 +127,10 @@ class Measured(NamedTuple):
 
 def predict_probabilities(wrapper: ModelWrapper, images: np.ndarray, batch_size: int) -> np.ndarray:
     """(N, 10) probabilities through ModelWrapper.predict_batch, the server's model call."""
-    chunks = [split_outputs(wrapper.predict_batch(to_model_batch(images[start:start + batch_size]))).probabilities
-              for start in range(0, len(images), batch_size)]
+    chunks = [
+        split_outputs(wrapper.predict_batch(to_model_batch(images[start : start + batch_size]))).probabilities
+        for start in range(0, len(images), batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
 
 
@@ -120,8 +138,10 @@ def predict_photo_probabilities(wrapper: ModelWrapper, photos: PhotoSet, batch_s
     """(N, 10) answers for photos exactly as the server gives them (ModelWrapper.infer_inputs: the 28×28
     network, and the photo network on the colour crop when it is on)."""
     inputs = [ModelInputs(array, crop) for array, crop in zip(photos.images, photos.crops, strict=True)]
-    chunks = [wrapper.infer_inputs(inputs[start:start + batch_size]).probabilities
-              for start in range(0, len(inputs), batch_size)]
+    chunks = [
+        wrapper.infer_inputs(inputs[start : start + batch_size]).probabilities
+        for start in range(0, len(inputs), batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(CLASS_NAMES)), dtype=np.float32)
 
 
@@ -158,40 +178,59 @@ def runtime_version(runtime: str) -> str:
 
 def open_wrapper(requested: str, args: argparse.Namespace, flip_averaging: bool) -> ModelWrapper:
     """The served model as the server builds it (sha256 verified, export checked), micro-batching off."""
-    return ModelWrapper(config.SETTINGS.replace(
-        model_path=args.model, model_sha256_path=args.checksum, model_metrics_path=args.output_dir / METRICS_FILE,
-        tta_flip=flip_averaging, max_batch_size=1, inference_runtime=requested, onnx_model_path=args.onnx_model,
-        onnx_model_sha256_path=args.onnx_checksum, intra_op_threads=evaluation_threads(),
-        photo_network=args.photo_network))
+    return ModelWrapper(
+        config.SETTINGS.replace(
+            model_path=args.model,
+            model_sha256_path=args.checksum,
+            model_metrics_path=args.output_dir / METRICS_FILE,
+            tta_flip=flip_averaging,
+            max_batch_size=1,
+            inference_runtime=requested,
+            onnx_model_path=args.onnx_model,
+            onnx_model_sha256_path=args.onnx_checksum,
+            intra_op_threads=evaluation_threads(),
+            photo_network=args.photo_network,
+        )
+    )
 
 
-def measure_runtime(requested: str, args: argparse.Namespace, test_images: np.ndarray,
-                    photos: dict[str, ValidationPhotos] | None) -> tuple[str, RuntimeRun, dict | None]:
+def measure_runtime(
+    requested: str, args: argparse.Namespace, test_images: np.ndarray, photos: dict[str, ValidationPhotos] | None
+) -> tuple[str, RuntimeRun, dict | None]:
     """Both flip settings of the runtime `requested` resolves to, one network in memory at a time; and each
     network alone on the photos (without flip averaging)."""
     measured, networks = [], None
     for flip_averaging in (False, True):
         wrapper = open_wrapper(requested, args, flip_averaging)
         logger.info("measuring %s%s", wrapper.runtime, " with flip averaging" if flip_averaging else "")
-        photo_answers = ({part: predict_photo_probabilities(wrapper, held.photos, args.batch_size)
-                          for part, held in photos.items()} if photos else None)
+        photo_answers = (
+            {part: predict_photo_probabilities(wrapper, held.photos, args.batch_size) for part, held in photos.items()}
+            if photos
+            else None
+        )
         latency = serving_latency(wrapper, test_images)
         if photos:
-            latency.update(photo_latency(wrapper, photos["validation"].photos.images,
-                                         photos["validation"].photos.crops))
+            latency.update(
+                photo_latency(wrapper, photos["validation"].photos.images, photos["validation"].photos.crops)
+            )
             if not flip_averaging:
                 networks = {part: network_probabilities(wrapper, held.photos) for part, held in photos.items()}
-        measured.append(Configuration(predict_probabilities(wrapper, test_images, args.batch_size), photo_answers,
-                                      latency))
+        measured.append(
+            Configuration(predict_probabilities(wrapper, test_images, args.batch_size), photo_answers, latency)
+        )
         runtime = wrapper.runtime
-        model_file, sha256 = ((args.onnx_model.name, wrapper.onnx_sha256) if runtime == "onnxruntime"
-                              else (args.model.name, wrapper.sha256))
+        model_file, sha256 = (
+            (args.onnx_model.name, wrapper.onnx_sha256)
+            if runtime == "onnxruntime"
+            else (args.model.name, wrapper.sha256)
+        )
         del wrapper
     return runtime, RuntimeRun(model_file, sha256, runtime_version(runtime), *measured), networks
 
 
-def measure_runtimes(args: argparse.Namespace, test_images: np.ndarray,
-                     photos: dict[str, ValidationPhotos] | None) -> tuple[dict[str, RuntimeRun], dict | None]:
+def measure_runtimes(
+    args: argparse.Namespace, test_images: np.ndarray, photos: dict[str, ValidationPhotos] | None
+) -> tuple[dict[str, RuntimeRun], dict | None]:
     """Each requested runtime once, in the order asked ("auto" first: it gives the top-level figures), and the
     served runtime's per-network photo accuracies."""
     runs: dict[str, RuntimeRun] = {}
@@ -208,14 +247,21 @@ def measure_runtimes(args: argparse.Namespace, test_images: np.ndarray,
     return runs, served_networks
 
 
-def runtime_section(run: RuntimeRun, labels: np.ndarray, photos: dict[str, ValidationPhotos] | None,
-                    runtime: str) -> RuntimeFigures:
+def runtime_section(
+    run: RuntimeRun, labels: np.ndarray, photos: dict[str, ValidationPhotos] | None, runtime: str
+) -> RuntimeFigures:
     """One runtime's entry under "runtimes": what core.model_figures.served_figures hands the server when it serves."""
     plain, flipped = (scores.runtime_scores(c.test, labels) for c in (run.plain, run.flipped))
-    section = {"model_file": run.model_file, "sha256": run.sha256, **plain, "latency_ms": run.plain.latency,
-               "test_accuracy_flip_averaging": flipped["test_accuracy"],
-               "expected_calibration_error_flip_averaging": flipped["expected_calibration_error"],
-               "latency_ms_flip_averaging": run.flipped.latency, VERSION_KEYS[runtime]: run.version}
+    section = {
+        "model_file": run.model_file,
+        "sha256": run.sha256,
+        **plain,
+        "latency_ms": run.plain.latency,
+        "test_accuracy_flip_averaging": flipped["test_accuracy"],
+        "expected_calibration_error_flip_averaging": flipped["expected_calibration_error"],
+        "latency_ms_flip_averaging": run.flipped.latency,
+        VERSION_KEYS[runtime]: run.version,
+    }
     for part, held in (photos or {}).items():
         allowed = held.photos.allowed
         section[f"photo_{part}_accuracy"] = scores.photo_accuracy(run.plain.photos[part], allowed)
@@ -235,19 +281,31 @@ def compute_targets(metrics: dict) -> dict:
     latency = metrics.get("latency_ms") or {}
     none_of_the_ten = metrics.get("none_of_the_ten") or {}
     final_none = none_of_the_ten.get("final_check") or {}
-    measured = {"test_accuracy": metrics.get("test_accuracy"),
-                "photo_validation_accuracy": (metrics.get("photo_validation") or {}).get("accuracy"),
-                "photo_final_check_accuracy": (metrics.get("photo_final_check") or {}).get("accuracy"),
-                "latency_batch_1_ms": latency.get("batch_1"),
-                "latency_batch_64_ms_per_image": latency.get("batch_64_per_image"),
-                "latency_photo_ms": latency.get("photo_batch_1"),
-                "none_auroc": final_none.get("auroc"), "none_flagged": final_none.get("flagged_none"),
-                "none_garments_flagged": final_none.get("flagged_garments"),
-                "none_fashion_mnist_flagged": (none_of_the_ten.get("fashion_mnist_test") or {}).get("flagged")}
-    return {key: {"description": description, "comparison": comparison, "limit": limit, "stretch": stretch,
-                  "unit": unit, "measured": measured[key], "pass": judge(comparison, limit, measured[key]),
-                  "stretch_pass": judge(comparison, stretch, measured[key])}
-            for key, description, comparison, limit, stretch, unit in TARGETS}
+    measured = {
+        "test_accuracy": metrics.get("test_accuracy"),
+        "photo_validation_accuracy": (metrics.get("photo_validation") or {}).get("accuracy"),
+        "photo_final_check_accuracy": (metrics.get("photo_final_check") or {}).get("accuracy"),
+        "latency_batch_1_ms": latency.get("batch_1"),
+        "latency_batch_64_ms_per_image": latency.get("batch_64_per_image"),
+        "latency_photo_ms": latency.get("photo_batch_1"),
+        "none_auroc": final_none.get("auroc"),
+        "none_flagged": final_none.get("flagged_none"),
+        "none_garments_flagged": final_none.get("flagged_garments"),
+        "none_fashion_mnist_flagged": (none_of_the_ten.get("fashion_mnist_test") or {}).get("flagged"),
+    }
+    return {
+        key: {
+            "description": description,
+            "comparison": comparison,
+            "limit": limit,
+            "stretch": stretch,
+            "unit": unit,
+            "measured": measured[key],
+            "pass": judge(comparison, limit, measured[key]),
+            "stretch_pass": judge(comparison, stretch, measured[key]),
+        }
+        for key, description, comparison, limit, stretch, unit in TARGETS
+    }
 
 
 def photo_section(measured: Measured, part: str) -> dict | None:
@@ -261,13 +319,20 @@ def photo_section(measured: Measured, part: str) -> dict | None:
     alone = (measured.networks or {}).get(part, {})
     for row in report["folders"]:
         members = held.photos.folders == row["folder"]
-        row["networks"] = {name: scores.photo_accuracy(probabilities[members], held.photos.allowed[members])
-                           for name, probabilities in alone.items()}
-    section = {"runtime": runtime, **held.settings, **report,
-               "networks": {name: scores.photo_accuracy(probabilities, held.photos.allowed)
-                            for name, probabilities in alone.items()},
-               "kids": kids_report(served.plain.photos[part], held.photos),
-               "clothing_dataset_small": small_folders_report(served.plain.photos[part], held.photos)}
+        row["networks"] = {
+            name: scores.photo_accuracy(probabilities[members], held.photos.allowed[members])
+            for name, probabilities in alone.items()
+        }
+    section = {
+        "runtime": runtime,
+        **held.settings,
+        **report,
+        "networks": {
+            name: scores.photo_accuracy(probabilities, held.photos.allowed) for name, probabilities in alone.items()
+        },
+        "kids": kids_report(served.plain.photos[part], held.photos),
+        "clothing_dataset_small": small_folders_report(served.plain.photos[part], held.photos),
+    }
     if part == "validation":
         section.update(failures_image=FAILURES_PNG, failures_shown=measured.failures_shown)
     return section
@@ -278,9 +343,11 @@ def small_folders_report(probabilities: np.ndarray, photos: PhotoSet) -> dict:
     the service is judged on."""
     members = np.isin(photos.folders, list(FOLDER_CLASSES))
     right = is_right(probabilities, photos.allowed)[members]
-    return {"photos": int(members.sum()), "accuracy": scores.photo_accuracy(probabilities[members],
-                                                                            photos.allowed[members]),
-            "standard_error": scores.standard_error(right)}
+    return {
+        "photos": int(members.sum()),
+        "accuracy": scores.photo_accuracy(probabilities[members], photos.allowed[members]),
+        "standard_error": scores.standard_error(right),
+    }
 
 
 def kids_report(probabilities: np.ndarray, photos: PhotoSet) -> dict | None:
@@ -288,10 +355,14 @@ def kids_report(probabilities: np.ndarray, photos: PhotoSet) -> dict | None:
     if photos.kids is None or not photos.kids.any():
         return None
     right = is_right(probabilities, photos.allowed)
-    return {group: {"photos": int(members.sum()), "accuracy": scores.photo_accuracy(probabilities[members],
-                                                                                    photos.allowed[members]),
-                    "standard_error": scores.standard_error(right[members])}
-            for group, members in (("kids", photos.kids), ("adults", ~photos.kids))}
+    return {
+        group: {
+            "photos": int(members.sum()),
+            "accuracy": scores.photo_accuracy(probabilities[members], photos.allowed[members]),
+            "standard_error": scores.standard_error(right[members]),
+        }
+        for group, members in (("kids", photos.kids), ("adults", ~photos.kids))
+    }
 
 
 def runtime_agreement(runs: dict[str, RuntimeRun]) -> dict | None:
@@ -299,8 +370,11 @@ def runtime_agreement(runs: dict[str, RuntimeRun]) -> dict | None:
     if len(runs) < 2:
         return None
     (first, a), (second, b) = list(runs.items())[:2]
-    return {"between": [first, second], **scores.top1_agreement(a.plain.test, b.plain.test),
-            "flip_averaging": scores.top1_agreement(a.flipped.test, b.flipped.test)}
+    return {
+        "between": [first, second],
+        **scores.top1_agreement(a.plain.test, b.plain.test),
+        "flip_averaging": scores.top1_agreement(a.flipped.test, b.flipped.test),
+    }
 
 
 def build_metrics(measured: Measured, network: dict, provenance: dict) -> ModelMetrics:
@@ -310,13 +384,20 @@ def build_metrics(measured: Measured, network: dict, provenance: dict) -> ModelM
     runtime_requested, training_record, evaluated_at and command.
     """
     runtime, served = next(iter(measured.runs.items()))
-    sections = {name: runtime_section(run, measured.labels, measured.photos, name)
-                for name, run in measured.runs.items()}
-    metrics = {"sha256": provenance["sha256"], "model_file": provenance["model_file"], "runtime": runtime,
-               **scores.fashion_mnist_report(served.plain.test, measured.labels, CLASS_NAMES),
-               **{key: sections[runtime][key] for key in TOP_LEVEL_FIGURES},
-               **{VERSION_KEYS[name]: section[VERSION_KEYS[name]] for name, section in sections.items()},
-               "parameters": network["parameters"], "network": network, "runtimes": sections}
+    sections = {
+        name: runtime_section(run, measured.labels, measured.photos, name) for name, run in measured.runs.items()
+    }
+    metrics = {
+        "sha256": provenance["sha256"],
+        "model_file": provenance["model_file"],
+        "runtime": runtime,
+        **scores.fashion_mnist_report(served.plain.test, measured.labels, CLASS_NAMES),
+        **{key: sections[runtime][key] for key in TOP_LEVEL_FIGURES},
+        **{VERSION_KEYS[name]: section[VERSION_KEYS[name]] for name, section in sections.items()},
+        "parameters": network["parameters"],
+        "network": network,
+        "runtimes": sections,
+    }
     if agreement := runtime_agreement(measured.runs):
         metrics["runtime_agreement"] = agreement
     for part in PHOTO_PARTS:
@@ -331,21 +412,31 @@ def build_metrics(measured: Measured, network: dict, provenance: dict) -> ModelM
 def metrics_to_json(metrics: ModelMetrics) -> str:
     """Indented JSON, but each list of numbers on one line so the confusion matrices stay readable."""
     text = json.dumps(metrics, indent=2)
-    return re.sub(r"\[\s+(-?[\d.]+(?:,\s+-?[\d.]+)*)\s+\]",
-                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
+    return (
+        re.sub(
+            r"\[\s+(-?[\d.]+(?:,\s+-?[\d.]+)*)\s+\]",
+            lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]",
+            text,
+        )
+        + "\n"
+    )
 
 
 def summary_lines(metrics: ModelMetrics) -> list[str]:
     """The end-of-run log: headline figures per runtime, then each target's verdict."""
-    lines = [f"{name} ({s['model_file']}): test accuracy {s['test_accuracy']:.4f} (flip averaging "
-             f"{s['test_accuracy_flip_averaging']:.4f}), ECE {s['expected_calibration_error']:.4f}, photo "
-             f"validation {s.get('photo_validation_accuracy')}, final check {s.get('photo_final_check_accuracy')}, "
-             f"batch 1 {s['latency_ms']['batch_1']:.3f} ms/call, "
-             f"batch 64 {s['latency_ms']['batch_64_per_image']:.3f} ms/image"
-             for name, s in metrics["runtimes"].items()]
+    lines = [
+        f"{name} ({s['model_file']}): test accuracy {s['test_accuracy']:.4f} (flip averaging "
+        f"{s['test_accuracy_flip_averaging']:.4f}), ECE {s['expected_calibration_error']:.4f}, photo "
+        f"validation {s.get('photo_validation_accuracy')}, final check {s.get('photo_final_check_accuracy')}, "
+        f"batch 1 {s['latency_ms']['batch_1']:.3f} ms/call, "
+        f"batch 64 {s['latency_ms']['batch_64_per_image']:.3f} ms/image"
+        for name, s in metrics["runtimes"].items()
+    ]
     verdicts = {True: "PASS", False: "FAIL", None: "not measured"}
-    lines += [f"target {t['description']} {t['comparison']} {t['limit']}: measured {t['measured']} -> "
-              f"{verdicts[t['pass']]}" for t in metrics["targets"].values()]
+    lines += [
+        f"target {t['description']} {t['comparison']} {t['limit']}: measured {t['measured']} -> {verdicts[t['pass']]}"
+        for t in metrics["targets"].values()
+    ]
     return lines
 
 
@@ -355,16 +446,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_photos_dir_argument(parser)
     parser.add_argument("--model", type=Path, default=config.SETTINGS.model_path, help="the .h5 model to evaluate")
     parser.add_argument("--checksum", type=Path, default=None, help="its sha256 file (default: model + .sha256)")
-    parser.add_argument("--onnx-model", type=Path, default=config.SETTINGS.onnx_model_path,
-                        help="the int8 ONNX export of --model (training/export_onnx.py)")
+    parser.add_argument(
+        "--onnx-model",
+        type=Path,
+        default=config.SETTINGS.onnx_model_path,
+        help="the int8 ONNX export of --model (training/export_onnx.py)",
+    )
     parser.add_argument("--onnx-checksum", type=Path, default=None, help="its sha256 file (default: + .sha256)")
-    parser.add_argument("--no-photo-network", dest="photo_network", action="store_false",
-                        help="the 28×28 network alone (PHOTO_NETWORK=false), to see what the photo network adds")
-    parser.add_argument("--runtimes", nargs="+", choices=RUNTIME_CHOICES, default=["auto", "tensorflow"],
-                        help="runtimes to measure, the first giving the top-level figures (default: auto, i.e. "
-                             "what the server runs, then tensorflow)")
-    parser.add_argument("--output-dir", type=Path, default=config.SETTINGS.model_metrics_path.parent,
-                        help=f"where {METRICS_FILE}, {CONFUSION_PNG}, {FAILURES_PNG} and {MODEL_CARD_FILE} go")
+    parser.add_argument(
+        "--no-photo-network",
+        dest="photo_network",
+        action="store_false",
+        help="the 28×28 network alone (PHOTO_NETWORK=false), to see what the photo network adds",
+    )
+    parser.add_argument(
+        "--runtimes",
+        nargs="+",
+        choices=RUNTIME_CHOICES,
+        default=["auto", "tensorflow"],
+        help="runtimes to measure, the first giving the top-level figures (default: auto, i.e. "
+        "what the server runs, then tensorflow)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=config.SETTINGS.model_metrics_path.parent,
+        help=f"where {METRICS_FILE}, {CONFUSION_PNG}, {FAILURES_PNG} and {MODEL_CARD_FILE} go",
+    )
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args(argv)
     args.checksum = args.checksum or args.model.with_name(args.model.name + ".sha256")
@@ -384,8 +492,11 @@ def write_photo_failures(measured: Measured, output_dir: Path) -> Measured:
     path = output_dir / FAILURES_PNG
     if measured.photos:
         served = next(iter(measured.runs.values()))
-        return measured._replace(failures_shown=save_photo_failures(
-            served.plain.photos["validation"], measured.photos["validation"].photos, CLASS_NAMES, path))
+        return measured._replace(
+            failures_shown=save_photo_failures(
+                served.plain.photos["validation"], measured.photos["validation"].photos, CLASS_NAMES, path
+            )
+        )
     if path.exists():
         logger.warning("removing %s: it shows an earlier evaluation's photos", path)
         path.unlink()
@@ -396,9 +507,13 @@ def write_outputs(metrics: ModelMetrics, record: dict | None, output_dir: Path) 
     """model_metrics.json, the confusion matrix picture and the model card."""
     (output_dir / METRICS_FILE).write_text(metrics_to_json(metrics))
     runtime = RUNTIME_TITLES.get(metrics["runtime"], metrics["runtime"])
-    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), CLASS_NAMES, output_dir / CONFUSION_PNG,
-                          title=f"Fashion-MNIST test set ({thousands(metrics['test_images'])} images), accuracy "
-                                f"{percent(metrics['test_accuracy'])}\n{runtime}")
+    plot_confusion_matrix(
+        np.asarray(metrics["confusion_matrix"]),
+        CLASS_NAMES,
+        output_dir / CONFUSION_PNG,
+        title=f"Fashion-MNIST test set ({thousands(metrics['test_images'])} images), accuracy "
+        f"{percent(metrics['test_accuracy'])}\n{runtime}",
+    )
     (output_dir / MODEL_CARD_FILE).write_text(render_model_card(metrics, record))
 
 
@@ -413,24 +528,31 @@ def main(argv: list[str] | None = None) -> dict:
     photos = load_held_out_photos(args.photos_dir)
     images, labels = load_split("test", args.data_dir)
     runs, networks = measure_runtimes(args, images, photos)
-    measured = Measured(runs, labels, photos, networks=networks,
-                        none_of_the_ten=measure_none_of_the_ten(args, images))
+    measured = Measured(runs, labels, photos, networks=networks, none_of_the_ten=measure_none_of_the_ten(args, images))
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     measured = write_photo_failures(measured, args.output_dir)
-    provenance = {"sha256": sha256, "model_file": args.model.name, "runtime_requested": args.runtimes[0],
-                  "training_record": training_record_path(args.model).name if record else None,
-                  "evaluated_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-                  "command": shlex.join(["python", "-m", "training.evaluate", *argv])}
+    provenance = {
+        "sha256": sha256,
+        "model_file": args.model.name,
+        "runtime_requested": args.runtimes[0],
+        "training_record": training_record_path(args.model).name if record else None,
+        "evaluated_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "command": shlex.join(["python", "-m", "training.evaluate", *argv]),
+    }
     if args.photo_network:
         photo_sha256 = verify_checksum(config.SETTINGS.photo_model_path, config.SETTINGS.photo_model_sha256_path)
-        provenance["photo_network"] = {"model_file": config.SETTINGS.photo_model_path.name, "sha256": photo_sha256,
-                                       "weight": config.SETTINGS.photo_network_weight,
-                                       **describe_network(config.SETTINGS.photo_model_path)}
+        provenance["photo_network"] = {
+            "model_file": config.SETTINGS.photo_model_path.name,
+            "sha256": photo_sha256,
+            "weight": config.SETTINGS.photo_network_weight,
+            **describe_network(config.SETTINGS.photo_model_path),
+        }
     metrics = build_metrics(measured, describe_network(args.model), provenance)
     write_outputs(metrics, record, args.output_dir)
-    logger.info("%s", "\n".join([*summary_lines(metrics),
-                                 f"wrote {args.output_dir} in {time.perf_counter() - started:.1f} s"]))
+    logger.info(
+        "%s", "\n".join([*summary_lines(metrics), f"wrote {args.output_dir} in {time.perf_counter() - started:.1f} s"])
+    )
     return metrics
 
 

@@ -7,6 +7,7 @@ Writes each test image as a PNG into a folder named after its class (e.g. 9-ankl
 CSV against the folder names and compares the accuracy with the model card's (assets/model_metrics.json).
 Exits 1 if they differ: every 28×28 test image reaches the model pixel for pixel, so they must be equal.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,10 +82,17 @@ def evaluate(work_dir: Path, data_dir: str | None, extra: list[str]) -> bool:
     seconds = run_cli(image_dir, csv_path, extra)
     correct, total = score_csv(csv_path)
     accuracy, expected = correct / total, model_card_accuracy()
-    logger.info("CLI: %d images in %.1f s wall clock, model loading included (%.0f images/s)",
-                total, seconds, total / seconds)
-    logger.info("CLI accuracy %.4f (%d/%d); model card %.4f: %s", accuracy, correct, total, expected,
-                "equal" if round(accuracy, 4) == expected else "DIFFERENT")
+    logger.info(
+        "CLI: %d images in %.1f s wall clock, model loading included (%.0f images/s)", total, seconds, total / seconds
+    )
+    logger.info(
+        "CLI accuracy %.4f (%d/%d); model card %.4f: %s",
+        accuracy,
+        correct,
+        total,
+        expected,
+        "equal" if round(accuracy, 4) == expected else "DIFFERENT",
+    )
     return total == count and round(accuracy, 4) == expected
 
 

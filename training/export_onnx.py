@@ -22,6 +22,7 @@ Steps, each by the library made for it:
 The same inputs give the same weights, ranges and graph (tf2onnx may keep either of two equal constants, so
 the file's bytes, and its sha256, can still differ from one export to the next).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,16 +61,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--network", choices=NETWORKS, default="fashion_mnist",
-                        help="the 28×28 network or the photo network (default: %(default)s)")
-    parser.add_argument("--model", type=Path, default=None,
-                        help="Keras file (default: the network's in assets/)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="ONNX file to write, with <output>.sha256 next to it (default: the network's in assets/)")
-    parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
-                        help="Fashion-MNIST training images that set the int8 ranges (default: %(default)s)")
-    parser.add_argument("--calibration-photos", type=int, default=DEFAULT_CALIBRATION_PHOTOS,
-                        help="training photos (never validation ones) that set them too (default: %(default)s)")
+    parser.add_argument(
+        "--network",
+        choices=NETWORKS,
+        default="fashion_mnist",
+        help="the 28×28 network or the photo network (default: %(default)s)",
+    )
+    parser.add_argument("--model", type=Path, default=None, help="Keras file (default: the network's in assets/)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="ONNX file to write, with <output>.sha256 next to it (default: the network's in assets/)",
+    )
+    parser.add_argument(
+        "--calibration-images",
+        type=int,
+        default=DEFAULT_CALIBRATION_IMAGES,
+        help="Fashion-MNIST training images that set the int8 ranges (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--calibration-photos",
+        type=int,
+        default=DEFAULT_CALIBRATION_PHOTOS,
+        help="training photos (never validation ones) that set them too (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     photo = args.network == "photo"
     settings = config.SETTINGS
@@ -90,8 +106,9 @@ def calibration_batches(data_dir: str | None, count: int, seed: int = CALIBRATIO
     return [to_model_batch(image[np.newaxis]) for image in calibration_images(data_dir, count, seed)]
 
 
-def training_photos(photos_dir: Path | None, keras_path: Path, keras_sha256: str, count: int,
-                    seed: int = CALIBRATION_SEED):
+def training_photos(
+    photos_dir: Path | None, keras_path: Path, keras_sha256: str, count: int, seed: int = CALIBRATION_SEED
+):
     """count photos of the sender split's training part (never validation or final-check ones), or None when
     the model was not trained on photos or none are found."""
     if not count:
@@ -105,20 +122,29 @@ def training_photos(photos_dir: Path | None, keras_path: Path, keras_sha256: str
     except PhotosNotFoundError as error:
         logger.warning("%s: calibrating on Fashion-MNIST only", error)
         return None
-    return training.subset(np.sort(np.random.default_rng(seed).choice(len(training), size=min(count, len(training)),
-                                                                      replace=False)))
+    return training.subset(
+        np.sort(np.random.default_rng(seed).choice(len(training), size=min(count, len(training)), replace=False))
+    )
 
 
-def calibration_photo_batches(photos_dir: Path | None, keras_path: Path, keras_sha256: str, count: int,
-                              seed: int = CALIBRATION_SEED) -> list[np.ndarray]:
+def calibration_photo_batches(
+    photos_dir: Path | None, keras_path: Path, keras_sha256: str, count: int, seed: int = CALIBRATION_SEED
+) -> list[np.ndarray]:
     """count training photos, one per batch: photos reach activations Fashion-MNIST never does, and their
     ranges must fit in 8 bits too."""
     photos = training_photos(photos_dir, keras_path, keras_sha256, count, seed)
     return [] if photos is None else [to_model_batch(image[np.newaxis]) for image in photos.images]
 
 
-def photo_network_batches(data_dir: str | None, photos_dir: Path | None, keras_path: Path, keras_sha256: str,
-                          images: int, photos: int, seed: int = CALIBRATION_SEED) -> list[np.ndarray]:
+def photo_network_batches(
+    data_dir: str | None,
+    photos_dir: Path | None,
+    keras_path: Path,
+    keras_sha256: str,
+    images: int,
+    photos: int,
+    seed: int = CALIBRATION_SEED,
+) -> list[np.ndarray]:
     """The photo network's calibration: training photos' colour crops and Fashion-MNIST images drawn as photos
     (what it was trained on), one per batch."""
     chosen = training_photos(photos_dir, keras_path, keras_sha256, photos, seed)
@@ -160,10 +186,18 @@ def quantize_to_int8(float_path: Path, output: Path, batches: list[np.ndarray]) 
     prepared = float_path.with_suffix(".prepared.onnx")
     # Folds batch norm into the convolutions first, so each is quantized as one op.
     quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-    quantize_static(str(prepared), str(output), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True,
-                    calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHOD),
-                    nodes_to_exclude=softmax_nodes(prepared))
+    quantize_static(
+        str(prepared),
+        str(output),
+        Batches(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        reduce_range=True,
+        calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHOD),
+        nodes_to_exclude=softmax_nodes(prepared),
+    )
 
 
 def softmax_nodes(onnx_path: Path) -> list[str]:
@@ -179,22 +213,35 @@ def record_source(onnx_path: Path, keras_sha256: str, calibration_images: int, c
 
     model = onnx.load(str(onnx_path))
     del model.metadata_props[:]
-    for key, value in ((SOURCE_SHA256_KEY, keras_sha256),
-                       ("quantization", "int8 static QDQ, per-channel 7-bit weights (reduce_range)"),
-                       ("calibration", f"{CALIBRATION_METHOD}, {calibration_images} training images and "
-                                       f"{calibration_photos} training photos, seed {CALIBRATION_SEED}"),
-                       ("exported_by", "training/export_onnx.py")):
+    for key, value in (
+        (SOURCE_SHA256_KEY, keras_sha256),
+        ("quantization", "int8 static QDQ, per-channel 7-bit weights (reduce_range)"),
+        (
+            "calibration",
+            f"{CALIBRATION_METHOD}, {calibration_images} training images and "
+            f"{calibration_photos} training photos, seed {CALIBRATION_SEED}",
+        ),
+        ("exported_by", "training/export_onnx.py"),
+    ):
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(onnx_path))
 
 
-def export(keras_path: Path, output: Path, data_dir: str | None, calibration_images: int,
-           photos_dir: Path | None = None, calibration_photos: int = 0, network: str = "fashion_mnist") -> str:
+def export(
+    keras_path: Path,
+    output: Path,
+    data_dir: str | None,
+    calibration_images: int,
+    photos_dir: Path | None = None,
+    calibration_photos: int = 0,
+    network: str = "fashion_mnist",
+) -> str:
     """Write the int8 ONNX export of keras_path and its checksum; returns the export's sha256."""
     keras_sha256 = verify_checksum(keras_path, Path(f"{keras_path}.sha256"))
     if network == "photo":
-        batches = photo_network_batches(data_dir, photos_dir, keras_path, keras_sha256, calibration_images,
-                                        calibration_photos)
+        batches = photo_network_batches(
+            data_dir, photos_dir, keras_path, keras_sha256, calibration_images, calibration_photos
+        )
         photo_count, input_shape = len(batches) - calibration_images, PHOTO_INPUT_SHAPE
     else:
         photo_batches = calibration_photo_batches(photos_dir, keras_path, keras_sha256, calibration_photos)
@@ -215,8 +262,15 @@ def export(keras_path: Path, output: Path, data_dir: str | None, calibration_ima
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    export(args.model, args.output, args.data_dir, args.calibration_images, args.photos_dir, args.calibration_photos,
-           args.network)
+    export(
+        args.model,
+        args.output,
+        args.data_dir,
+        args.calibration_images,
+        args.photos_dir,
+        args.calibration_photos,
+        args.network,
+    )
 
 
 if __name__ == "__main__":

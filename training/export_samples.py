@@ -11,6 +11,7 @@ so the API's pre-processing (core/images.py) can be tried on what users upload. 
 hand, none-of-the-ten/ gets one real photo of each none-of-the-ten folder (hat, shorts, skirt): the first, by file
 name, of the senders held out for the final check, copied byte for byte (CC0).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,11 @@ def none_of_the_ten_photos(photos_dir: Path | None) -> list[Path]:
         logger.warning("no none-of-the-ten samples: %s", error)
         return []
     held_out = split_by_sender(load_photos(root, none_of_the_ten=True), all_senders(root))["final_check"]
-    return [root / min(name for name, in_folder in zip(held_out.files, held_out.folders, strict=True)
-                       if in_folder == folder) for folder in NONE_FOLDERS]
+    return [
+        root
+        / min(name for name, in_folder in zip(held_out.files, held_out.folders, strict=True) if in_folder == folder)
+        for folder in NONE_FOLDERS
+    ]
 
 
 def none_of_the_ten_readme(none_samples: list[dict]) -> list[str]:
@@ -99,8 +103,9 @@ def none_of_the_ten_readme(none_samples: list[dict]) -> list[str]:
     ]
 
 
-def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict],
-                  none_samples: list[dict] | None = None) -> str:
+def render_readme(
+    rows: list[dict], photos: list[dict], real_looking: list[dict], none_samples: list[dict] | None = None
+) -> str:
     """samples/README.md: what each file is and where it came from, so nobody mistakes them for picks."""
     lines = [
         "# Sample images",
@@ -153,8 +158,9 @@ def render_readme(rows: list[dict], photos: list[dict], real_looking: list[dict]
     return "\n".join(lines)
 
 
-def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path,
-                   none_photos: list[Path] | None = None) -> list[Path]:
+def export_samples(
+    images: np.ndarray, labels: np.ndarray, output_dir: Path, none_photos: list[Path] | None = None
+) -> list[Path]:
     """Write the ten PNGs, the photo JPEGs, copies of `none_photos` and README.md; returns the paths written."""
     output_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -182,8 +188,9 @@ def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path,
         path = output_dir / NONE_DIR / f"{source.parent.name}{source.suffix.lower()}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(source.read_bytes())
-        none_samples.append({"file": path.name, "source": f"{source.parent.name}/{source.name}",
-                             "folder": source.parent.name})
+        none_samples.append(
+            {"file": path.name, "source": f"{source.parent.name}/{source.name}", "folder": source.parent.name}
+        )
         written.append(path)
     readme = output_dir / "README.md"
     readme.write_text(render_readme(rows, photos, real_looking, none_samples))
@@ -193,9 +200,12 @@ def export_samples(images: np.ndarray, labels: np.ndarray, output_dir: Path,
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
-                             "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of the four IDX .gz files (default: $FASHION_MNIST_DIR, "
+        "../shared/datasets/fashion-mnist, ~/.keras/datasets/fashion-mnist)",
+    )
     add_photos_dir_argument(parser)
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     return parser.parse_args(argv)

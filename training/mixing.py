@@ -6,6 +6,7 @@ target is a 10-wide 0/1 mask, one-hot for Fashion-MNIST. The photos are repeated
 each epoch, each repeat with its own brightness jitter: after pre-processing a photo's garment varies in
 gain and gamma far more than a Fashion-MNIST garment does.
 """
+
 from __future__ import annotations
 
 import keras
@@ -58,8 +59,9 @@ def one_hot_masks(labels: np.ndarray) -> np.ndarray:
     return masks
 
 
-def jitter_brightness(images: np.ndarray, rng: np.random.Generator, max_log_gamma: float,
-                      gain_range: tuple[float, float]) -> np.ndarray:
+def jitter_brightness(
+    images: np.ndarray, rng: np.random.Generator, max_log_gamma: float, gain_range: tuple[float, float]
+) -> np.ndarray:
     """Each image's garment made brighter or darker (gamma, then gain), background kept at 0."""
     values = images.astype(np.float32) / 255.0
     count = len(values)
@@ -68,9 +70,16 @@ def jitter_brightness(images: np.ndarray, rng: np.random.Generator, max_log_gamm
     return np.clip(np.power(values, gamma) * gain * 255.0, 0.0, 255.0).round().astype(np.uint8)
 
 
-def epoch_data(fashion_images: np.ndarray, fashion_labels: np.ndarray, photo_images: np.ndarray,
-               photo_allowed: np.ndarray, photo_repeats: int, rng: np.random.Generator, max_log_gamma: float,
-               gain_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+def epoch_data(
+    fashion_images: np.ndarray,
+    fashion_labels: np.ndarray,
+    photo_images: np.ndarray,
+    photo_allowed: np.ndarray,
+    photo_repeats: int,
+    rng: np.random.Generator,
+    max_log_gamma: float,
+    gain_range: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's images (N, 28, 28) uint8 and allowed masks (N, 10), shuffled: every Fashion-MNIST
     training image once, and every training photo `photo_repeats` times with fresh jitter."""
     images = [fashion_images]

@@ -3,6 +3,7 @@
 Nothing else is read (no file, clock or environment), so the card can never disagree with the figures it is
 given, and a missing figure is an error (StrictUndefined) rather than a silently empty cell.
 """
+
 from __future__ import annotations
 
 import functools
@@ -70,35 +71,53 @@ def runtime_rows(metrics: ModelMetrics) -> list[dict]:
     served = metrics["runtime"]
     sections = metrics["runtimes"]
     order = [served, *(name for name in sections if name != served)]
-    return [{"name": name, "title": RUNTIME_TITLES.get(name, name), "served": name == served, **sections[name]}
-            for name in order]
+    return [
+        {"name": name, "title": RUNTIME_TITLES.get(name, name), "served": name == served, **sections[name]}
+        for name in order
+    ]
 
 
 def folder_rows() -> list[dict]:
     """The photo folders and the classes each counts as right (training.photos.ALL_FOLDER_CLASSES)."""
-    return [{"folder": folder, "classes": [f"{CLASS_NAMES[i]} ({i})" for i in ids]}
-            for folder, ids in ALL_FOLDER_CLASSES.items()]
+    return [
+        {"folder": folder, "classes": [f"{CLASS_NAMES[i]} ({i})" for i in ids]}
+        for folder, ids in ALL_FOLDER_CLASSES.items()
+    ]
 
 
 def strict(function: Callable[..., str]) -> Callable[..., str]:
     """A filter given a missing value fails as the template itself would (UndefinedError naming the key),
     rather than formatting it or failing with a TypeError."""
+
     @functools.wraps(function)
     def checked(*values: object) -> str:
         for value in values:
             if isinstance(value, Undefined):
                 str(value)  # StrictUndefined raises here
         return function(*values)
+
     return checked
 
 
 def card_environment() -> Environment:
     """Markdown, not HTML: nothing is escaped (autoescape only for .html/.xml templates)."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATE_DIR), undefined=StrictUndefined,
-                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                              autoescape=select_autoescape(enabled_extensions=("html", "xml")))
-    filters = {"percent": percent, "four": four, "ms": milliseconds, "thousands": thousands,
-               "argument": argument_value, "target": target_value, "verdict": verdict}
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=select_autoescape(enabled_extensions=("html", "xml")),
+    )
+    filters = {
+        "percent": percent,
+        "four": four,
+        "ms": milliseconds,
+        "thousands": thousands,
+        "argument": argument_value,
+        "target": target_value,
+        "verdict": verdict,
+    }
     environment.filters.update({name: strict(function) for name, function in filters.items()})
     environment.globals["times"] = strict(times)
     return environment
@@ -106,9 +125,19 @@ def card_environment() -> Environment:
 
 def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
     """The card as Markdown. `record` is the model's training record, or None when it was not recorded."""
-    return card_environment().get_template(TEMPLATE).render(
-        m=metrics, record=record, runtimes=runtime_rows(metrics), folders=folder_rows(),
-        class_names=CLASS_NAMES, date=str(metrics["evaluated_at"])[:10],
-        weakest=sorted(metrics["per_class"], key=lambda row: row["f1"])[:3],
-        photo=metrics.get("photo_validation"), final_check=metrics.get("photo_final_check"),
-        network_titles=NETWORK_TITLES)
+    return (
+        card_environment()
+        .get_template(TEMPLATE)
+        .render(
+            m=metrics,
+            record=record,
+            runtimes=runtime_rows(metrics),
+            folders=folder_rows(),
+            class_names=CLASS_NAMES,
+            date=str(metrics["evaluated_at"])[:10],
+            weakest=sorted(metrics["per_class"], key=lambda row: row["f1"])[:3],
+            photo=metrics.get("photo_validation"),
+            final_check=metrics.get("photo_final_check"),
+            network_titles=NETWORK_TITLES,
+        )
+    )

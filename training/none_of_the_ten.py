@@ -9,6 +9,7 @@ In-class pictures are the garment photos of held-out senders; none-of-the-ten pi
 photos of the same senders (training/photos.NONE_FOLDERS). The baseline is what a client could do without the
 score: 1 − the top class's probability (Hendrycks & Gimpel's maximum-softmax baseline).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,14 +59,19 @@ def threshold_for_rate(in_class_scores: np.ndarray, rate: float) -> float:
 def photo_answers(wrapper: ModelWrapper, photos: PhotoSet, batch_size: int = BATCH_SIZE) -> Answers:
     """The server's answers for these photos (ModelWrapper.infer_inputs: both networks on a photo)."""
     inputs = [ModelInputs(array, crop) for array, crop in zip(photos.images, photos.crops, strict=True)]
-    return concatenate([wrapper.infer_inputs(inputs[start:start + batch_size])
-                        for start in range(0, len(inputs), batch_size)])
+    return concatenate(
+        [wrapper.infer_inputs(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+    )
 
 
 def fashion_answers(wrapper: ModelWrapper, images: np.ndarray, batch_size: int = BATCH_SIZE) -> Answers:
     """The server's answers for Fashion-MNIST-sized uploads: the 28×28 network alone."""
-    return concatenate([split_outputs(wrapper.predict_batch(to_model_batch(images[start:start + batch_size])))
-                        for start in range(0, len(images), batch_size)])
+    return concatenate(
+        [
+            split_outputs(wrapper.predict_batch(to_model_batch(images[start : start + batch_size])))
+            for start in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def concatenate(parts: Sequence[Answers]) -> Answers:
@@ -77,21 +83,29 @@ def concatenate(parts: Sequence[Answers]) -> Answers:
 def by_folder(answers: Answers, photos: PhotoSet, threshold: float) -> dict:
     """Per folder: photos and the share flagged."""
     flagged = answers.flagged(threshold)
-    return {str(folder): {"photos": int((photos.folders == folder).sum()),
-                          "flagged": float(np.mean(flagged[photos.folders == folder]))}
-            for folder in dict.fromkeys(photos.folders.tolist())}
+    return {
+        str(folder): {
+            "photos": int((photos.folders == folder).sum()),
+            "flagged": float(np.mean(flagged[photos.folders == folder])),
+        }
+        for folder in dict.fromkeys(photos.folders.tolist())
+    }
 
 
-def part_report(garments: Answers, garment_photos: PhotoSet, outliers: Answers, outlier_photos: PhotoSet,
-                threshold: float) -> dict:
+def part_report(
+    garments: Answers, garment_photos: PhotoSet, outliers: Answers, outlier_photos: PhotoSet, threshold: float
+) -> dict:
     """One held-out part: the score's AUROC against the baseline's, and the shares flagged at the threshold."""
-    return {"garment_photos": len(garments), "none_photos": len(outliers),
-            "auroc": auroc(garments.none_scores, outliers.none_scores),
-            "baseline_auroc": auroc(baseline_scores(garments), baseline_scores(outliers)),
-            "flagged_garments": flagged_share(garments, threshold),
-            "flagged_none": flagged_share(outliers, threshold),
-            "garment_folders": by_folder(garments, garment_photos, threshold),
-            "none_folders": by_folder(outliers, outlier_photos, threshold)}
+    return {
+        "garment_photos": len(garments),
+        "none_photos": len(outliers),
+        "auroc": auroc(garments.none_scores, outliers.none_scores),
+        "baseline_auroc": auroc(baseline_scores(garments), baseline_scores(outliers)),
+        "flagged_garments": flagged_share(garments, threshold),
+        "flagged_none": flagged_share(outliers, threshold),
+        "garment_folders": by_folder(garments, garment_photos, threshold),
+        "none_folders": by_folder(outliers, outlier_photos, threshold),
+    }
 
 
 def held_out_photos(photos_dir: Path | None) -> dict[str, tuple[PhotoSet, PhotoSet]]:
@@ -103,26 +117,36 @@ def held_out_photos(photos_dir: Path | None) -> dict[str, tuple[PhotoSet, PhotoS
     return {part: (garments[part], outliers[part]) for part in HELD_OUT_PARTS}
 
 
-def none_of_the_ten_report(wrapper: ModelWrapper, photos: dict[str, tuple[PhotoSet, PhotoSet]] | None,
-                           test_images: np.ndarray) -> dict:
+def none_of_the_ten_report(
+    wrapper: ModelWrapper, photos: dict[str, tuple[PhotoSet, PhotoSet]] | None, test_images: np.ndarray
+) -> dict:
     """make evaluate's section: the threshold served, each held-out part, and the Fashion-MNIST test set."""
     threshold = wrapper.settings.none_of_the_ten_threshold
     test = fashion_answers(wrapper, test_images)
-    report: dict = {"threshold": threshold, "fashion_mnist_test": {"images": len(test),
-                                                                   "flagged": flagged_share(test, threshold)}}
+    report: dict = {
+        "threshold": threshold,
+        "fashion_mnist_test": {"images": len(test), "flagged": flagged_share(test, threshold)},
+    }
     for part, (garment_photos, outlier_photos) in (photos or {}).items():
-        report[part] = part_report(photo_answers(wrapper, garment_photos), garment_photos,
-                                   photo_answers(wrapper, outlier_photos), outlier_photos, threshold)
+        report[part] = part_report(
+            photo_answers(wrapper, garment_photos),
+            garment_photos,
+            photo_answers(wrapper, outlier_photos),
+            outlier_photos,
+            threshold,
+        )
     return report
 
 
 def network_aurocs(wrapper: ModelWrapper, garments: PhotoSet, outliers: PhotoSet) -> dict[str, float | None]:
     """Each network's own p(none), alone, on the same photos: what the combination adds."""
+
     def alone(photos: PhotoSet) -> dict[str, np.ndarray]:
         scores = {"fashion_mnist": split_outputs(wrapper.predict_batch(to_model_batch(photos.images))).none_scores}
         if wrapper.photo_network:
             scores["photo"] = split_outputs(wrapper.predict_photo_batch(to_photo_batch(photos.crops))).none_scores
         return scores
+
     inside, outside = alone(garments), alone(outliers)
     return {name: auroc(inside[name], outside[name]) for name in inside}
 
@@ -132,9 +156,15 @@ def threshold_table(garments: Answers, outliers: Answers, test: Answers, rates: 
     rows = []
     for rate in rates:
         threshold = threshold_for_rate(garments.none_scores, rate)
-        rows.append({"rate": rate, "threshold": threshold, "flagged_garments": flagged_share(garments, threshold),
-                     "flagged_none": flagged_share(outliers, threshold),
-                     "flagged_fashion_mnist": flagged_share(test, threshold)})
+        rows.append(
+            {
+                "rate": rate,
+                "threshold": threshold,
+                "flagged_garments": flagged_share(garments, threshold),
+                "flagged_none": flagged_share(outliers, threshold),
+                "flagged_fashion_mnist": flagged_share(test, threshold),
+            }
+        )
     return rows
 
 
@@ -142,11 +172,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--rate", type=float, nargs="+", default=DEFAULT_RATES,
-                        help="in-class flagged rates to find thresholds for (default: %(default)s)")
-    parser.add_argument("--fashion-mnist-split", choices=("validation", "test"), default="validation",
-                        help="which Fashion-MNIST images the table's last column flags: the 28×28 network's "
-                             "validation split (default; the test set is read by make evaluate only) or test")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        default=DEFAULT_RATES,
+        help="in-class flagged rates to find thresholds for (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fashion-mnist-split",
+        choices=("validation", "test"),
+        default="validation",
+        help="which Fashion-MNIST images the table's last column flags: the 28×28 network's "
+        "validation split (default; the test set is read by make evaluate only) or test",
+    )
     return parser.parse_args(argv)
 
 
@@ -165,18 +204,31 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     wrapper = ModelWrapper(config.SETTINGS.replace(max_batch_size=1))
     garment_photos, outlier_photos = held_out_photos(args.photos_dir)["validation"]
-    images = (fashion_validation_images(args.data_dir) if args.fashion_mnist_split == "validation"
-              else load_split("test", args.data_dir)[0])
+    images = (
+        fashion_validation_images(args.data_dir)
+        if args.fashion_mnist_split == "validation"
+        else load_split("test", args.data_dir)[0]
+    )
     garments, outliers = photo_answers(wrapper, garment_photos), photo_answers(wrapper, outlier_photos)
-    logger.info("validation senders: %d garment photos, %d none-of-the-ten photos; AUROC %.3f (baseline %.3f)",
-                len(garments), len(outliers), auroc(garments.none_scores, outliers.none_scores),
-                auroc(baseline_scores(garments), baseline_scores(outliers)))
+    logger.info(
+        "validation senders: %d garment photos, %d none-of-the-ten photos; AUROC %.3f (baseline %.3f)",
+        len(garments),
+        len(outliers),
+        auroc(garments.none_scores, outliers.none_scores),
+        auroc(baseline_scores(garments), baseline_scores(outliers)),
+    )
     logger.info("each network alone: AUROC %s", network_aurocs(wrapper, garment_photos, outlier_photos))
     for row in threshold_table(garments, outliers, fashion_answers(wrapper, images), args.rate):
-        logger.info("in-class rate %.3f: threshold %.4f flags %.1f %% of garments, %.1f %% of none-of-the-ten "
-                    "photos, %.2f %% of Fashion-MNIST %s images", row["rate"], row["threshold"],
-                    100 * row["flagged_garments"], 100 * row["flagged_none"], 100 * row["flagged_fashion_mnist"],
-                    args.fashion_mnist_split)
+        logger.info(
+            "in-class rate %.3f: threshold %.4f flags %.1f %% of garments, %.1f %% of none-of-the-ten "
+            "photos, %.2f %% of Fashion-MNIST %s images",
+            row["rate"],
+            row["threshold"],
+            100 * row["flagged_garments"],
+            100 * row["flagged_none"],
+            100 * row["flagged_fashion_mnist"],
+            args.fashion_mnist_split,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ only seen by the 28×28 network.
 Every epoch's data comes from a generator seeded by (seed, epoch), so a resumed run sees what an uninterrupted
 one would. Augmentations are numpy and Pillow, written here rather than as Keras layers for that reason.
 """
+
 from __future__ import annotations
 
 import keras
@@ -48,10 +49,15 @@ def to_photo_input(crops: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- Fashion-MNIST as photos
 
+
 def upsample(images: np.ndarray, side: int = PHOTO_SIDE) -> np.ndarray:
     """(N, 28, 28) uint8 → (N, side, side) float32, bilinear."""
-    return np.stack([np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR),
-                                dtype=np.float32) for image in images])
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR), dtype=np.float32)
+            for image in images
+        ]
+    )
 
 
 def draw_as_photos(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -73,6 +79,7 @@ def draw_as_photos(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 # --------------------------------------------------------------------------- augmentation
 
+
 def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_scale: float) -> np.ndarray:
     """A random square-ish part of the crop (scale of its area, aspect 3:4 to 4:3), resized back."""
     side = image.shape[0]
@@ -81,7 +88,7 @@ def random_resized_crop(image: np.ndarray, rng: np.random.Generator, min_scale: 
     width = int(min(side, round(np.sqrt(area * aspect))))
     height = int(min(side, round(np.sqrt(area / aspect))))
     top, left = rng.integers(0, side - height + 1), rng.integers(0, side - width + 1)
-    part = Image.fromarray(image[top:top + height, left:left + width])
+    part = Image.fromarray(image[top : top + height, left : left + width])
     return np.asarray(part.resize((side, side), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
@@ -103,8 +110,9 @@ def jitter_colour(images: np.ndarray, rng: np.random.Generator, strength: float,
     return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
-def augment(crops: np.ndarray, rng: np.random.Generator, min_scale: float, strength: float,
-            grey_share: float) -> np.ndarray:
+def augment(
+    crops: np.ndarray, rng: np.random.Generator, min_scale: float, strength: float, grey_share: float
+) -> np.ndarray:
     """Random resized crops, left-right flips (never up-down) and colour jitter."""
     cropped = np.stack([random_resized_crop(crop, rng, min_scale) for crop in crops])
     flip = rng.random(len(cropped)) < 0.5
@@ -112,10 +120,18 @@ def augment(crops: np.ndarray, rng: np.random.Generator, min_scale: float, stren
     return jitter_colour(cropped, rng, strength, grey_share)
 
 
-def photo_epoch_data(photo_crops: np.ndarray, photo_allowed: np.ndarray, photo_repeats: int,
-                     fashion_images: np.ndarray, fashion_labels: np.ndarray, fashion_per_epoch: int,
-                     rng: np.random.Generator, min_scale: float, strength: float,
-                     grey_share: float) -> tuple[np.ndarray, np.ndarray]:
+def photo_epoch_data(
+    photo_crops: np.ndarray,
+    photo_allowed: np.ndarray,
+    photo_repeats: int,
+    fashion_images: np.ndarray,
+    fashion_labels: np.ndarray,
+    fashion_per_epoch: int,
+    rng: np.random.Generator,
+    min_scale: float,
+    strength: float,
+    grey_share: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """One epoch: every training crop `photo_repeats` times, augmented afresh, and `fashion_per_epoch`
     Fashion-MNIST training images drawn as photos (also augmented); (N, 64, 64, 3) uint8 and (N, 10) masks,
     shuffled."""

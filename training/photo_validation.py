@@ -4,6 +4,7 @@ check (training/senders.py), and a sheet of the failures.
 Validation picked the epochs and the recipe; the final check tuned nothing and is read once per candidate
 model, by `make evaluate`. Without the photos the evaluation goes on without these sections.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,14 +37,20 @@ HELD_OUT_PARTS = ("validation", "final_check")
 
 class ValidationPhotos(NamedTuple):
     """One held-out part and how it was drawn (recorded in the metrics beside its figures)."""
+
     photos: PhotoSet
     settings: dict
 
 
 def split_settings() -> dict:
     """How the held-out parts are drawn: whole senders, their shares, the seed."""
-    return {"split": "by sender", "validation_share": VALIDATION_SHARE, "final_check_share": FINAL_CHECK_SHARE,
-            "large_sender": LARGE_SENDER, "split_seed": SPLIT_SEED}
+    return {
+        "split": "by sender",
+        "validation_share": VALIDATION_SHARE,
+        "final_check_share": FINAL_CHECK_SHARE,
+        "large_sender": LARGE_SENDER,
+        "split_seed": SPLIT_SEED,
+    }
 
 
 def directory_name(root: Path) -> str:
@@ -63,8 +70,15 @@ def load_held_out_photos(photos_dir: Path | None) -> dict[str, ValidationPhotos]
     held_out = {}
     for part in HELD_OUT_PARTS:
         photos = parts[part]
-        held_out[part] = ValidationPhotos(photos, {"directory": directory_name(root), "part": part,
-                                                   "senders": len(set(photos.senders.tolist())), **split_settings()})
+        held_out[part] = ValidationPhotos(
+            photos,
+            {
+                "directory": directory_name(root),
+                "part": part,
+                "senders": len(set(photos.senders.tolist())),
+                **split_settings(),
+            },
+        )
         logger.info("photo %s: %d photos of %d senders", part, len(photos), held_out[part].settings["senders"])
     return held_out
 
@@ -74,8 +88,10 @@ def failure_order(probabilities: np.ndarray, photos: PhotoSet, limit: int = FAIL
     `limit` in all, shared out so that a folder with many failures does not crowd the others out."""
     wrong = ~is_right(probabilities, photos.allowed)
     confidence = np.asarray(probabilities).max(axis=1)
-    queues = [sorted(np.flatnonzero(wrong & (photos.folders == folder)).tolist(), key=lambda i: -confidence[i])
-              for folder in ALL_FOLDER_CLASSES]
+    queues = [
+        sorted(np.flatnonzero(wrong & (photos.folders == folder)).tolist(), key=lambda i: -confidence[i])
+        for folder in ALL_FOLDER_CLASSES
+    ]
     taken = [0] * len(queues)
     while sum(taken) < limit and any(t < len(q) for t, q in zip(taken, queues, strict=True)):
         for position, queue in enumerate(queues):
@@ -96,13 +112,17 @@ def failure_caption(folder: str, probabilities: np.ndarray, names: Sequence[str]
 def failure_tile(photos: PhotoSet, index: int) -> np.ndarray:
     """(84, 168, 3): what the two networks saw, the colour crop (when there is one) beside the 28×28 array."""
     array = Image.fromarray(photos.images[index], mode="L").resize((TILE_SIDE, TILE_SIDE), Image.NEAREST)
-    crop = (Image.fromarray(photos.crops[index], mode="RGB").resize((TILE_SIDE, TILE_SIDE), Image.BILINEAR)
-            if photos.crops is not None else Image.new("RGB", (TILE_SIDE, TILE_SIDE), (BACKGROUND,) * 3))
+    crop = (
+        Image.fromarray(photos.crops[index], mode="RGB").resize((TILE_SIDE, TILE_SIDE), Image.BILINEAR)
+        if photos.crops is not None
+        else Image.new("RGB", (TILE_SIDE, TILE_SIDE), (BACKGROUND,) * 3)
+    )
     return np.concatenate([np.asarray(crop), np.asarray(array.convert("RGB"))], axis=1)
 
 
-def save_photo_failures(probabilities: np.ndarray, photos: PhotoSet, names: Sequence[str], path: Path,
-                        limit: int = FAILURES_SHOWN) -> int:
+def save_photo_failures(
+    probabilities: np.ndarray, photos: PhotoSet, names: Sequence[str], path: Path, limit: int = FAILURES_SHOWN
+) -> int:
     """A contact sheet of the misclassified photos, each folder starting a new row; returns how many it shows."""
     blank = np.full((TILE_SIDE, 2 * TILE_SIDE, 3), BACKGROUND, dtype=np.uint8)
     tiles, captions, shown = [], [], 0

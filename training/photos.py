@@ -9,6 +9,7 @@ the split for model selection and the final check holds out whole senders (train
 The arrays are cached under artifacts/, keyed by the photos and by the pre-processing code, so a change to either
 rebuilds them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,7 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_PHOTOS_DIR = config.REPO_ROOT.parent / "shared" / "datasets" / "clothing-photos"
 CACHE_DIR = config.REPO_ROOT / "artifacts" / "photo-arrays"
 # The modules whose code decides what a photo becomes: a change to any of them rebuilds the cache.
-PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py",
-                         "core/photo_crop.py")
+PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py", "core/photo_crop.py")
 
 
 class PhotosNotFoundError(FileNotFoundError):
@@ -90,15 +90,27 @@ class PhotoSet:
     def subset(self, indices: np.ndarray) -> PhotoSet:
         def pick(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else values[indices]
-        return PhotoSet(self.images[indices], self.allowed[indices], self.folders[indices], self.files[indices],
-                        pick(self.crops), pick(self.senders), pick(self.kids))
+
+        return PhotoSet(
+            self.images[indices],
+            self.allowed[indices],
+            self.folders[indices],
+            self.files[indices],
+            pick(self.crops),
+            pick(self.senders),
+            pick(self.kids),
+        )
 
 
 def add_photos_dir_argument(parser: argparse.ArgumentParser) -> None:
     """The --photos-dir flag of every training script, with the environment fallback."""
-    parser.add_argument("--photos-dir", type=Path, default=None,
-                        help="clothing-dataset-small checkout (its train/<folder>/*.jpg), or a folder of "
-                             "<folder>/*.jpg (default: $CLOTHING_PHOTOS_DIR, then ../shared/datasets/clothing-photos)")
+    parser.add_argument(
+        "--photos-dir",
+        type=Path,
+        default=None,
+        help="clothing-dataset-small checkout (its train/<folder>/*.jpg), or a folder of "
+        "<folder>/*.jpg (default: $CLOTHING_PHOTOS_DIR, then ../shared/datasets/clothing-photos)",
+    )
 
 
 def find_photos_root(explicit: Path | None = None) -> Path:
@@ -108,8 +120,9 @@ def find_photos_root(explicit: Path | None = None) -> Path:
         for root in (candidate / "train", candidate):
             if any((root / folder).is_dir() for folder in FOLDER_CLASSES):
                 return root
-    raise PhotosNotFoundError(f"no clothing photo folders ({', '.join(FOLDER_CLASSES)}) under "
-                              f"{', '.join(str(c) for c in candidates if c)}")
+    raise PhotosNotFoundError(
+        f"no clothing photo folders ({', '.join(FOLDER_CLASSES)}) under {', '.join(str(c) for c in candidates if c)}"
+    )
 
 
 def list_photos(root: Path, extra: bool = True, none_of_the_ten: bool = False) -> list[tuple[str, Path]]:
@@ -122,8 +135,9 @@ def list_photos(root: Path, extra: bool = True, none_of_the_ten: bool = False) -
     for parent, folder in folders:
         directory = parent / folder
         if directory.is_dir():
-            found.extend((folder, path) for path in sorted(directory.iterdir())
-                         if path.suffix.lower() in PHOTO_SUFFIXES)
+            found.extend(
+                (folder, path) for path in sorted(directory.iterdir()) if path.suffix.lower() in PHOTO_SUFFIXES
+            )
     return found
 
 
@@ -194,8 +208,10 @@ def _photo_to_inputs(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def preprocess_photo_inputs(paths: list[Path], workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(N, 28, 28) and (N, 64, 64, 3) uint8: each photo through the server's pre-processing, on every core."""
     if not paths:
-        return (np.zeros((0, MODEL_SIDE, MODEL_SIDE), dtype=np.uint8),
-                np.zeros((0, PHOTO_SIDE, PHOTO_SIDE, PHOTO_CHANNELS), dtype=np.uint8))
+        return (
+            np.zeros((0, MODEL_SIDE, MODEL_SIDE), dtype=np.uint8),
+            np.zeros((0, PHOTO_SIDE, PHOTO_SIDE, PHOTO_CHANNELS), dtype=np.uint8),
+        )
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         arrays, crops = zip(*pool.map(_photo_to_inputs, paths, chunksize=32), strict=True)
     return np.stack(arrays), np.stack(crops)
@@ -206,15 +222,21 @@ def preprocess_photos(paths: list[Path], workers: int | None = None) -> np.ndarr
     return preprocess_photo_inputs(paths, workers)[0]
 
 
-def load_photos(photos_dir: Path | None = None, cache_dir: Path | None = None,
-                none_of_the_ten: bool = False) -> PhotoSet:
+def load_photos(
+    photos_dir: Path | None = None, cache_dir: Path | None = None, none_of_the_ten: bool = False
+) -> PhotoSet:
     """Every usable photo as model arrays, from the cache when the photos and the code are unchanged. With
     `none_of_the_ten`, the photos of NONE_FOLDERS (their allowed masks all False) instead of the garments."""
     root = find_photos_root(photos_dir)
     cache_dir = CACHE_DIR if cache_dir is None else cache_dir
     listed = list_photos(root, none_of_the_ten=none_of_the_ten)
-    key = hashlib.sha256((preprocessing_fingerprint() + str(root.resolve())
-                          + "".join(f"{f}/{p.name}:{p.stat().st_size}" for f, p in listed)).encode())
+    key = hashlib.sha256(
+        (
+            preprocessing_fingerprint()
+            + str(root.resolve())
+            + "".join(f"{f}/{p.name}:{p.stat().st_size}" for f, p in listed)
+        ).encode()
+    )
     cache = cache_dir / f"photos-{key.hexdigest()[:16]}.npz"
     folders = np.array([folder for folder, _ in listed])
     files = np.array([relative_name(root, path) for _, path in listed])

@@ -1,4 +1,5 @@
 """The test-set confusion matrix as a picture, for the model card (matplotlib, without a display)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -30,9 +31,16 @@ def plot_confusion_matrix(cm: np.ndarray, labels: Sequence[str], path: Path, tit
         ax.set_title(title)
     for row in range(cm.shape[0]):
         for col in range(cm.shape[1]):
-            ax.text(col, row, str(int(cm[row, col])), ha="center", va="center", fontsize=9,
-                    color="white" if share[row, col] > 0.5 else "black",
-                    fontweight="bold" if row == col else "normal")
+            ax.text(
+                col,
+                row,
+                str(int(cm[row, col])),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if share[row, col] > 0.5 else "black",
+                fontweight="bold" if row == col else "normal",
+            )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

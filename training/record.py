@@ -5,6 +5,7 @@ the epoch chosen and the history. The model card quotes it, so it must describe 
 model's sha256, and a record whose sha256 is another file's is ignored (a model retrained without rewriting
 its record, or copied without it, must never be described with another model's arguments).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,14 @@ def write_training_record(model_path: Path, record: dict) -> Path:
 
 def finish_training(output: Path, state: dict, digest: str, record: dict) -> dict:
     """The end of every training run: the record written beside the model, and the chosen epoch logged."""
-    logger.info("best epoch %d %s; wrote %s (sha256 %s) and %s", state["best"]["best_epoch"], state["best"], output,
-                digest, write_training_record(output, record))
+    logger.info(
+        "best epoch %d %s; wrote %s (sha256 %s) and %s",
+        state["best"]["best_epoch"],
+        state["best"],
+        output,
+        digest,
+        write_training_record(output, record),
+    )
     return record
 
 
@@ -50,7 +57,11 @@ def read_training_record(model_path: Path, sha256: str) -> dict | None:
         logger.warning("unreadable training record %s (%s): ignored", path, error)
         return None
     if not isinstance(record, dict) or record.get("model_sha256") != sha256:
-        logger.warning("training record %s describes another model file (sha256 %s, not %s): ignored", path,
-                       record.get("model_sha256") if isinstance(record, dict) else None, sha256)
+        logger.warning(
+            "training record %s describes another model file (sha256 %s, not %s): ignored",
+            path,
+            record.get("model_sha256") if isinstance(record, dict) else None,
+            sha256,
+        )
         return None
     return record

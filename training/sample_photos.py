@@ -5,6 +5,7 @@ unevenly lit sheet, with margins, a tint and sensor noise, saved as JPEG, as an 
 stored sideways with an EXIF orientation tag, so the API's pre-processing (core/images.py) can be tried on what
 users upload. training/export_samples.py writes them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -76,7 +77,7 @@ def garment_darkness(image28: np.ndarray, style: PhotoStyle) -> np.ndarray:
 
 def lit_sheet(shape: tuple[int, int], style: PhotoStyle, rng: np.random.Generator) -> np.ndarray:
     """A light-grey background lit from one side, with a soft cloth/paper texture."""
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
     sheet = style.background + style.gradient[0] * (rows / shape[0] - 0.5) + style.gradient[1] * (cols / shape[1] - 0.5)
     coarse = Image.fromarray(rng.normal(0, 1, (12, 12)).astype(np.float32), mode="F")
     soft = np.asarray(coarse.resize((shape[1], shape[0]), Image.Resampling.BICUBIC), dtype=np.float32)
@@ -124,9 +125,22 @@ def make_photo(image28: np.ndarray, seed: int, index: int, stem: Path, style: Ph
 # The real-looking photos in samples/: the first test image of the class on a fixed light-grey textured,
 # unevenly lit sheet, shot straight (angle 0: the shipped model is sensitive to tilts; at 3–4° the sneaker
 # and dress samples flip to Ankle boot and Coat).
-SAMPLE_SHEET = PhotoStyle(canvas_side=800, margins=(0.15, 0.2, 0.25, 0.18), angle=0.0, background=205.0,
-                          gradient=(-18.0, 12.0), texture=6.0, ink=0.92, tint=(1.03, 1.0, 0.95), contrast=1.0,
-                          brightness=0.0, noise=3.0, kind="jpeg", quality=85, orientation=6)
+SAMPLE_SHEET = PhotoStyle(
+    canvas_side=800,
+    margins=(0.15, 0.2, 0.25, 0.18),
+    angle=0.0,
+    background=205.0,
+    gradient=(-18.0, 12.0),
+    texture=6.0,
+    ink=0.92,
+    tint=(1.03, 1.0, 0.95),
+    contrast=1.0,
+    brightness=0.0,
+    noise=3.0,
+    kind="jpeg",
+    quality=85,
+    orientation=6,
+)
 PHOTO_SAMPLES = {
     "sneaker-photo": ("Sneaker", SAMPLE_SHEET),
     "dress-photo": ("Dress", replace(SAMPLE_SHEET, kind="png-alpha", canvas_side=600)),

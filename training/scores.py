@@ -4,6 +4,7 @@ scikit-learn computes what it has (confusion matrix, accuracy, precision/recall/
 expected calibration error, the largest confusions, how often two runtimes agree, and the photo scores,
 where a folder may accept several classes (any footwear is right for "shoes").
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,13 +33,24 @@ def confusion(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.nda
     return confusion_matrix(y_true, y_pred, labels=list(range(classes)))
 
 
-def per_class_scores(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                     names: Sequence[str]) -> list[dict]:
+def per_class_scores(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, names: Sequence[str]
+) -> list[dict]:
     """Precision, recall, F1 and support of every class; a class never predicted scores 0, not NaN."""
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(range(len(names))), zero_division=0)
-    return [{"id": i, "label": name, "precision": _rounded(precision[i]), "recall": _rounded(recall[i]),
-             "f1": _rounded(f1[i]), "support": int(support[i])} for i, name in enumerate(names)]
+        y_true, y_pred, labels=list(range(len(names))), zero_division=0
+    )
+    return [
+        {
+            "id": i,
+            "label": name,
+            "precision": _rounded(precision[i]),
+            "recall": _rounded(recall[i]),
+            "f1": _rounded(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(names)
+    ]
 
 
 def accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray) -> float:
@@ -50,8 +62,9 @@ def macro_f1(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndar
     return _rounded(f1_score(y_true, y_pred, labels=list(range(classes)), average="macro", zero_division=0))
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels: Sequence[int] | np.ndarray,
-                               bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    probabilities: np.ndarray, labels: Sequence[int] | np.ndarray, bins: int = ECE_BINS
+) -> float:
     """Top-1 ECE: |accuracy - mean confidence| per equal-width confidence bin, weighted by the bin's share.
 
     Accuracy says how often the model is right; ECE says whether its probabilities can be read as such.
@@ -80,24 +93,40 @@ def largest_confusions(cm: np.ndarray, names: Sequence[str], k: int = TOP_CONFUS
     np.fill_diagonal(off, 0)
     order = np.argsort(-off, axis=None, kind="stable")[:k]
     cells = [np.unravel_index(i, cm.shape) for i in order]
-    return [{"true": names[t], "predicted": names[p], "count": int(cm[t, p]),
-             "share_of_true": _rounded(cm[t, p] / cm[t].sum())} for t, p in cells if off[t, p] > 0]
+    return [
+        {
+            "true": names[t],
+            "predicted": names[p],
+            "count": int(cm[t, p]),
+            "share_of_true": _rounded(cm[t, p] / cm[t].sum()),
+        }
+        for t, p in cells
+        if off[t, p] > 0
+    ]
 
 
 def runtime_scores(probabilities: np.ndarray, labels: np.ndarray) -> dict:
     """The figures that compare serving configurations: accuracy, macro F1 and ECE."""
     predicted, classes = top1(probabilities), np.asarray(probabilities).shape[1]
-    return {"test_accuracy": accuracy(labels, predicted), "macro_f1": macro_f1(labels, predicted, classes),
-            "expected_calibration_error": _rounded(expected_calibration_error(probabilities, labels))}
+    return {
+        "test_accuracy": accuracy(labels, predicted),
+        "macro_f1": macro_f1(labels, predicted, classes),
+        "expected_calibration_error": _rounded(expected_calibration_error(probabilities, labels)),
+    }
 
 
 def fashion_mnist_report(probabilities: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict:
     """Everything the card shows about the test set for one configuration, per class included."""
     predicted = top1(probabilities)
     cm = confusion(labels, predicted, len(names))
-    return {**runtime_scores(probabilities, labels), "calibration_bins": ECE_BINS, "test_images": len(labels),
-            "per_class": per_class_scores(labels, predicted, names), "confusion_matrix": cm.tolist(),
-            "largest_confusions": largest_confusions(cm, names)}
+    return {
+        **runtime_scores(probabilities, labels),
+        "calibration_bins": ECE_BINS,
+        "test_images": len(labels),
+        "per_class": per_class_scores(labels, predicted, names),
+        "confusion_matrix": cm.tolist(),
+        "largest_confusions": largest_confusions(cm, names),
+    }
 
 
 def top1_agreement(first: np.ndarray, second: np.ndarray) -> dict:
@@ -111,8 +140,12 @@ def top1_agreement(first: np.ndarray, second: np.ndarray) -> dict:
         raise ValueError(f"probabilities of shapes {first.shape} and {second.shape}")
     images = len(first)
     same = int((top1(first) == top1(second)).sum()) if images else 0
-    return {"images": images, "top1": _rounded(same / images) if images else 1.0, "disagreements": images - same,
-            "max_probability_difference": _rounded(np.abs(first - second).max()) if images else 0.0}
+    return {
+        "images": images,
+        "top1": _rounded(same / images) if images else 1.0,
+        "disagreements": images - same,
+        "max_probability_difference": _rounded(np.abs(first - second).max()) if images else 0.0,
+    }
 
 
 def photo_accuracy(probabilities: np.ndarray, allowed: np.ndarray) -> float | None:
@@ -129,8 +162,7 @@ def standard_error(right: np.ndarray) -> float | None:
     return _rounded(np.sqrt(share * (1.0 - share) / count))
 
 
-def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.ndarray,
-                 names: Sequence[str]) -> dict:
+def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.ndarray, names: Sequence[str]) -> dict:
     """Accuracy overall and per folder (with standard errors), and the folder × predicted-class counts, folders
     in ALL_FOLDER_CLASSES order.
 
@@ -141,11 +173,25 @@ def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.nda
     for folder in (f for f in ALL_FOLDER_CLASSES if f in set(folders.tolist())):
         members = folders == folder
         accepted = np.flatnonzero(allowed[np.argmax(members)])
-        rows.append({"folder": folder, "photos": int(members.sum()), "correct": int(right[members].sum()),
-                     "accuracy": _rounded(right[members].mean()), "standard_error": standard_error(right[members]),
-                     "allowed": [names[i] for i in accepted], "allowed_ids": accepted.tolist()})
-        confusion_rows.append({"folder": folder,
-                               "counts": np.bincount(predicted[members], minlength=len(names)).tolist()})
-    return {"photos": len(folders), "correct": int(right.sum()), "accuracy": photo_accuracy(probabilities, allowed),
-            "standard_error": standard_error(right), "folders": rows,
-            "confusion": {"classes": list(names), "rows": confusion_rows}}
+        rows.append(
+            {
+                "folder": folder,
+                "photos": int(members.sum()),
+                "correct": int(right[members].sum()),
+                "accuracy": _rounded(right[members].mean()),
+                "standard_error": standard_error(right[members]),
+                "allowed": [names[i] for i in accepted],
+                "allowed_ids": accepted.tolist(),
+            }
+        )
+        confusion_rows.append(
+            {"folder": folder, "counts": np.bincount(predicted[members], minlength=len(names)).tolist()}
+        )
+    return {
+        "photos": len(folders),
+        "correct": int(right.sum()),
+        "accuracy": photo_accuracy(probabilities, allowed),
+        "standard_error": standard_error(right),
+        "folders": rows,
+        "confusion": {"classes": list(names), "rows": confusion_rows},
+    }

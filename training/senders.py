@@ -9,6 +9,7 @@ furthest below its share of the photos, so both parts come out near their shares
 photo senders.tsv lists (all folders, the none-of-the-ten ones too), so a sender keeps its part whichever
 folders a run loads. Photos without a known sender form one sender each.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,8 +30,12 @@ def sender_keys(photos: PhotoSet) -> np.ndarray:
     return np.array([sender or f"photo:{name}" for sender, name in zip(photos.senders, photos.files, strict=True)])
 
 
-def assign_senders(keys: np.ndarray, validation_share: float = VALIDATION_SHARE,
-                   final_share: float = FINAL_CHECK_SHARE, seed: int = SPLIT_SEED) -> dict[str, str]:
+def assign_senders(
+    keys: np.ndarray,
+    validation_share: float = VALIDATION_SHARE,
+    final_share: float = FINAL_CHECK_SHARE,
+    seed: int = SPLIT_SEED,
+) -> dict[str, str]:
     """Sender → part. Large senders train; the others, in a seeded order, fill validation and the final check
     up to their shares of all photos, the rest train."""
     names, counts = np.unique(keys, return_counts=True)
@@ -49,9 +54,13 @@ def assign_senders(keys: np.ndarray, validation_share: float = VALIDATION_SHARE,
     return parts
 
 
-def split_by_sender(photos: PhotoSet, population: list[str] | None = None,
-                    validation_share: float = VALIDATION_SHARE, final_share: float = FINAL_CHECK_SHARE,
-                    seed: int = SPLIT_SEED) -> dict[str, PhotoSet]:
+def split_by_sender(
+    photos: PhotoSet,
+    population: list[str] | None = None,
+    validation_share: float = VALIDATION_SHARE,
+    final_share: float = FINAL_CHECK_SHARE,
+    seed: int = SPLIT_SEED,
+) -> dict[str, PhotoSet]:
     """{'train', 'validation', 'final_check'} → the photos of that part; no sender is in two parts.
     `population`: the sender of every photo of the dataset (training.photos.all_senders), which sets the shares."""
     keys = sender_keys(photos)

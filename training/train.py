@@ -9,6 +9,7 @@ the photos of other senders for the final check, and the official test set is ne
 After every epoch a checkpoint (network, optimizer, history) is written to --checkpoint-dir; --resume carries
 on from it. Progress goes to the log.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
     parser.add_argument("--output", type=Path, default=config.SETTINGS.model_path, help="where to write the .h5 model")
-    parser.add_argument("--checkpoint-dir", type=Path, default=config.REPO_ROOT / "artifacts" / "training",
-                        help="checkpoint after every epoch (default: %(default)s)")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=config.REPO_ROOT / "artifacts" / "training",
+        help="checkpoint after every epoch (default: %(default)s)",
+    )
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
     network = parser.add_argument_group("network")
     network.add_argument("--arch", choices=ARCHITECTURES, default="vgg")
@@ -79,26 +84,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     photos.add_argument("--photo-repeats", type=int, default=4, help="times each training photo is seen per epoch")
     photos.add_argument("--photo-gamma", type=float, default=0.4, help="brightness jitter: gamma e^±this")
     photos.add_argument("--photo-gain", type=_numbers(float), default=(0.6, 1.2), help="brightness jitter: gain range")
-    photos.add_argument("--photo-cache-dir", type=Path, default=PHOTO_CACHE_DIR,
-                        help="where the photos' pre-processed arrays are cached (default: %(default)s)")
+    photos.add_argument(
+        "--photo-cache-dir",
+        type=Path,
+        default=PHOTO_CACHE_DIR,
+        help="where the photos' pre-processed arrays are cached (default: %(default)s)",
+    )
     selection = parser.add_argument_group("model selection")
-    selection.add_argument("--val-size", type=int, default=5000,
-                           help="Fashion-MNIST training images held back for model selection")
-    selection.add_argument("--limit-train", type=int, default=0, help="use only this many Fashion-MNIST "
-                           "training images (0: all): for smoke tests")
+    selection.add_argument(
+        "--val-size", type=int, default=5000, help="Fashion-MNIST training images held back for model selection"
+    )
+    selection.add_argument(
+        "--limit-train",
+        type=int,
+        default=0,
+        help="use only this many Fashion-MNIST training images (0: all): for smoke tests",
+    )
     selection.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 
 
-def add_optimisation_arguments(parser: argparse.ArgumentParser, epochs: int, batch_size: int, warmup_epochs: float,
-                               weight_decay: float) -> None:
+def add_optimisation_arguments(
+    parser: argparse.ArgumentParser, epochs: int, batch_size: int, warmup_epochs: float, weight_decay: float
+) -> None:
     """The optimiser's flags, shared by both training runs with each one's defaults: AdamW, cosine schedule."""
     optimisation = parser.add_argument_group("optimisation")
     optimisation.add_argument("--epochs", type=int, default=epochs)
     optimisation.add_argument("--batch-size", type=int, default=batch_size)
     optimisation.add_argument("--learning-rate", type=float, default=2e-3, help="peak rate of the cosine schedule")
-    optimisation.add_argument("--warmup-epochs", type=float, default=warmup_epochs,
-                              help="linear warm-up before the cosine")
+    optimisation.add_argument(
+        "--warmup-epochs", type=float, default=warmup_epochs, help="linear warm-up before the cosine"
+    )
     optimisation.add_argument("--weight-decay", type=float, default=weight_decay, help="AdamW decoupled weight decay")
     optimisation.add_argument("--label-smoothing", type=float, default=0.05)
 
@@ -126,8 +142,15 @@ def build_augmenter(args: argparse.Namespace) -> keras.Sequential:
     if args.max_zoom:
         steps.append(layers.RandomZoom((-args.max_zoom, args.max_zoom), seed=args.seed + 3, **fill))
     if args.erasing:
-        steps.append(layers.RandomErasing(factor=(args.erasing, args.erasing), scale=(0.02, 0.25),
-                                          fill_value=0.0, value_range=(0, 1), seed=args.seed + 6))
+        steps.append(
+            layers.RandomErasing(
+                factor=(args.erasing, args.erasing),
+                scale=(0.02, 0.25),
+                fill_value=0.0,
+                value_range=(0, 1),
+                seed=args.seed + 6,
+            )
+        )
     return keras.Sequential(steps, name="augmentation")
 
 
@@ -137,17 +160,23 @@ def learning_rate_schedule(args: argparse.Namespace, steps_per_epoch: int):
     if not warmup_steps:
         return keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=total_steps)
     return keras.optimizers.schedules.CosineDecay(
-        args.learning_rate / 10, decay_steps=total_steps - warmup_steps,
-        warmup_target=args.learning_rate, warmup_steps=warmup_steps)
+        args.learning_rate / 10,
+        decay_steps=total_steps - warmup_steps,
+        warmup_target=args.learning_rate,
+        warmup_steps=warmup_steps,
+    )
 
 
 def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
     network = build_model(args.arch, args.widths, args.dense_units, args.dropout, args.blocks_per_stage)
     trainer = keras.Sequential([keras.Input(INPUT_SHAPE), build_augmenter(args), network], name="trainer")
     trainer.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate_schedule(args, steps_per_epoch),
-                                         weight_decay=args.weight_decay),
-        loss=AllowedClassesLoss(args.label_smoothing), metrics=[AllowedClassesAccuracy()])
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=learning_rate_schedule(args, steps_per_epoch), weight_decay=args.weight_decay
+        ),
+        loss=AllowedClassesLoss(args.label_smoothing),
+        metrics=[AllowedClassesAccuracy()],
+    )
     return trainer
 
 
@@ -161,13 +190,20 @@ class ProgressLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if (batch + 1) % LOG_EVERY_STEPS == 0:
             logs = logs or {}
-            logger.info("epoch %d step %d/%d loss %.4f accuracy %.4f (%.0f s)", self.epoch + 1, batch + 1,
-                        self.steps, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
-                        time.perf_counter() - self.started)
+            logger.info(
+                "epoch %d step %d/%d loss %.4f accuracy %.4f (%.0f s)",
+                self.epoch + 1,
+                batch + 1,
+                self.steps,
+                logs.get("loss", float("nan")),
+                logs.get("accuracy", float("nan")),
+                time.perf_counter() - self.started,
+            )
 
 
-def validation_scores(network: keras.Model, fashion_val: tuple[np.ndarray, np.ndarray],
-                      photo_val: PhotoSet | None) -> dict:
+def validation_scores(
+    network: keras.Model, fashion_val: tuple[np.ndarray, np.ndarray], photo_val: PhotoSet | None
+) -> dict:
     """Accuracy on both validation splits, and the score that picks the epoch (their mean)."""
     predicted = network.predict(to_model_input(fashion_val[0]), batch_size=PREDICT_BATCH, verbose=0)
     scores = {"fashion_mnist_validation_accuracy": float(np.mean(np.argmax(predicted, axis=1) == fashion_val[1]))}
@@ -182,7 +218,7 @@ def load_data(args: argparse.Namespace):
     images, labels = load_split("train", args.data_dir)
     fashion_train, fashion_val = split_train_validation(images, labels, args.val_size, args.seed)
     if args.limit_train:
-        fashion_train = (fashion_train[0][:args.limit_train], fashion_train[1][:args.limit_train])
+        fashion_train = (fashion_train[0][: args.limit_train], fashion_train[1][: args.limit_train])
     photo_train = photo_val = None
     if args.photos:
         parts = split_by_sender(load_photos(args.photos_dir, args.photo_cache_dir), all_senders(args.photos_dir))
@@ -192,33 +228,59 @@ def load_data(args: argparse.Namespace):
 
 def data_record(args: argparse.Namespace, fashion_train, fashion_val, photo_train, photo_val) -> dict:
     """Which data trained the model: both datasets, their licences and the photo folders' classes."""
-    record = {"fashion_mnist": {
-        "directory": find_data_dir(args.data_dir).name, "source": "zalandoresearch/fashion-mnist",
-        "licence": "MIT", "train_images": len(fashion_train[0]), "validation_images": len(fashion_val[0])}}
+    record = {
+        "fashion_mnist": {
+            "directory": find_data_dir(args.data_dir).name,
+            "source": "zalandoresearch/fashion-mnist",
+            "licence": "MIT",
+            "train_images": len(fashion_train[0]),
+            "validation_images": len(fashion_val[0]),
+        }
+    }
     if photo_train is not None:
         record["photos"] = {
             "root": find_photos_root(args.photos_dir).parent.name,
             "source": "alexeygrigorev/clothing-dataset-small (train/) and clothing-dataset (extra/)",
             "licence": "CC0 1.0",
             "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
-            "train_photos": len(photo_train), "validation_photos": len(photo_val),
+            "train_photos": len(photo_train),
+            "validation_photos": len(photo_val),
             "train_senders": len(set(photo_train.senders.tolist())),
             "validation_senders": len(set(photo_val.senders.tolist())),
-            "split": {"by": "sender", "validation_share": VALIDATION_SHARE, "final_check_share": FINAL_CHECK_SHARE,
-                      "large_sender": LARGE_SENDER, "seed": SPLIT_SEED},
-            "preprocessing_sha256": preprocessing_fingerprint()}
+            "split": {
+                "by": "sender",
+                "validation_share": VALIDATION_SHARE,
+                "final_check_share": FINAL_CHECK_SHARE,
+                "large_sender": LARGE_SENDER,
+                "seed": SPLIT_SEED,
+            },
+            "preprocessing_sha256": preprocessing_fingerprint(),
+        }
     return record
 
 
 def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, fashion_train, photo_train) -> dict:
     rng = np.random.default_rng([args.seed, epoch])  # the same epoch's data whether resumed or not
-    images, targets = epoch_data(fashion_train[0], fashion_train[1],
-                                 photo_train.images if photo_train is not None else np.zeros((0, 28, 28), np.uint8),
-                                 photo_train.allowed if photo_train is not None else np.zeros((0, 10), bool),
-                                 args.photo_repeats, rng, args.photo_gamma, args.photo_gain)
+    images, targets = epoch_data(
+        fashion_train[0],
+        fashion_train[1],
+        photo_train.images if photo_train is not None else np.zeros((0, 28, 28), np.uint8),
+        photo_train.allowed if photo_train is not None else np.zeros((0, 10), bool),
+        args.photo_repeats,
+        rng,
+        args.photo_gamma,
+        args.photo_gain,
+    )
     steps = -(-len(images) // args.batch_size)
-    history = trainer.fit(to_model_input(images), targets, batch_size=args.batch_size, epochs=1, shuffle=False,
-                          callbacks=[ProgressLog(epoch, steps)], verbose=0)
+    history = trainer.fit(
+        to_model_input(images),
+        targets,
+        batch_size=args.batch_size,
+        epochs=1,
+        shuffle=False,
+        callbacks=[ProgressLog(epoch, steps)],
+        verbose=0,
+    )
     return {key: float(values[-1]) for key, values in history.history.items()}
 
 
@@ -231,18 +293,34 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     keras.utils.set_random_seed(args.seed)
     started = time.perf_counter()
     fashion_train, fashion_val, photo_train, photo_val = load_data(args)
-    trainer, state = resume_state(args, lambda: build_trainer(args, steps_per_epoch(args, fashion_train,
-                                                                                     photo_train)))
+    trainer, state = resume_state(args, lambda: build_trainer(args, steps_per_epoch(args, fashion_train, photo_train)))
     network = trainer.layers[-1]
-    logger.info("training %s (%d parameters) for %d epochs: %d Fashion-MNIST images, %d photos x %d per epoch",
-                network.name, network.count_params(), args.epochs, len(fashion_train[0]),
-                len(photo_train) if photo_train is not None else 0, args.photo_repeats)
-    state = train_epochs(args, trainer, network, state,
-                         lambda epoch: run_epoch(args, trainer, epoch, fashion_train, photo_train),
-                         lambda: validation_scores(network, fashion_val, photo_val))
+    logger.info(
+        "training %s (%d parameters) for %d epochs: %d Fashion-MNIST images, %d photos x %d per epoch",
+        network.name,
+        network.count_params(),
+        args.epochs,
+        len(fashion_train[0]),
+        len(photo_train) if photo_train is not None else 0,
+        args.photo_repeats,
+    )
+    state = train_epochs(
+        args,
+        trainer,
+        network,
+        state,
+        lambda epoch: run_epoch(args, trainer, epoch, fashion_train, photo_train),
+        lambda: validation_scores(network, fashion_val, photo_val),
+    )
     digest = save_for_serving(network, args.output)
-    record = training_record(args, argv, digest, state, data_record(args, fashion_train, fashion_val, photo_train,
-                                                                     photo_val), time.perf_counter() - started)
+    record = training_record(
+        args,
+        argv,
+        digest,
+        state,
+        data_record(args, fashion_train, fashion_val, photo_train, photo_val),
+        time.perf_counter() - started,
+    )
     return finish_training(args.output, state, digest, record)
 
 
@@ -259,17 +337,31 @@ def repo_relative(path: Path) -> str:
     return str(resolved.relative_to(config.REPO_ROOT)) if resolved.is_relative_to(config.REPO_ROOT) else str(path)
 
 
-def training_record(args: argparse.Namespace, argv: list[str] | None, digest: str, state: dict, data: dict,
-                    seconds: float, module: str = "training.train") -> dict:
+def training_record(
+    args: argparse.Namespace,
+    argv: list[str] | None,
+    digest: str,
+    state: dict,
+    data: dict,
+    seconds: float,
+    module: str = "training.train",
+) -> dict:
     """The arguments actually used (not today's flag defaults), keyed by the model's sha256; `module` is the
     run's own (python -m <module>)."""
     arguments = {key: (repo_relative(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
-    return {"model_sha256": digest, "model_file": args.output.name,
-            "command": shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)]),
-            "arguments": arguments, "data": data, "selection": state["best"], "history": state["history"],
-            "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "duration_s": round(seconds, 1), "resumed": args.resume,
-            "versions": {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__}}
+    return {
+        "model_sha256": digest,
+        "model_file": args.output.name,
+        "command": shlex.join(["python", "-m", module, *(sys.argv[1:] if argv is None else argv)]),
+        "arguments": arguments,
+        "data": data,
+        "selection": state["best"],
+        "history": state["history"],
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "duration_s": round(seconds, 1),
+        "resumed": args.resume,
+        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

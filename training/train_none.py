@@ -12,6 +12,7 @@ measured better (../shared/notes/real-photos.md). The served score is p(none) (c
 garments against outliers. The written record keeps the base's own record, so the model card still says how the
 ten classes were learned.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,23 +63,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
     parser.add_argument("--network", choices=NETWORKS, required=True, help="the 28×28 network or the photo network")
-    parser.add_argument("--base", type=Path, default=None,
-                        help="the ten-class network (default: artifacts/ten-class/<the served file's name>)")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="the ten-class network (default: artifacts/ten-class/<the served file's name>)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="where to write it (default: the served file)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                        help="checkpoint after every epoch (default: artifacts/training-none-<network>)")
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=None,
+        help="checkpoint after every epoch (default: artifacts/training-none-<network>)",
+    )
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
     add_optimisation_arguments(parser, epochs=10, batch_size=128, warmup_epochs=0.5, weight_decay=1e-4)
     parser.set_defaults(learning_rate=3e-4)
-    parser.add_argument("--none-bias", type=float, default=-4.0,
-                        help="the new output's starting bias: it starts rare, so the ten classes start as they were")
-    parser.add_argument("--fashion-per-epoch", type=int, default=None,
-                        help="Fashion-MNIST training images per epoch, drawn as photos for the photo network "
-                             f"(default: {FASHION_PER_EPOCH})")
+    parser.add_argument(
+        "--none-bias",
+        type=float,
+        default=-4.0,
+        help="the new output's starting bias: it starts rare, so the ten classes start as they were",
+    )
+    parser.add_argument(
+        "--fashion-per-epoch",
+        type=int,
+        default=None,
+        help="Fashion-MNIST training images per epoch, drawn as photos for the photo network "
+        f"(default: {FASHION_PER_EPOCH})",
+    )
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each garment photo is seen per epoch")
     parser.add_argument("--none-repeats", type=int, default=2, help="times each outlier photo is seen per epoch")
-    parser.add_argument("--val-size", type=int, default=5000,
-                        help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on")
+    parser.add_argument(
+        "--val-size",
+        type=int,
+        default=5000,
+        help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     served = config.SETTINGS.photo_model_path if args.network == "photo" else config.SETTINGS.model_path
@@ -96,8 +117,12 @@ def with_none_output(network: keras.Model, none_bias: float) -> keras.Model:
     kernel, bias = old.get_weights()
     head = layers.Dense(NUM_CLASSES + 1, activation="softmax", name="probabilities")
     extended = keras.Model(network.inputs, head(old.input), name=network.name)
-    head.set_weights([np.concatenate([kernel, np.zeros((kernel.shape[0], 1), kernel.dtype)], axis=1),
-                      np.concatenate([bias, np.array([none_bias], bias.dtype)])])
+    head.set_weights(
+        [
+            np.concatenate([kernel, np.zeros((kernel.shape[0], 1), kernel.dtype)], axis=1),
+            np.concatenate([bias, np.array([none_bias], bias.dtype)]),
+        ]
+    )
     return extended
 
 
@@ -128,28 +153,39 @@ class Data:
         self.none_train, self.none_val = outliers["train"], outliers["validation"]  # the final checks stay unread
 
     def record(self) -> dict:
-        return {"none_of_the_ten_photos": {"folders": list(NONE_FOLDERS), "train_photos": len(self.none_train),
-                                           "validation_photos": len(self.none_val)},
-                "fashion_mnist_per_epoch_from": len(self.fashion_train[0])}
+        return {
+            "none_of_the_ten_photos": {
+                "folders": list(NONE_FOLDERS),
+                "train_photos": len(self.none_train),
+                "validation_photos": len(self.none_val),
+            },
+            "fashion_mnist_per_epoch_from": len(self.fashion_train[0]),
+        }
 
 
 def epoch_data(args: argparse.Namespace, data: Data, epoch: int) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's inputs (as the network takes them) and 11-wide masks, shuffled, seeded by (seed, epoch)."""
     rng = np.random.default_rng([args.seed, epoch])
-    chosen = rng.choice(len(data.fashion_train[0]), size=min(args.fashion_per_epoch, len(data.fashion_train[0])),
-                        replace=False)
+    chosen = rng.choice(
+        len(data.fashion_train[0]), size=min(args.fashion_per_epoch, len(data.fashion_train[0])), replace=False
+    )
     fashion, fashion_masks = data.fashion_train[0][chosen], one_hot_masks(data.fashion_train[1][chosen])
     photos = [(data.photo_train, args.photo_repeats), (data.none_train, args.none_repeats)]
     base = data.augmentation
     if args.network == "photo":
+
         def photo_like(crops: np.ndarray) -> np.ndarray:
             return augment(crops, rng, base.min_scale, base.colour_jitter, base.grey_share)
+
         images = [photo_like(draw_as_photos(fashion, rng))]
         images += [photo_like(part.crops) for part, repeats in photos for _ in range(repeats)]
     else:
         images = [fashion]
-        images += [jitter_brightness(part.images, rng, base.photo_gamma, tuple(base.photo_gain))
-                   for part, repeats in photos for _ in range(repeats)]
+        images += [
+            jitter_brightness(part.images, rng, base.photo_gamma, tuple(base.photo_gain))
+            for part, repeats in photos
+            for _ in range(repeats)
+        ]
     masks = [fashion_masks] + [part.allowed for part, repeats in photos for _ in range(repeats)]
     inputs, targets = np.concatenate(images), eleven_wide(np.concatenate(masks))
     order = rng.permutation(len(inputs))
@@ -173,17 +209,21 @@ def photo_inputs(network: str, photos: PhotoSet) -> np.ndarray:
 def validation_scores(args: argparse.Namespace, network: keras.Model, data: Data) -> dict:
     """Garment accuracy among the ten, the AUROC of p(none) (outliers against garments) and, for the 28×28
     network, Fashion-MNIST validation accuracy; the epoch is picked on their mean."""
+
     def outputs(inputs: np.ndarray) -> np.ndarray:
         return network.predict(inputs, batch_size=PREDICT_BATCH, verbose=0)
 
     garments = outputs(photo_inputs(args.network, data.photo_val))
     outliers = outputs(photo_inputs(args.network, data.none_val))
-    scores = {"photo_validation_accuracy": ten_class_accuracy(garments, data.photo_val.allowed),
-              "none_validation_auroc": none_auroc(garments[:, NONE_INDEX], outliers[:, NONE_INDEX])}
+    scores = {
+        "photo_validation_accuracy": ten_class_accuracy(garments, data.photo_val.allowed),
+        "none_validation_auroc": none_auroc(garments[:, NONE_INDEX], outliers[:, NONE_INDEX]),
+    }
     if args.network == "fashion_mnist":
         fashion = outputs(to_model_input(data.fashion_val[0]))
-        scores["fashion_mnist_validation_accuracy"] = float(np.mean(
-            np.argmax(fashion[:, :NUM_CLASSES], axis=1) == data.fashion_val[1]))
+        scores["fashion_mnist_validation_accuracy"] = float(
+            np.mean(np.argmax(fashion[:, :NUM_CLASSES], axis=1) == data.fashion_val[1])
+        )
     scores["selection_score"] = float(np.mean(list(scores.values())))
     return scores
 
@@ -197,23 +237,36 @@ def build_trainer(args: argparse.Namespace, data: Data) -> tuple[keras.Model, ke
         augmentation = build_augmenter(argparse.Namespace(**{**vars(data.augmentation), "seed": args.seed}))
         trainer = keras.Sequential([keras.Input(network.input_shape[1:]), augmentation, network], name="trainer")
     trainer.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate_schedule(args, steps_per_epoch(args, data)),
-                                         weight_decay=args.weight_decay),
-        loss=AllowedClassesLoss(args.label_smoothing), metrics=[AllowedClassesAccuracy()])
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=learning_rate_schedule(args, steps_per_epoch(args, data)), weight_decay=args.weight_decay
+        ),
+        loss=AllowedClassesLoss(args.label_smoothing),
+        metrics=[AllowedClassesAccuracy()],
+    )
     return trainer, network
 
 
 def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, data: Data) -> dict:
     inputs, targets = epoch_data(args, data, epoch)
     steps = -(-len(inputs) // args.batch_size)
-    history = trainer.fit(inputs, targets, batch_size=args.batch_size, epochs=1, shuffle=False,
-                          callbacks=[ProgressLog(epoch, steps)], verbose=0)
+    history = trainer.fit(
+        inputs,
+        targets,
+        batch_size=args.batch_size,
+        epochs=1,
+        shuffle=False,
+        callbacks=[ProgressLog(epoch, steps)],
+        verbose=0,
+    )
     return {key: float(values[-1]) for key, values in history.history.items()}
 
 
 def steps_per_epoch(args: argparse.Namespace, data: Data) -> int:
-    count = (min(args.fashion_per_epoch, len(data.fashion_train[0])) + len(data.photo_train) * args.photo_repeats
-             + len(data.none_train) * args.none_repeats)
+    count = (
+        min(args.fashion_per_epoch, len(data.fashion_train[0]))
+        + len(data.photo_train) * args.photo_repeats
+        + len(data.none_train) * args.none_repeats
+    )
     return -(-count // args.batch_size)
 
 
@@ -239,18 +292,37 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
 
     trainer, state = resume_state(args, build)
     network = built.get("network") or (trainer.layers[-1] if args.network == "fashion_mnist" else trainer)
-    logger.info("fine-tuning %s with an 11th output for %d epochs: %d garment photos x %d, %d outlier photos x %d",
-                args.base, args.epochs, len(data.photo_train), args.photo_repeats, len(data.none_train),
-                args.none_repeats)
-    state = train_epochs(args, trainer, network, state, lambda epoch: run_epoch(args, trainer, epoch, data),
-                         lambda: validation_scores(args, network, data))
+    logger.info(
+        "fine-tuning %s with an 11th output for %d epochs: %d garment photos x %d, %d outlier photos x %d",
+        args.base,
+        args.epochs,
+        len(data.photo_train),
+        args.photo_repeats,
+        len(data.none_train),
+        args.none_repeats,
+    )
+    state = train_epochs(
+        args,
+        trainer,
+        network,
+        state,
+        lambda epoch: run_epoch(args, trainer, epoch, data),
+        lambda: validation_scores(args, network, data),
+    )
     digest = save_for_serving(network, args.output)
-    stage = training_record(args, argv, digest, state, data.record(), time.perf_counter() - started,
-                            module="training.train_none")
-    record = {**base_record, "model_sha256": digest, "model_file": args.output.name,
-              "base": {"model_file": args.base.name, "sha256": base_sha256},
-              "none_of_the_ten": {key: stage[key] for key in ("command", "arguments", "data", "selection", "history",
-                                                              "trained_at", "duration_s")}}
+    stage = training_record(
+        args, argv, digest, state, data.record(), time.perf_counter() - started, module="training.train_none"
+    )
+    record = {
+        **base_record,
+        "model_sha256": digest,
+        "model_file": args.output.name,
+        "base": {"model_file": args.base.name, "sha256": base_sha256},
+        "none_of_the_ten": {
+            key: stage[key]
+            for key in ("command", "arguments", "data", "selection", "history", "trained_at", "duration_s")
+        },
+    }
     return finish_training(args.output, state, digest, record)
 
 

@@ -7,6 +7,7 @@ validation part picks the epoch, the final check is not read here. The defaults 
 assets/fashion_mnist_photo.h5; the arguments actually used are written next to it (its .training.json, keyed
 by its sha256). A checkpoint after every epoch in --checkpoint-dir; --resume carries on from it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,22 +56,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
-    parser.add_argument("--output", type=Path, default=config.SETTINGS.photo_model_path,
-                        help="where to write the .h5 model (default: %(default)s)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=config.REPO_ROOT / "artifacts" / "training-photo",
-                        help="checkpoint after every epoch (default: %(default)s)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=config.SETTINGS.photo_model_path,
+        help="where to write the .h5 model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=config.REPO_ROOT / "artifacts" / "training-photo",
+        help="checkpoint after every epoch (default: %(default)s)",
+    )
     parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
     parser.add_argument("--widths", type=_widths, default=(24, 48, 96, 192), help="filters per block")
     parser.add_argument("--dropout", type=float, default=0.3, help="before the softmax")
     add_optimisation_arguments(parser, epochs=40, batch_size=64, warmup_epochs=1.0, weight_decay=5e-4)
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each training crop is seen per epoch")
-    parser.add_argument("--fashion-per-epoch", type=int, default=3000,
-                        help="Fashion-MNIST training images drawn as photos per epoch")
+    parser.add_argument(
+        "--fashion-per-epoch", type=int, default=3000, help="Fashion-MNIST training images drawn as photos per epoch"
+    )
     parser.add_argument("--min-scale", type=float, default=0.6, help="random resized crop: least share of the area")
     parser.add_argument("--colour-jitter", type=float, default=0.3, help="brightness, contrast, saturation ±this")
     parser.add_argument("--grey-share", type=float, default=0.15, help="share of images made grey")
-    parser.add_argument("--val-size", type=int, default=5000,
-                        help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on")
+    parser.add_argument(
+        "--val-size",
+        type=int,
+        default=5000,
+        help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on",
+    )
     parser.add_argument("--limit-photos", type=int, default=0, help="train on this many photos (0: all): smoke tests")
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
@@ -79,9 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
     network = build_photo_network(args.widths, args.dropout)
     network.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=learning_rate_schedule(args, steps_per_epoch),
-                                         weight_decay=args.weight_decay),
-        loss=AllowedClassesLoss(args.label_smoothing), metrics=[AllowedClassesAccuracy()])
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=learning_rate_schedule(args, steps_per_epoch), weight_decay=args.weight_decay
+        ),
+        loss=AllowedClassesLoss(args.label_smoothing),
+        metrics=[AllowedClassesAccuracy()],
+    )
     return network
 
 
@@ -99,15 +116,30 @@ def epoch_size(args: argparse.Namespace, fashion_train, photo_train: PhotoSet) -
     return min(args.fashion_per_epoch, len(fashion_train[0])) + len(photo_train) * args.photo_repeats
 
 
-def run_epoch(args: argparse.Namespace, network: keras.Model, epoch: int, fashion_train,
-              photo_train: PhotoSet) -> dict:
+def run_epoch(args: argparse.Namespace, network: keras.Model, epoch: int, fashion_train, photo_train: PhotoSet) -> dict:
     rng = np.random.default_rng([args.seed, epoch])  # the same epoch's data whether resumed or not
-    images, targets = photo_epoch_data(photo_train.crops, photo_train.allowed, args.photo_repeats,
-                                       fashion_train[0], fashion_train[1], args.fashion_per_epoch, rng,
-                                       args.min_scale, args.colour_jitter, args.grey_share)
+    images, targets = photo_epoch_data(
+        photo_train.crops,
+        photo_train.allowed,
+        args.photo_repeats,
+        fashion_train[0],
+        fashion_train[1],
+        args.fashion_per_epoch,
+        rng,
+        args.min_scale,
+        args.colour_jitter,
+        args.grey_share,
+    )
     steps = -(-len(images) // args.batch_size)
-    history = network.fit(to_photo_input(images), targets, batch_size=args.batch_size, epochs=1, shuffle=False,
-                          callbacks=[ProgressLog(epoch, steps)], verbose=0)
+    history = network.fit(
+        to_photo_input(images),
+        targets,
+        batch_size=args.batch_size,
+        epochs=1,
+        shuffle=False,
+        callbacks=[ProgressLog(epoch, steps)],
+        verbose=0,
+    )
     return {key: float(values[-1]) for key, values in history.history.items()}
 
 
@@ -119,17 +151,29 @@ def validation_scores(network: keras.Model, photo_val: PhotoSet) -> dict:
 
 def data_record(args: argparse.Namespace, fashion_train, photo_train: PhotoSet, photo_val: PhotoSet) -> dict:
     return {
-        "fashion_mnist": {"directory": find_data_dir(args.data_dir).name, "source": "zalandoresearch/fashion-mnist",
-                          "licence": "MIT", "train_images": len(fashion_train[0]),
-                          "drawn_as_photos_per_epoch": args.fashion_per_epoch},
-        "photos": {"source": "alexeygrigorev/clothing-dataset-small (train/) and clothing-dataset (extra/)",
-                   "licence": "CC0 1.0",
-                   "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
-                   "train_photos": len(photo_train), "validation_photos": len(photo_val),
-                   "split": {"by": "sender", "validation_share": VALIDATION_SHARE,
-                             "final_check_share": FINAL_CHECK_SHARE, "large_sender": LARGE_SENDER,
-                             "seed": SPLIT_SEED},
-                   "preprocessing_sha256": preprocessing_fingerprint()}}
+        "fashion_mnist": {
+            "directory": find_data_dir(args.data_dir).name,
+            "source": "zalandoresearch/fashion-mnist",
+            "licence": "MIT",
+            "train_images": len(fashion_train[0]),
+            "drawn_as_photos_per_epoch": args.fashion_per_epoch,
+        },
+        "photos": {
+            "source": "alexeygrigorev/clothing-dataset-small (train/) and clothing-dataset (extra/)",
+            "licence": "CC0 1.0",
+            "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
+            "train_photos": len(photo_train),
+            "validation_photos": len(photo_val),
+            "split": {
+                "by": "sender",
+                "validation_share": VALIDATION_SHARE,
+                "final_check_share": FINAL_CHECK_SHARE,
+                "large_sender": LARGE_SENDER,
+                "seed": SPLIT_SEED,
+            },
+            "preprocessing_sha256": preprocessing_fingerprint(),
+        },
+    }
 
 
 def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
@@ -138,15 +182,33 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     fashion_train, photo_train, photo_val = load_data(args)
     steps = -(-epoch_size(args, fashion_train, photo_train) // args.batch_size)
     network, state = resume_state(args, lambda: build_trainer(args, steps))
-    logger.info("training %s (%d parameters) for %d epochs: %d photos x %d and %d Fashion-MNIST images per epoch",
-                network.name, network.count_params(), args.epochs, len(photo_train), args.photo_repeats,
-                args.fashion_per_epoch)
-    state = train_epochs(args, network, network, state,
-                         lambda epoch: run_epoch(args, network, epoch, fashion_train, photo_train),
-                         lambda: validation_scores(network, photo_val))
+    logger.info(
+        "training %s (%d parameters) for %d epochs: %d photos x %d and %d Fashion-MNIST images per epoch",
+        network.name,
+        network.count_params(),
+        args.epochs,
+        len(photo_train),
+        args.photo_repeats,
+        args.fashion_per_epoch,
+    )
+    state = train_epochs(
+        args,
+        network,
+        network,
+        state,
+        lambda epoch: run_epoch(args, network, epoch, fashion_train, photo_train),
+        lambda: validation_scores(network, photo_val),
+    )
     digest = save_for_serving(network, args.output)
-    record = training_record(args, argv, digest, state, data_record(args, fashion_train, photo_train, photo_val),
-                             time.perf_counter() - started, module="training.train_photo")
+    record = training_record(
+        args,
+        argv,
+        digest,
+        state,
+        data_record(args, fashion_train, photo_train, photo_val),
+        time.perf_counter() - started,
+        module="training.train_photo",
+    )
     return finish_training(args.output, state, digest, record)
 
 

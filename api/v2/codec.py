@@ -7,6 +7,7 @@ each input that declares `parameters.binary_data_size`, in the order of the inpu
 followed by their bytes. No library speaks the server side of this protocol without a whole serving stack
 (kserve's ModelServer, Triton), so it is written here, to the letter of the spec.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,9 +22,18 @@ import numpy as np
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 NUMPY_TYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
-    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
 }
 BYTES = "BYTES"
 BYTES_LENGTH = struct.Struct("<I")
@@ -100,9 +110,12 @@ def parse_request(body: bytes, header_length: str | None) -> InferenceRequest:
         raise ProtocolError("'parameters' must be a JSON object.")
     request_id = header.get("id")
     return InferenceRequest(
-        id=str(request_id) if request_id is not None else None, inputs=inputs,
+        id=str(request_id) if request_id is not None else None,
+        inputs=inputs,
         outputs=parse_outputs(header.get("outputs"), bool(parameters.get("binary_data_output", False))),
-        binary_output_default=bool(parameters.get("binary_data_output", False)), parameters=parameters)
+        binary_output_default=bool(parameters.get("binary_data_output", False)),
+        parameters=parameters,
+    )
 
 
 def parse_input(raw: object, tail: bytes, offset: int) -> tuple[InputTensor, int]:
@@ -114,8 +127,7 @@ def parse_input(raw: object, tail: bytes, offset: int) -> tuple[InputTensor, int
         raise ProtocolError("Each input needs a 'name'.")
     if datatype != BYTES and datatype not in NUMPY_TYPES:
         raise ProtocolError(f"Input '{name}': unknown datatype {datatype!r}.")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                              for d in shape):
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise ProtocolError(f"Input '{name}': 'shape' must be a list of non-negative integers.")
     count = math.prod(shape)
     parameters = raw.get("parameters") or {}
@@ -123,7 +135,7 @@ def parse_input(raw: object, tail: bytes, offset: int) -> tuple[InputTensor, int
     if size is not None:
         if not isinstance(size, int) or size < 0 or offset + size > len(tail):
             raise ProtocolError(f"Input '{name}': binary_data_size {size!r} does not fit the binary data sent.")
-        values = decode_binary(name, datatype, shape, count, tail[offset:offset + size])
+        values = decode_binary(name, datatype, shape, count, tail[offset : offset + size])
         return InputTensor(name, datatype, shape, values), offset + size
     if "data" not in raw:
         raise ProtocolError(f"Input '{name}' has neither 'data' nor binary data.")
@@ -138,8 +150,9 @@ def decode_binary(name: str, datatype: str, shape: list[int], count: int, data: 
         return elements
     dtype = np.dtype(NUMPY_TYPES[datatype]).newbyteorder("<")
     if len(data) != count * dtype.itemsize:
-        raise ProtocolError(f"Input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, "
-                            f"got {len(data)}.")
+        raise ProtocolError(
+            f"Input '{name}': shape {shape} of {datatype} needs {count * dtype.itemsize} bytes, got {len(data)}."
+        )
     return np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=False).reshape(shape)
 
 
@@ -152,7 +165,7 @@ def split_bytes_elements(name: str, data: bytes) -> list[bytes]:
         offset += BYTES_LENGTH.size
         if offset + length > len(data):
             raise ProtocolError(f"Input '{name}': a BYTES element is longer than the data sent.")
-        elements.append(data[offset:offset + length])
+        elements.append(data[offset : offset + length])
         offset += length
     return elements
 
@@ -218,8 +231,9 @@ def parse_outputs(raw: object, binary_default: bool) -> list[OutputRequest] | No
         classification = parameters.get("classification", 0)
         if not isinstance(classification, int) or isinstance(classification, bool) or classification < 0:
             raise ProtocolError(f"Output '{item['name']}': classification must be a non-negative integer.")
-        requested.append(OutputRequest(item["name"], bool(parameters.get("binary_data", binary_default)),
-                                       classification))
+        requested.append(
+            OutputRequest(item["name"], bool(parameters.get("binary_data", binary_default)), classification)
+        )
     return requested
 
 
@@ -230,13 +244,17 @@ class OutputTensor:
     values: np.ndarray  # numbers, or an object array of bytes for BYTES
 
 
-def encode_response(model_name: str, model_version: str, request_id: str | None,
-                    outputs: list[tuple[OutputTensor, bool]]) -> tuple[bytes, int | None]:
+def encode_response(
+    model_name: str, model_version: str, request_id: str | None, outputs: list[tuple[OutputTensor, bool]]
+) -> tuple[bytes, int | None]:
     """The response body and, when any output is binary, the JSON header's length for the header."""
     described, blobs = [], []
     for tensor, binary in outputs:
-        entry: dict[str, object] = {"name": tensor.name, "datatype": tensor.datatype,
-                                    "shape": list(tensor.values.shape)}
+        entry: dict[str, object] = {
+            "name": tensor.name,
+            "datatype": tensor.datatype,
+            "shape": list(tensor.values.shape),
+        }
         if binary:
             blob = encode_binary(tensor)
             entry["parameters"] = {"binary_data_size": len(blob)}

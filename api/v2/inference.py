@@ -1,4 +1,5 @@
 """From V2 input tensors to the model's batch, and from its answers to the V2 output tensors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,15 +19,15 @@ ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
 
-def model_batch(request: InferenceRequest, max_batch: int,
-                photo_crop: bool = True) -> np.ndarray | list[ModelInputs]:
+def model_batch(request: InferenceRequest, max_batch: int, photo_crop: bool = True) -> np.ndarray | list[ModelInputs]:
     """The one input of the request as the model takes it, at most `max_batch` images (the V2_MAX_BATCH setting):
     'image' as the (N, 28, 28, 1) float32 batch in [0, 1] of the 28×28 network (ModelWrapper.infer);
     'image_bytes' as each file's pre-processed inputs, photos with their colour crop, exactly as /model/predict
     makes them (ModelWrapper.infer_inputs; `photo_crop` False when the photo network is off)."""
     if len(request.inputs) != 1:
-        raise ProtocolError(f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), "
-                            f"got {len(request.inputs)}.")
+        raise ProtocolError(
+            f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), got {len(request.inputs)}."
+        )
     tensor = request.inputs[0]
     if tensor.shape and tensor.shape[0] > max_batch:
         raise ProtocolError(f"At most {max_batch} images per request, got {tensor.shape[0]}.")
@@ -59,8 +60,9 @@ def batch_from_array(tensor: InputTensor) -> np.ndarray:
 
 def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[ModelInputs]:
     if tensor.datatype != BYTES or len(tensor.shape) != 1 or tensor.shape[0] == 0:
-        raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got "
-                            f"{tensor.datatype} {tensor.shape}.")
+        raise ProtocolError(
+            f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got {tensor.datatype} {tensor.shape}."
+        )
     inputs = []
     for index, data in enumerate(tensor.values):
         try:
@@ -70,8 +72,7 @@ def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[Model
     return inputs
 
 
-def output_tensors(answers: Answers, request: InferenceRequest,
-                   threshold: float) -> list[tuple[OutputTensor, bool]]:
+def output_tensors(answers: Answers, request: InferenceRequest, threshold: float) -> list[tuple[OutputTensor, bool]]:
     """The requested outputs (all when none are named), each with whether it goes out as binary; `threshold`:
     the NONE_OF_THE_TEN_THRESHOLD setting."""
     requested = request.outputs
@@ -102,8 +103,10 @@ def none_of_the_ten_strings(answers: Answers, threshold: float) -> np.ndarray:
     """The classification extension on none_of_the_ten, a one-value output: [N, 1] of b"score:0:label", the label
     "none of the ten" when the score reaches the threshold, else "one of the ten"."""
     flagged = answers.flagged(threshold)
-    rows = [[f"{score:f}:0:{FLAGGED_LABELS[bool(flag)]}".encode()]
-            for score, flag in zip(answers.none_scores, flagged, strict=True)]
+    rows = [
+        [f"{score:f}:0:{FLAGGED_LABELS[bool(flag)]}".encode()]
+        for score, flag in zip(answers.none_scores, flagged, strict=True)
+    ]
     return np.array(rows, dtype=object).reshape(len(rows), 1)
 
 
@@ -111,6 +114,8 @@ def classification_strings(probabilities: np.ndarray, top_k: int) -> np.ndarray:
     """Triton's classification extension: [N, K] of b"score:index:label", most likely first."""
     top_k = min(top_k, probabilities.shape[1])
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
-    rows = [[f"{row[i]:f}:{i}:{CLASS_NAMES[i]}".encode() for i in indices]
-            for row, indices in zip(probabilities, order, strict=True)]
+    rows = [
+        [f"{row[i]:f}:{i}:{CLASS_NAMES[i]}".encode() for i in indices]
+        for row, indices in zip(probabilities, order, strict=True)
+    ]
     return np.array(rows, dtype=object).reshape(len(rows), top_k)

@@ -4,6 +4,7 @@ Shapes follow the spec (kserve/open-inference-protocol, inference_rest.md) and w
 kserve client send: no Content-Type on JSON posts (so the body is parsed here, not by Flask), binary tensor
 data, unknown fields and parameters tolerated. Errors answer {"error": "..."}.
 """
+
 from __future__ import annotations
 
 from http import HTTPStatus
@@ -22,43 +23,80 @@ from core.labels import NUM_CLASSES
 v2 = Namespace("v2", path="/v2", description="Open Inference Protocol (KServe V2 / Triton) REST API")
 
 error_model = v2.model("V2Error", {"error": fields.String(required=True, example="Unknown model 'x'.")})
-tensor_metadata = v2.model("TensorMetadata", {
-    "name": fields.String(required=True), "datatype": fields.String(required=True),
-    "shape": fields.List(fields.Integer, required=True)})
-model_metadata = v2.model("ModelMetadata", {
-    "name": fields.String(required=True, example=config.SETTINGS.v2_model_name),
-    "versions": fields.List(fields.String, example=[config.V2_MODEL_VERSION]),
-    "platform": fields.String(required=True, example=config.V2_PLATFORMS["onnxruntime"]),
-    "inputs": fields.List(fields.Nested(tensor_metadata), required=True),
-    "outputs": fields.List(fields.Nested(tensor_metadata), required=True)})
-request_tensor = v2.model("RequestInput", {
-    "name": fields.String(required=True, example=IMAGE_INPUT),
-    "shape": fields.List(fields.Integer, required=True, example=[1, 28, 28]),
-    "datatype": fields.String(required=True, enum=["FP32", "UINT8", "BYTES"], example="UINT8"),
-    "parameters": fields.Raw(description='{"binary_data_size": n} for binary tensor data'),
-    "data": fields.Raw(description="Row-major values, nested or flat; BYTES elements as base64 strings")})
-requested_output = v2.model("RequestOutput", {
-    "name": fields.String(required=True, enum=list(OUTPUT_TYPES)),
-    "parameters": fields.Raw(description='{"binary_data": true} and/or {"classification": K}')})
-infer_request = v2.model("InferenceRequest", {
-    "id": fields.String, "inputs": fields.List(fields.Nested(request_tensor), required=True),
-    "outputs": fields.List(fields.Nested(requested_output)), "parameters": fields.Raw})
-response_tensor = v2.model("ResponseOutput", {
-    "name": fields.String(required=True), "shape": fields.List(fields.Integer, required=True),
-    "datatype": fields.String(required=True), "data": fields.Raw, "parameters": fields.Raw})
-infer_response = v2.model("InferenceResponse", {
-    "model_name": fields.String(required=True), "model_version": fields.String, "id": fields.String,
-    "outputs": fields.List(fields.Nested(response_tensor), required=True)})
+tensor_metadata = v2.model(
+    "TensorMetadata",
+    {
+        "name": fields.String(required=True),
+        "datatype": fields.String(required=True),
+        "shape": fields.List(fields.Integer, required=True),
+    },
+)
+model_metadata = v2.model(
+    "ModelMetadata",
+    {
+        "name": fields.String(required=True, example=config.SETTINGS.v2_model_name),
+        "versions": fields.List(fields.String, example=[config.V2_MODEL_VERSION]),
+        "platform": fields.String(required=True, example=config.V2_PLATFORMS["onnxruntime"]),
+        "inputs": fields.List(fields.Nested(tensor_metadata), required=True),
+        "outputs": fields.List(fields.Nested(tensor_metadata), required=True),
+    },
+)
+request_tensor = v2.model(
+    "RequestInput",
+    {
+        "name": fields.String(required=True, example=IMAGE_INPUT),
+        "shape": fields.List(fields.Integer, required=True, example=[1, 28, 28]),
+        "datatype": fields.String(required=True, enum=["FP32", "UINT8", "BYTES"], example="UINT8"),
+        "parameters": fields.Raw(description='{"binary_data_size": n} for binary tensor data'),
+        "data": fields.Raw(description="Row-major values, nested or flat; BYTES elements as base64 strings"),
+    },
+)
+requested_output = v2.model(
+    "RequestOutput",
+    {
+        "name": fields.String(required=True, enum=list(OUTPUT_TYPES)),
+        "parameters": fields.Raw(description='{"binary_data": true} and/or {"classification": K}'),
+    },
+)
+infer_request = v2.model(
+    "InferenceRequest",
+    {
+        "id": fields.String,
+        "inputs": fields.List(fields.Nested(request_tensor), required=True),
+        "outputs": fields.List(fields.Nested(requested_output)),
+        "parameters": fields.Raw,
+    },
+)
+response_tensor = v2.model(
+    "ResponseOutput",
+    {
+        "name": fields.String(required=True),
+        "shape": fields.List(fields.Integer, required=True),
+        "datatype": fields.String(required=True),
+        "data": fields.Raw,
+        "parameters": fields.Raw,
+    },
+)
+infer_response = v2.model(
+    "InferenceResponse",
+    {
+        "model_name": fields.String(required=True),
+        "model_version": fields.String,
+        "id": fields.String,
+        "outputs": fields.List(fields.Nested(response_tensor), required=True),
+    },
+)
 
 
 def check_model(name: str, version: str | None = None) -> None:
     served_name = served_settings().v2_model_name
     if name != served_name:
-        raise ProtocolError(f"Unknown model '{name}'; this server serves '{served_name}'.",
-                            HTTPStatus.NOT_FOUND)
+        raise ProtocolError(f"Unknown model '{name}'; this server serves '{served_name}'.", HTTPStatus.NOT_FOUND)
     if version is not None and version != config.V2_MODEL_VERSION:
-        raise ProtocolError(f"Unknown version '{version}' of model '{name}'; it has version "
-                            f"'{config.V2_MODEL_VERSION}'.", HTTPStatus.NOT_FOUND)
+        raise ProtocolError(
+            f"Unknown version '{version}' of model '{name}'; it has version '{config.V2_MODEL_VERSION}'.",
+            HTTPStatus.NOT_FOUND,
+        )
 
 
 def read_body() -> bytes:
@@ -77,14 +115,19 @@ def read_body() -> bytes:
 
 def metadata_body() -> dict:
     return {
-        "name": served_settings().v2_model_name, "versions": [config.V2_MODEL_VERSION],
+        "name": served_settings().v2_model_name,
+        "versions": [config.V2_MODEL_VERSION],
         "platform": config.V2_PLATFORMS[served_model().runtime],
-        "inputs": [{"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
-                   {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]}],
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
-                    {"name": "label_id", "datatype": "INT64", "shape": [-1]},
-                    {"name": "label", "datatype": "BYTES", "shape": [-1]},
-                    {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]}],
+        "inputs": [
+            {"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
+            {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
+            {"name": "label_id", "datatype": "INT64", "shape": [-1]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]},
+            {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]},
+        ],
     }
 
 
@@ -92,8 +135,11 @@ def metadata_body() -> dict:
 class ServerMetadata(Resource):
     def get(self):
         """Server name, version and the protocol extensions it supports"""
-        return {"name": config.MODEL_ID, "version": config.API_VERSION,
-                "extensions": ["binary_tensor_data", "classification"]}
+        return {
+            "name": config.MODEL_ID,
+            "version": config.API_VERSION,
+            "extensions": ["binary_tensor_data", "classification"],
+        }
 
 
 @v2.route("/health/live")
@@ -105,7 +151,7 @@ class Live(Resource):
 
 @v2.route("/health/ready")
 class Ready(Resource):
-    @v2.response(200, "Ready: {\"ready\": true}")
+    @v2.response(200, 'Ready: {"ready": true}')
     @v2.response(503, "Not ready (shutting down)", error_model)
     def get(self):
         """Readiness: the model is loaded, warmed up and taking requests (use for readiness probes)"""
@@ -131,7 +177,7 @@ class ModelVersionMetadata(ModelMetadata):
 
 @v2.route("/models/<string:name>/ready")
 class ModelReady(Resource):
-    @v2.response(200, "Ready: {\"name\": ..., \"ready\": true}")
+    @v2.response(200, 'Ready: {"name": ..., "ready": true}')
     @v2.response(404, "Unknown model or version", error_model)
     @v2.response(503, "Not ready (shutting down)")
     def get(self, name: str, version: str | None = None):
@@ -152,10 +198,18 @@ class Infer(Resource):
     @v2.response(200, "Inference result (JSON, or JSON header + binary tensors)", infer_response)
     @v2.response(400, "Bad request: shape, datatype, data length, input or output name", error_model)
     @v2.response(404, "Unknown model or version", error_model)
-    @v2.response(413, "Body larger than MAX_CONTENT_LENGTH, or an image_bytes element that alone needs more memory "
-                      "to decode than IMAGE_MEMORY_BYTES", error_model)
-    @v2.response(503, "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT seconds "
-                      "(Retry-After: 1), or shutting down", error_model)
+    @v2.response(
+        413,
+        "Body larger than MAX_CONTENT_LENGTH, or an image_bytes element that alone needs more memory "
+        "to decode than IMAGE_MEMORY_BYTES",
+        error_model,
+    )
+    @v2.response(
+        503,
+        "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT seconds "
+        "(Retry-After: 1), or shutting down",
+        error_model,
+    )
     def post(self, name: str, version: str | None = None):
         """Classify a batch: FP32/UINT8 [N,28,28(,1)] as 'image', or encoded files (BYTES [N]) as 'image_bytes'
 
@@ -170,8 +224,12 @@ class Infer(Resource):
         model = served_model()
         batch = model_batch(inference, settings.v2_max_batch, photo_crop=model.photo_network)
         answers = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
-        body, header_length = encode_response(settings.v2_model_name, config.V2_MODEL_VERSION, inference.id,
-                                              output_tensors(answers, inference, settings.none_of_the_ten_threshold))
+        body, header_length = encode_response(
+            settings.v2_model_name,
+            config.V2_MODEL_VERSION,
+            inference.id,
+            output_tensors(answers, inference, settings.none_of_the_ten_threshold),
+        )
         if header_length is None:
             return Response(body, mimetype="application/json")
         return Response(body, mimetype="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})

@@ -11,6 +11,7 @@
                                      cannot schedule them here: no systemd) with their timeouts; 200 expected
 Each check prints PASS or FAIL; exit 1 if any fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,10 +40,14 @@ def write_manifest(src: str, out: str, image: str, host_port: str) -> None:
     container["image"] = image
     http = next(port for port in container["ports"] if port.get("name") == "http")
     http.update(hostPort=int(host_port), hostIP="127.0.0.1")
-    Path(out).write_text("# Made by deploy/docker/kube_verify.sh from deploy/kubernetes/deployment.yaml: image and "
-                         "hostPort only.\n" + yaml.safe_dump(manifest, sort_keys=False))
-    print(f"    played: {out}, the manifest with image: {image} and, on its {http['containerPort']} port, "
-          f"hostPort: {host_port}, hostIP: 127.0.0.1")
+    Path(out).write_text(
+        "# Made by deploy/docker/kube_verify.sh from deploy/kubernetes/deployment.yaml: image and "
+        "hostPort only.\n" + yaml.safe_dump(manifest, sort_keys=False)
+    )
+    print(
+        f"    played: {out}, the manifest with image: {image} and, on its {http['containerPort']} port, "
+        f"hostPort: {host_port}, hostIP: 127.0.0.1"
+    )
 
 
 def process_status(pid: int) -> dict[str, str]:
@@ -65,45 +70,78 @@ def expect(src: str, inspect_json: str) -> None:
     security = container["securityContext"]
 
     user, group = str(security["runAsUser"]), str(security["runAsGroup"])
-    report(status["Uid"].split() == [user] * 4 and status["Gid"].split() == [group] * 4,
-           "runAsUser/runAsGroup", f"PID 1 Uid {status['Uid'].split()[0]}, Gid {status['Gid'].split()[0]}")
+    report(
+        status["Uid"].split() == [user] * 4 and status["Gid"].split() == [group] * 4,
+        "runAsUser/runAsGroup",
+        f"PID 1 Uid {status['Uid'].split()[0]}, Gid {status['Gid'].split()[0]}",
+    )
     report(security["runAsNonRoot"] is True and user != "0", "runAsNonRoot", f"uid {user}")
-    report(host.get("ReadonlyRootfs") is True and security["readOnlyRootFilesystem"] is True,
-           "readOnlyRootFilesystem", f"ReadonlyRootfs={host.get('ReadonlyRootfs')} (a write is tried below)")
+    report(
+        host.get("ReadonlyRootfs") is True and security["readOnlyRootFilesystem"] is True,
+        "readOnlyRootFilesystem",
+        f"ReadonlyRootfs={host.get('ReadonlyRootfs')} (a write is tried below)",
+    )
     capabilities = {name: status[name] for name in ("CapPrm", "CapEff", "CapBnd", "CapAmb")}
-    report(security["capabilities"] == {"drop": ["ALL"]} and set(capabilities.values()) == {"0" * 16},
-           "capabilities drop ALL", ", ".join(f"{name} {value}" for name, value in capabilities.items()))
-    report(security["allowPrivilegeEscalation"] is False and status["NoNewPrivs"] == "1",
-           "allowPrivilegeEscalation: false", f"NoNewPrivs {status['NoNewPrivs']}")
-    report(security["seccompProfile"] == {"type": "RuntimeDefault"} and status["Seccomp"] == "2",
-           "seccompProfile RuntimeDefault", f"Seccomp {status['Seccomp']} (2: a filter, podman's default profile)")
+    report(
+        security["capabilities"] == {"drop": ["ALL"]} and set(capabilities.values()) == {"0" * 16},
+        "capabilities drop ALL",
+        ", ".join(f"{name} {value}" for name, value in capabilities.items()),
+    )
+    report(
+        security["allowPrivilegeEscalation"] is False and status["NoNewPrivs"] == "1",
+        "allowPrivilegeEscalation: false",
+        f"NoNewPrivs {status['NoNewPrivs']}",
+    )
+    report(
+        security["seccompProfile"] == {"type": "RuntimeDefault"} and status["Seccomp"] == "2",
+        "seccompProfile RuntimeDefault",
+        f"Seccomp {status['Seccomp']} (2: a filter, podman's default profile)",
+    )
 
     limits, requests = container["resources"]["limits"], container["resources"]["requests"]
     memory = cgroup_file(pid, "memory", "memory.limit_in_bytes")
-    report(memory == str(int(quantity(limits["memory"]))), "memory limit",
-           f"cgroup memory.limit_in_bytes {memory} (manifest {limits['memory']})")
+    report(
+        memory == str(int(quantity(limits["memory"]))),
+        "memory limit",
+        f"cgroup memory.limit_in_bytes {memory} (manifest {limits['memory']})",
+    )
     quota, period = cgroup_file(pid, "cpu", "cpu.cfs_quota_us"), cgroup_file(pid, "cpu", "cpu.cfs_period_us")
-    report(int(quota) == round(quantity(limits["cpu"]) * int(period)), "cpu limit",
-           f"cgroup cpu.cfs_quota_us {quota} per cpu.cfs_period_us {period} (manifest {limits['cpu']})")
+    report(
+        int(quota) == round(quantity(limits["cpu"]) * int(period)),
+        "cpu limit",
+        f"cgroup cpu.cfs_quota_us {quota} per cpu.cfs_period_us {period} (manifest {limits['cpu']})",
+    )
     soft = cgroup_file(pid, "memory", "memory.soft_limit_in_bytes")
-    report(soft == str(int(quantity(requests["memory"]))), "memory request",
-           f"cgroup memory.soft_limit_in_bytes {soft} (manifest {requests['memory']}; for Kubernetes a scheduling "
-           f"figure)")
-    print(f"    note  cpu request {requests['cpu']}: a scheduling figure for Kubernetes; podman 4.3 leaves cpu.shares "
-          f"at its default ({cgroup_file(pid, 'cpu', 'cpu.shares')})", flush=True)
+    report(
+        soft == str(int(quantity(requests["memory"]))),
+        "memory request",
+        f"cgroup memory.soft_limit_in_bytes {soft} (manifest {requests['memory']}; for Kubernetes a scheduling figure)",
+    )
+    print(
+        f"    note  cpu request {requests['cpu']}: a scheduling figure for Kubernetes; podman 4.3 leaves cpu.shares "
+        f"at its default ({cgroup_file(pid, 'cpu', 'cpu.shares')})",
+        flush=True,
+    )
 
     env = dict(item.split("=", 1) for item in config.get("Env") or [])
     wanted = {item["name"]: str(item["value"]) for item in container.get("env", [])}
     missing = {name: value for name, value in wanted.items() if env.get(name) != value}
-    report(not missing, "env", f"{', '.join(f'{k}={v}' for k, v in wanted.items())}" if not missing
-           else f"differ: {missing}")
+    report(
+        not missing,
+        "env",
+        f"{', '.join(f'{k}={v}' for k, v in wanted.items())}" if not missing else f"differ: {missing}",
+    )
 
     mounts = {mount["Destination"]: mount for mount in inspected.get("Mounts") or []}
     for mount in container.get("volumeMounts", []):
         found = mounts.get(mount["mountPath"])
-        report(found is not None and found.get("RW", True), f"volume {mount['name']} on {mount['mountPath']}",
-               f"a podman {found.get('Type')} ({found.get('Name') or found.get('Source')}), writable"
-               if found else "not mounted")
+        report(
+            found is not None and found.get("RW", True),
+            f"volume {mount['name']} on {mount['mountPath']}",
+            f"a podman {found.get('Type')} ({found.get('Name') or found.get('Source')}), writable"
+            if found
+            else "not mounted",
+        )
 
 
 def probes(src: str, base_url: str) -> None:

@@ -4,6 +4,7 @@ No binary blob of unknown origin is committed: each function below says what its
 (deterministically, in well under a second). The tests import CORPUS directly; `python -m
 tests.hostile.make_corpus DIR` writes the same files to DIR, to look at them or to replay them with curl.
 """
+
 from __future__ import annotations
 
 import io
@@ -60,22 +61,27 @@ def text_file() -> bytes:
 
 
 def html_file() -> bytes:
-    return (b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script>"
-            b"<img src=x onerror=alert(1)></body></html>")
+    return (
+        b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script><img src=x onerror=alert(1)></body></html>"
+    )
 
 
 def svg_file() -> bytes:
     """An SVG with a 'billion laughs' entity expansion: nothing here may parse it as XML."""
     entities = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
-    return (f'<?xml version="1.0"?><!DOCTYPE svg [{entities}]>'
-            '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text>&l9;</text>'
-            "<script>alert(1)</script></svg>").encode()
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE svg [{entities}]>'
+        '<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text>&l9;</text>'
+        "<script>alert(1)</script></svg>"
+    ).encode()
 
 
 def pdf_file() -> bytes:
-    return (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-            b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
-            b"trailer << /Root 1 0 R >>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+        b"trailer << /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def zip_file() -> bytes:
@@ -120,8 +126,7 @@ def blank_png(width: int, height: int, bit_depth: int, color_type: int, channels
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return (PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat)
-            + _png_chunk(b"IEND", b""))
+    return PNG_SIGNATURE + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
 def decompression_bomb() -> bytes:
