@@ -14,11 +14,76 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 REPO_ROOT = Path(__file__).resolve().parent
 ASSETS = REPO_ROOT / "assets"
 TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+class SettingError(ValueError):
+    """A setting's value is not one it may take: the message names the variable, the value and what is allowed."""
+
+
+class Limit(NamedTuple):
+    """The range a numeric setting may take; `above` excludes `low` itself."""
+
+    low: float | None = None
+    high: float | None = None
+    above: bool = False
+
+    def allows(self, value: float) -> bool:
+        too_low = self.low is not None and (value <= self.low if self.above else value < self.low)
+        return not too_low and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"between {self.low:g} and {self.high:g}"
+        return f"greater than {self.low:g}" if self.above else f"at least {self.low:g}"
+
+
+INFERENCE_RUNTIMES = ("auto", "onnxruntime", "tensorflow")
+# What the settings may be; a Settings built with anything else raises SettingError (and the server does not start).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error"),
+    "log_format": ("text", "json"),
+    "inference_runtime": INFERENCE_RUNTIMES,
+}
+AT_LEAST_ONE = Limit(1)
+NOT_NEGATIVE = Limit(0)
+POSITIVE = Limit(0, above=True)
+SHARE = Limit(0, 1)
+LIMITS: dict[str, Limit] = {
+    "port": Limit(1, 65535),
+    "workers": AT_LEAST_ONE,
+    "threads": AT_LEAST_ONE,
+    "accept_yield_ms": NOT_NEGATIVE,
+    "max_connections": AT_LEAST_ONE,
+    "backlog": AT_LEAST_ONE,
+    "header_timeout": POSITIVE,
+    "keepalive_timeout": POSITIVE,  # 0 would let gunicorn read request heads with no time limit at all
+    "body_timeout": POSITIVE,
+    "send_timeout": POSITIVE,
+    "body_buffer_bytes": AT_LEAST_ONE,
+    "max_content_length": AT_LEAST_ONE,
+    "timeout": AT_LEAST_ONE,
+    "graceful_timeout": NOT_NEGATIVE,
+    "max_requests": NOT_NEGATIVE,
+    "max_requests_jitter": NOT_NEGATIVE,
+    "malloc_mmap_threshold_bytes": NOT_NEGATIVE,
+    "photo_network_weight": SHARE,
+    "none_of_the_ten_photo_weight": SHARE,
+    "intra_op_threads": NOT_NEGATIVE,
+    "inter_op_threads": AT_LEAST_ONE,
+    "default_top_k": Limit(1, 10),
+    "none_of_the_ten_threshold": SHARE,
+    "max_image_pixels": AT_LEAST_ONE,
+    "image_memory_bytes": NOT_NEGATIVE,
+    "image_memory_wait": NOT_NEGATIVE,
+    "max_batch_size": AT_LEAST_ONE,
+    "max_batch_delay_ms": NOT_NEGATIVE,
+    "v2_max_batch": AT_LEAST_ONE,
+}
 
 
 def setting(default: Any, help: str, section: str, default_doc: str | None = None) -> Any:
@@ -252,12 +317,28 @@ class Settings:
                 object.__setattr__(self, name, value())
         if self.intra_op_threads is None:
             object.__setattr__(self, "intra_op_threads", max(1, (os.cpu_count() or 1) // max(1, self.workers)))
+        self._check()
+
+    def _check(self) -> None:
+        """Refuse, naming the variable, a value a setting may not take (a typo in LOG_FORMAT would otherwise give
+        text logs without a word)."""
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SettingError(f"{name.upper()}={getattr(self, name)!r}: must be one of {', '.join(allowed)}")
+        for name, limit in LIMITS.items():
+            if not limit.allows(getattr(self, name)):
+                raise SettingError(f"{name.upper()}={getattr(self, name)!r}: must be {limit.describe()}")
+        if self.send_timeout < max(self.header_timeout, self.keepalive_timeout):  # it bounds each read too
+            raise SettingError(
+                f"SEND_TIMEOUT={self.send_timeout!r}: must be at least HEADER_TIMEOUT "
+                f"({self.header_timeout:g}) and KEEPALIVE_TIMEOUT ({self.keepalive_timeout:g})"
+            )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Every field whose upper-case name is set in `environ`, parsed to the field's type."""
         values = {
-            f.name: _parse(str(f.type), environ[f.name.upper()])
+            f.name: _parse(f.name, str(f.type), environ[f.name.upper()])
             for f in dataclasses.fields(cls)
             if f.name.upper() in environ
         }
@@ -268,14 +349,28 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _parse(type_name: str, text: str) -> Any:
+TYPE_NAMES = {"int": "a whole number", "float": "a number"}
+
+
+def _parse(name: str, type_name: str, text: str) -> Any:
     """The annotations are strings (`from __future__ import annotations`): 'int', 'float', 'bool', 'Path'."""
     if type_name == "bool":
         return text.strip().lower() in TRUE_WORDS
-    return {"int": int, "float": float, "Path": Path, "str": str}[type_name](text)
+    try:
+        return {"int": int, "float": float, "Path": Path, "str": str}[type_name](text)
+    except ValueError:
+        raise SettingError(f"{name.upper()}={text!r}: must be {TYPE_NAMES[type_name]}") from None
 
 
-SETTINGS = Settings.from_environ()
+def settings_from_environ() -> Settings:
+    """The settings, or the process stops with one line naming the variable, its value and what is allowed."""
+    try:
+        return Settings.from_environ()
+    except SettingError as error:
+        raise SystemExit(f"max-fashion-mnist cannot start: {error}") from None
+
+
+SETTINGS = settings_from_environ()
 
 # --- Facts about the service and its model (not settings) ---
 API_TITLE = "MAX Fashion-MNIST Classifier"

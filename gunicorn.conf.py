@@ -33,10 +33,6 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number (malloc.h)
 worker_class = EventWorker
 worker_connections = settings.max_connections
 backlog = settings.backlog
-if settings.keepalive_timeout <= 0:  # gunicorn would then read request heads with no time limit at all
-    raise ValueError(f"KEEPALIVE_TIMEOUT must be positive, got {settings.keepalive_timeout}")
-if settings.send_timeout < max(settings.header_timeout, settings.keepalive_timeout):  # it bounds each read too
-    raise ValueError("SEND_TIMEOUT must be at least HEADER_TIMEOUT and KEEPALIVE_TIMEOUT")
 keepalive = math.ceil(settings.keepalive_timeout)  # gunicorn only tests it for truth; the worker applies the seconds
 timeout = settings.timeout
 graceful_timeout = settings.graceful_timeout

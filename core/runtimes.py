@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from config import INFERENCE_RUNTIMES
 from core.checksum import ModelChecksumError, verify_checksum
 from core.images import MODEL_SIDE
 from core.labels import NETWORK_OUTPUTS
@@ -29,7 +30,7 @@ from core.labels import NETWORK_OUTPUTS
 logger = logging.getLogger(__name__)
 
 Runtime = Callable[[np.ndarray], np.ndarray]
-RUNTIMES = ("auto", "onnxruntime", "tensorflow")
+RUNTIMES = INFERENCE_RUNTIMES  # config.py's: the INFERENCE_RUNTIME setting's choices
 MODEL_INPUT_SHAPE = (MODEL_SIDE, MODEL_SIDE, 1)
 # Written into the ONNX file's metadata by training/export_onnx.py: the sha256 of the Keras file it came from.
 SOURCE_SHA256_KEY = "source_sha256"

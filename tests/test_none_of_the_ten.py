@@ -59,7 +59,7 @@ def test_every_none_of_the_ten_sample_scores_above_every_garment_sample(client):
     assert min(others.values()) > max(garments.values()), (others, garments)
 
 
-@pytest.mark.parametrize(("threshold", "flagged"), [(0.0, True), (1.01, False)])
+@pytest.mark.parametrize(("threshold", "flagged"), [(0.0, True), (1.0, False)])
 def test_the_threshold_setting_decides_the_flag(threshold, flagged):
     from core.model import ModelWrapper
 

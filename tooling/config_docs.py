@@ -33,6 +33,9 @@ Every setting is an environment variable, read once at start-up into one frozen 
 (`config.SETTINGS`), which the app, the model and gunicorn are handed. Set them in the shell
 (`WORKERS=4 make run`), with `docker run -e WORKERS=4 ...`, or in the Kubernetes manifest's `env`
 ([operations](operations.md)). Booleans take `1`, `true`, `yes` or `on`; anything else is false.
+A value a setting may not take (the "Allowed" column; also `SEND_TIMEOUT` below `HEADER_TIMEOUT` or
+`KEEPALIVE_TIMEOUT`) stops `make run` before anything starts, with one line that names the variable, the value
+and what is allowed, e.g. `max-fashion-mnist cannot start: LOG_FORMAT='jsno': must be one of text, json`.
 
 The pre-processing thresholds are not settings: they were tuned on the photo validation split and live beside
 the code that uses them ([pre-processing](preprocessing.md)). The command-line classifier takes its own
@@ -50,14 +53,23 @@ def default_text(item: dataclasses.Field) -> str:
     return "(empty)" if value == "" else str(value)
 
 
+def allowed_text(item: dataclasses.Field) -> str:
+    """What Settings accepts (config.CHOICES and config.LIMITS); anything else stops the server."""
+    if item.name in config.CHOICES:
+        return ", ".join(f"`{choice}`" for choice in config.CHOICES[item.name])
+    if item.name in config.LIMITS:
+        return config.LIMITS[item.name].describe()
+    return ""
+
+
 def render() -> str:
     """The whole page."""
     lines = [INTRO]
     fields = dataclasses.fields(config.Settings)
     for section, title in SECTIONS.items():
-        lines += [f"## {title}", "", "| Variable | Default | What it does |", "|---|---|---|"]
+        lines += [f"## {title}", "", "| Variable | Default | Allowed | What it does |", "|---|---|---|---|"]
         lines += [
-            f"| `{item.name.upper()}` | `{default_text(item)}` | {item.metadata['help']} |"
+            f"| `{item.name.upper()}` | `{default_text(item)}` | {allowed_text(item)} | {item.metadata['help']} |"
             for item in fields
             if item.metadata["section"] == section
         ]
