@@ -40,7 +40,7 @@ from gunicorn.workers import ggevent
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from config import SETTINGS, V2_PATH_PREFIX
+from config import SETTINGS
 
 logger = logging.getLogger("max_fashion_mnist.server")
 
@@ -199,11 +199,11 @@ class EventWorker(GeventWorker):
             super().handle_error(req, client, addr, exc)
             return
         logger.warning("%s: %s %s: %s", client_address(addr), req.method, req.path, exc.status)
-        message = exc.message()
-        # The Open Inference Protocol's error body on its routes, MAX's everywhere else (api/errors.py).
-        body = json.dumps(
-            {"error": message} if req.path.startswith(V2_PATH_PREFIX) else {"status": "error", "message": message}
-        ).encode()
+        # Imported here, in the worker, where the app has loaded it: the master imports this module and stays
+        # without Flask.
+        from api.errors import error_body
+
+        body = json.dumps(error_body(req.path, exc.message())).encode()
         answer = Response(req, client, self.cfg)
         answer.force_close()
         headers = [

@@ -39,12 +39,17 @@ def http_error_message(error: HTTPException) -> str:
     return error.description or HTTPStatus(error.code or HTTPStatus.INTERNAL_SERVER_ERROR).phrase
 
 
+def error_body(path: str, message: str) -> dict:
+    """The one rule for an error's body, the app's and the worker's (gunicorn_worker.py): the Open Inference
+    Protocol's own {"error"} on its routes, MAX's {"status": "error", "message"} everywhere else."""
+    return {"error": message} if path.startswith(config.V2_PATH_PREFIX) else {"status": "error", "message": message}
+
+
 def error_body_and_status(error: Exception) -> tuple[dict, int]:
-    """MAX's {"status", "message"} everywhere, except the V2 protocol's own {"error"} on its routes (a 413 or a
-    503 there too)."""
+    """The error's body for the route it happened on (error_body; a 413 or a 503 on a V2 route is V2's too)."""
     body, status = _max_error_body_and_status(error)
-    if "message" in body and has_request_context() and request.path.startswith(config.V2_PATH_PREFIX):
-        return {"error": body["message"]}, status
+    if "message" in body and has_request_context():
+        return error_body(request.path, body["message"]), status
     return body, status
 
 

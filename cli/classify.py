@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from cli.results import FORMATS, WRITERS, Classified, CsvWriter, JsonlWriter
-from core.images import InvalidImageError, ModelInputs, image_to_model_inputs
+from core.images import InvalidImageError, ModelInputs
 from core.labels import NUM_CLASSES
 
 if TYPE_CHECKING:
     import requests
 
-    from core.model import Answers, ModelWrapper
+    from core.model import ModelWrapper
 
 logger = logging.getLogger("cli")
 
@@ -119,33 +119,22 @@ class InProcessClassifier:
             yield from self._classify_batch(chunk)
 
     def _classify_batch(self, paths: Sequence[Path]) -> list[Classified]:
-        prepared = [self._prepare(path, self.model.photo_network) for path in paths]
+        """The model's three stages (ModelWrapper: preprocess, infer_inputs, postprocess) on a batch of files,
+        one forward pass for those that could be read."""
+        prepared = [self._prepare(path) for path in paths]
         inputs = [item for item in prepared if isinstance(item, ModelInputs)]
         if not inputs:  # every file skipped: each item is why
             return [Classified(path, error=str(item)) for path, item in zip(paths, prepared, strict=True)]
-        answers = self.model.infer_inputs(inputs)
-        rows = iter(range(len(inputs)))
+        records = iter(self.model.postprocess(self.model.infer_inputs(inputs), self.top_k))
         return [
-            self._classified(path, answers, next(rows))
-            if isinstance(item, ModelInputs)
-            else Classified(path, error=item)
+            Classified(path, **next(records)) if isinstance(item, ModelInputs) else Classified(path, error=item)
             for path, item in zip(paths, prepared, strict=True)
         ]
 
-    def _classified(self, path: Path, answers: Answers, row: int) -> Classified:
-        from core.model import top_k_predictions
-
-        return Classified(
-            path,
-            predictions=top_k_predictions(answers.probabilities[row], self.top_k),
-            none_of_the_ten=self.model.none_of_the_ten(answers.none_scores[row]),
-        )
-
-    @staticmethod
-    def _prepare(path: Path, photo_crop: bool) -> ModelInputs | str:
+    def _prepare(self, path: Path) -> ModelInputs | str:
         """The networks' inputs, or why there are none."""
         try:
-            return image_to_model_inputs(path.read_bytes(), photo_crop)
+            return self.model.preprocess(path.read_bytes())
         except OSError as error:
             return read_error(error)
         except InvalidImageError as error:

@@ -4,15 +4,18 @@ Two networks: the 28×28 one sees every upload; the photo network also sees a ph
 crop (core/photo_crop.py), and a photo's answer is the weighted geometric mean of the two networks' outputs.
 Each network has eleven outputs: the ten classes and "none of the ten". An answer is the ten classes'
 probabilities (renormalised without the eleventh) and the none-of-the-ten score, p(none) (Answers).
-Follows MAX's MAXModelWrapper contract: predict() = _post_process(_predict(_pre_process(x))).
+A request follows MAX's MAXModelWrapper contract (KServe's preprocess → predict → postprocess):
+ModelWrapper.predict(upload bytes) = _post_process(_predict(_pre_process(x))).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +25,14 @@ import config
 from config import SETTINGS, Settings
 from core.batching import MicroBatcher
 from core.checksum import verify_checksum
-from core.images import MODEL_SIDE, ModelInputs, image_to_model_inputs, set_image_memory, set_pixel_limit
+from core.images import (
+    MODEL_SIDE,
+    ModelInputs,
+    image_to_model_inputs,
+    model_input_png,
+    set_image_memory,
+    set_pixel_limit,
+)
 from core.labels import CLASS_NAMES, NONE_OUTPUT
 from core.model_figures import read_model_metrics, served_figures
 from core.photo_crop import PHOTO_CHANNELS, PHOTO_SIDE
@@ -95,6 +105,9 @@ def combine_networks(
     return Answers(classes.probabilities, scores)
 
 
+PNG_DATA_URL_PREFIX = "data:image/png;base64,"
+
+
 def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
     """The k most likely classes of one image, most likely first, in the API's record shape."""
     order = np.argsort(-probabilities, kind="stable")[:top_k]
@@ -107,10 +120,10 @@ def top_k_predictions(probabilities: np.ndarray, top_k: int) -> list[dict]:
 class ModelWrapper(MAXModelWrapper):
     """Checks the model's sha256, then serves it through ONNX Runtime or TensorFlow (core/runtimes.py).
 
-    Three ways in: predict_batch (one forward pass, no queue, raw outputs), infer and infer_inputs (Answers,
-    through the micro-batchers, shared with concurrent requests) and classify (one upload's answer as the API
-    gives it). MAX's predict() runs through _pre_process,
-    _predict and _post_process, which delegate to them.
+    A request's way in is predict(upload bytes), MAX's contract: preprocess (core/images.py), infer_inputs
+    (both networks through their micro-batchers, shared with concurrent requests) and postprocess (the API's
+    records). Below it: infer for ready 28×28 tensors (V2's 'image') and predict_batch (one forward pass now, no
+    queue: the evaluation's).
     """
 
     MODEL_META_DATA: ClassVar[dict[str, str]] = {
@@ -154,6 +167,9 @@ class ModelWrapper(MAXModelWrapper):
                 self.photo_batcher = MicroBatcher(
                     self.predict_photo_batch, settings.max_batch_size, settings.max_batch_delay_ms, PHOTO_INPUT_SHAPE
                 )
+        # Each network's way in for a request: its micro-batcher when batching is on, else a forward pass now.
+        self._forward = self._through(self.batcher, self.predict_batch)
+        self._forward_photo = self._through(self.photo_batcher, self.predict_photo_batch)
         self.load_seconds = time.perf_counter() - started
         record_model_load(self.load_seconds)
         logger.info(
@@ -164,6 +180,10 @@ class ModelWrapper(MAXModelWrapper):
             self.sha256,
             self.photo_sha256 or "off",
         )
+
+    def _through(self, batcher: MicroBatcher | None, forward: Runtime) -> Runtime:
+        """A bound call, not a wrapper function: one frame less on every request's path (tooling/request_path.py)."""
+        return forward if batcher is None else partial(batcher.run, timeout=self.settings.timeout)
 
     @staticmethod
     def _load_photo_network(settings: Settings) -> tuple[str | None, Runtime | None]:
@@ -246,14 +266,9 @@ class ModelWrapper(MAXModelWrapper):
         if photo_rows and self._infer_photo is not None:
             photos = [index for index, _ in photo_rows]
             crops = to_photo_batch(np.stack([photo for _, photo in photo_rows]))
-            photo_outputs = (
-                self.predict_photo_batch(crops)
-                if self.photo_batcher is None
-                else self.photo_batcher.run(crops, timeout=self.settings.timeout)
-            )
             combined = combine_networks(
                 outputs[photos],
-                photo_outputs,
+                self._forward_photo(crops),
                 self.settings.photo_network_weight,
                 self.settings.none_of_the_ten_photo_weight,
             )
@@ -264,34 +279,54 @@ class ModelWrapper(MAXModelWrapper):
         record_predictions(answers.probabilities, answers.flagged(self.settings.none_of_the_ten_threshold))
         return answers
 
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
-        if self.batcher is None:
-            return self.predict_batch(batch)
-        return self.batcher.run(batch, timeout=self.settings.timeout)
-
     def none_of_the_ten(self, score: float) -> dict:
         """The API's record of one upload's score: {"score": ..., "flagged": score >= the threshold}."""
         return {"score": float(score), "flagged": bool(score >= self.settings.none_of_the_ten_threshold)}
 
-    def classify(self, model_input: ModelInputs | np.ndarray, top_k: int | None = None) -> dict:
-        """One pre-processed upload (core.images.image_to_model_inputs), or a bare (28, 28) uint8 array, → the
-        answer /model/predict gives: its top_k predictions (default: the DEFAULT_TOP_K setting) and its
-        none-of-the-ten record."""
-        inputs = model_input if isinstance(model_input, ModelInputs) else ModelInputs(model_input, None)
-        answers = self.infer_inputs([inputs])
-        return {
-            "predictions": top_k_predictions(
-                answers.probabilities[0], self.settings.default_top_k if top_k is None else top_k
-            ),
-            "none_of_the_ten": self.none_of_the_ten(answers.none_scores[0]),
-        }
+    # The request path. MAX's MAXModelWrapper contract, predict(x) = _post_process(_predict(_pre_process(x))), is
+    # KServe's preprocess → predict → postprocess: /model/predict (and the demo page, its client) hands predict()
+    # the upload's bytes; V2's image_bytes and the CLI call the three stages themselves, on a batch.
+    def predict(self, x: bytes, top_k: int | None = None, debug: bool = False) -> dict:
+        """One uploaded file → the answer /model/predict gives: its top_k predictions (default: the DEFAULT_TOP_K
+        setting), its none-of-the-ten record and, with `debug`, what the networks were shown.
+        InvalidImageError when the file cannot be read as an image."""
+        inputs = self.preprocess(x)
+        answer = self.postprocess(self.infer_inputs([inputs]), top_k)[0]
+        return {**answer, **shown_to_networks(inputs)} if debug else answer
 
-    # MAX's MAXModelWrapper contract: predict(x) = _post_process(_predict(_pre_process(x))).
-    def _pre_process(self, x: bytes) -> ModelInputs:
-        return image_to_model_inputs(x)
+    def preprocess(self, upload: bytes) -> ModelInputs:
+        """One uploaded file → what the networks are shown (core/images.py); the colour crop only when the photo
+        network is on. InvalidImageError when the file cannot be read as an image."""
+        return image_to_model_inputs(upload, photo_crop=self.photo_network)
 
-    def _predict(self, x: ModelInputs) -> Answers:
-        return self.infer_inputs([x])
+    def postprocess(self, answers: Answers, top_k: int | None = None) -> list[dict]:
+        """Each upload's record as the API gives it: its top_k predictions (default: the DEFAULT_TOP_K setting)
+        and its none-of-the-ten record."""
+        top_k = self.settings.default_top_k if top_k is None else top_k
+        return [
+            {"predictions": top_k_predictions(probabilities, top_k), "none_of_the_ten": self.none_of_the_ten(score)}
+            for probabilities, score in zip(answers.probabilities, answers.none_scores, strict=True)
+        ]
 
-    def _post_process(self, x: Answers) -> np.ndarray:
-        return x.probabilities[0]
+    # MAX's names for the three stages, for one upload: MAXModelWrapper.predict(self, x) gives [predict(x)].
+    def _pre_process(self, x: bytes) -> list[ModelInputs]:
+        return [self.preprocess(x)]
+
+    _predict = infer_inputs
+
+    def _post_process(self, x: Answers) -> list[dict]:
+        return self.postprocess(x)
+
+
+def png_data_url(png: bytes) -> str:
+    """A data URL shows in a browser or an <img> tag as it is."""
+    return PNG_DATA_URL_PREFIX + base64.b64encode(png).decode("ascii")
+
+
+def shown_to_networks(inputs: ModelInputs) -> dict:
+    """The debug part of an answer: the 28×28 array (model_input) and, for a photo, the colour crop the photo
+    network was shown (photo_input), as PNG data URLs."""
+    shown = {"model_input": png_data_url(model_input_png(inputs.array))}
+    if inputs.photo is not None:
+        shown["photo_input"] = png_data_url(model_input_png(inputs.photo))
+    return shown

@@ -43,13 +43,10 @@ def sample_answers(model) -> dict[str, str]:
     path (HTTP, V2, the CLI, the demo page) must answer too. The samples are the first test image of each class,
     not picked by the model, so one may be misnamed; test_model.py bounds how many. The none-of-the-ten samples
     get their closest class."""
-    from core.images import image_to_model_inputs
     from tests.imaging import none_sample_files, photo_sample_files, sample_files, slug
 
     return {
-        sample.name: slug(
-            model.classify(image_to_model_inputs(sample.read_bytes()), top_k=1)["predictions"][0]["label"]
-        )
+        sample.name: slug(model.predict(sample.read_bytes(), top_k=1)["predictions"][0]["label"])
         for sample in sample_files() + photo_sample_files() + none_sample_files()
     }
 

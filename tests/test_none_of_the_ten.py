@@ -64,7 +64,7 @@ def test_the_threshold_setting_decides_the_flag(threshold, flagged):
     from core.model import ModelWrapper
 
     wrapper = ModelWrapper(config.SETTINGS.replace(none_of_the_ten_threshold=threshold, max_batch_size=1))
-    answer = wrapper.classify(image_to_model_inputs(none_sample_files()[0].read_bytes()))
+    answer = wrapper.predict(none_sample_files()[0].read_bytes())
     assert answer["none_of_the_ten"]["flagged"] is flagged
     assert wrapper.metadata["none_of_the_ten_threshold"] == threshold
 

@@ -37,12 +37,16 @@ def image(shape: list[int], fill: float = 0.5, datatype: str = "FP32") -> dict:
 )
 def test_inputs_this_model_cannot_take_are_refused_with_a_reason(inputs, message):
     with pytest.raises(ProtocolError, match=message) as refusal:
-        model_batch(request_of(*inputs), max_batch=LIMIT)
+        model_batch(request_of(*inputs), max_batch=LIMIT, preprocess=image_to_model_inputs)
     assert refusal.value.status == 400
 
 
 def test_a_valid_image_becomes_one_model_batch():
-    batch = model_batch(request_of(image([2, 28, 28, 1], fill=255.0, datatype="UINT8")), max_batch=LIMIT)
+    batch = model_batch(
+        request_of(image([2, 28, 28, 1], fill=255.0, datatype="UINT8")),
+        max_batch=LIMIT,
+        preprocess=image_to_model_inputs,
+    )
     assert batch.shape == (2, 28, 28, 1) and batch.dtype == np.float32 and float(batch.max()) == 1.0
 
 
@@ -70,7 +74,11 @@ def files_input(*contents: bytes, shape: list[int] | None = None, datatype: str 
 
 def test_encoded_files_are_preprocessed_like_model_predict_in_order():
     files = [SAMPLES_DIR / "ankle-boot.png", SAMPLES_DIR / "sneaker-photo.jpg", SAMPLES_DIR / "bag.png"]
-    inputs = model_batch(request_of(files_input(*(path.read_bytes() for path in files))), max_batch=LIMIT)
+    inputs = model_batch(
+        request_of(files_input(*(path.read_bytes() for path in files))),
+        max_batch=LIMIT,
+        preprocess=image_to_model_inputs,
+    )
     expected = [image_to_model_inputs(path.read_bytes()) for path in files]
     assert len(inputs) == 3
     for got, wanted in zip(inputs, expected, strict=True):
@@ -82,7 +90,7 @@ def test_encoded_files_are_preprocessed_like_model_predict_in_order():
 def test_an_unreadable_file_is_refused_naming_its_position():
     good = (SAMPLES_DIR / "bag.png").read_bytes()
     with pytest.raises(ProtocolError, match=r"Input 'image_bytes' element 1: .*not a readable image") as refusal:
-        model_batch(request_of(files_input(good, b"<svg/>")), max_batch=LIMIT)
+        model_batch(request_of(files_input(good, b"<svg/>")), max_batch=LIMIT, preprocess=image_to_model_inputs)
     assert refusal.value.status == 400
 
 
@@ -105,7 +113,7 @@ def test_an_unreadable_file_is_refused_naming_its_position():
 )
 def test_each_refusal_says_what_was_wrong(inputs, message):
     with pytest.raises(ProtocolError, match=message):
-        model_batch(request_of(inputs), max_batch=LIMIT)
+        model_batch(request_of(inputs), max_batch=LIMIT, preprocess=image_to_model_inputs)
 
 
 def test_nan_or_infinity_is_refused():
@@ -125,7 +133,11 @@ def test_nan_or_infinity_is_refused():
             }
         ).encode()
         with pytest.raises(ProtocolError, match="contains NaN or infinite values"):
-            model_batch(parse_request(header + values.tobytes(), str(len(header))), max_batch=LIMIT)
+            model_batch(
+                parse_request(header + values.tobytes(), str(len(header))),
+                max_batch=LIMIT,
+                preprocess=image_to_model_inputs,
+            )
 
 
 @pytest.mark.parametrize(
@@ -141,7 +153,9 @@ def test_nan_or_infinity_is_refused():
     ],
 )
 def test_pixel_values_are_scaled_to_0_1(fill, datatype, seen):
-    batch = model_batch(request_of(image([1, 28, 28], fill=fill, datatype=datatype)), max_batch=LIMIT)
+    batch = model_batch(
+        request_of(image([1, 28, 28], fill=fill, datatype=datatype)), max_batch=LIMIT, preprocess=image_to_model_inputs
+    )
     np.testing.assert_allclose(batch, np.full((1, 28, 28, 1), seen, dtype=np.float32), rtol=1e-6)
 
 
@@ -149,13 +163,21 @@ def test_fp32_0_255_with_one_value_over_1_is_scaled_as_a_whole():
     values = np.zeros((1, 28, 28), dtype=np.float32)
     values[0, 0, :2] = (1.0, 255.0)
     request = request_of({"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": values.ravel().tolist()})
-    batch = model_batch(request, max_batch=LIMIT)
+    batch = model_batch(request, max_batch=LIMIT, preprocess=image_to_model_inputs)
     assert batch[0, 0, 0, 0] == pytest.approx(1 / 255) and batch[0, 0, 1, 0] == 1.0
 
 
 def test_a_batch_of_exactly_the_limit_is_taken_and_one_more_is_refused():
     limit = LIMIT
-    batch = model_batch(request_of(image([limit, 28, 28], fill=0.0, datatype="UINT8")), max_batch=limit)
+    batch = model_batch(
+        request_of(image([limit, 28, 28], fill=0.0, datatype="UINT8")),
+        max_batch=limit,
+        preprocess=image_to_model_inputs,
+    )
     assert batch.shape[0] == limit
     with pytest.raises(ProtocolError, match=f"At most {limit} images per request, got {limit + 1}"):
-        model_batch(request_of(image([limit + 1, 28, 28], fill=0.0, datatype="UINT8")), max_batch=LIMIT)
+        model_batch(
+            request_of(image([limit + 1, 28, 28], fill=0.0, datatype="UINT8")),
+            max_batch=LIMIT,
+            preprocess=image_to_model_inputs,
+        )

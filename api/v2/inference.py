@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
-from core.images import MODEL_SIDE, InvalidImageError, ModelInputs, image_to_model_inputs
+from core.images import MODEL_SIDE, InvalidImageError, ModelInputs
 from core.labels import CLASS_NAMES
 from core.model import Answers
 
@@ -19,11 +21,14 @@ ARRAY_TYPES = ("FP32", "UINT8")
 MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1; otherwise as 0-255
 
 
-def model_batch(request: InferenceRequest, max_batch: int, photo_crop: bool = True) -> np.ndarray | list[ModelInputs]:
+Preprocess = Callable[[bytes], ModelInputs]
+
+
+def model_batch(request: InferenceRequest, max_batch: int, preprocess: Preprocess) -> np.ndarray | list[ModelInputs]:
     """The one input of the request as the model takes it, at most `max_batch` images (the V2_MAX_BATCH setting):
     'image' as the (N, 28, 28, 1) float32 batch in [0, 1] of the 28×28 network (ModelWrapper.infer);
-    'image_bytes' as each file's pre-processed inputs, photos with their colour crop, exactly as /model/predict
-    makes them (ModelWrapper.infer_inputs; `photo_crop` False when the photo network is off)."""
+    'image_bytes' as each file put through `preprocess`, the model's own pre-processing of /model/predict's
+    uploads (ModelWrapper.preprocess, then ModelWrapper.infer_inputs)."""
     if len(request.inputs) != 1:
         raise ProtocolError(
             f"Send exactly one input ('{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'), got {len(request.inputs)}."
@@ -32,7 +37,7 @@ def model_batch(request: InferenceRequest, max_batch: int, photo_crop: bool = Tr
     if tensor.shape and tensor.shape[0] > max_batch:
         raise ProtocolError(f"At most {max_batch} images per request, got {tensor.shape[0]}.")
     if tensor.name == IMAGE_BYTES_INPUT:
-        return batch_from_files(tensor, photo_crop)
+        return batch_from_files(tensor, preprocess)
     if tensor.name == IMAGE_INPUT:
         return batch_from_array(tensor)
     raise ProtocolError(f"Unknown input '{tensor.name}': this model takes '{IMAGE_INPUT}' or '{IMAGE_BYTES_INPUT}'.")
@@ -58,7 +63,7 @@ def batch_from_array(tensor: InputTensor) -> np.ndarray:
     return values.reshape(-1, MODEL_SIDE, MODEL_SIDE, 1)
 
 
-def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[ModelInputs]:
+def batch_from_files(tensor: InputTensor, preprocess: Preprocess) -> list[ModelInputs]:
     if tensor.datatype != BYTES or len(tensor.shape) != 1 or tensor.shape[0] == 0:
         raise ProtocolError(
             f"Input '{IMAGE_BYTES_INPUT}' must be BYTES of shape [N], N > 0, got {tensor.datatype} {tensor.shape}."
@@ -66,7 +71,7 @@ def batch_from_files(tensor: InputTensor, photo_crop: bool = True) -> list[Model
     inputs = []
     for index, data in enumerate(tensor.values):
         try:
-            inputs.append(image_to_model_inputs(data, photo_crop))
+            inputs.append(preprocess(data))
         except InvalidImageError as error:
             raise ProtocolError(f"Input '{IMAGE_BYTES_INPUT}' element {index}: {error}") from None
     return inputs

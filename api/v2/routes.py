@@ -222,7 +222,7 @@ class Infer(Resource):
         inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
         settings = served_settings()
         model = served_model()
-        batch = model_batch(inference, settings.v2_max_batch, photo_crop=model.photo_network)
+        batch = model_batch(inference, settings.v2_max_batch, model.preprocess)
         answers = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
         body, header_length = encode_response(
             settings.v2_model_name,
