@@ -1,16 +1,28 @@
-"""Turn an uploaded image file into the 28×28 grayscale array the model was trained on.
+"""Turn an uploaded image file into what the networks see: the 28×28 grayscale array the model was trained on
+and, for a photo, a 64×64 colour crop of its garment.
 
-Fashion-MNIST images are a light garment on a black background, made from product photos by trimming
-the background, resizing the longest edge to 28 pixels, centring, negating and making them grayscale
-(Xiao et al. 2017, section 2). Uploads are decoded (any format and mode Pillow reads), oriented,
-flattened onto white, split into grayscale (luma) and colour (chroma), and then put through those same steps:
-the garment is found (core/foreground.py) by its contrast against the background in brightness or colour,
-which becomes its brightness, a small tilt is undone
-(core/deskew.py), its bounding box is scaled so the longest edge is 28 pixels and centred on black. An
-image that is already 28×28 is only inverted when its background is light, so every Fashion-MNIST image
-passes through unchanged. A photo is also shown, in colour and at 64×64, to the photo network: its garment's box
-(before the tilt step) squared and cropped from the working image (core/photo_crop.py). image_to_model_inputs
-gives both; image_to_model_array the 28×28 array alone.
+Fashion-MNIST images are a light garment on a black background, made from product photos by trimming the
+background, resizing the longest edge to 28 pixels, centring, negating and making them grayscale (Xiao et al.
+2017, section 2). image_to_model_inputs puts an upload through the same steps, in this order, each in the module
+that does it:
+
+1. decode any format and mode Pillow reads (within core/admission.py's memory budget) and orient it by EXIF:
+   here;
+2. flatten transparency onto white: here;
+3. split into grayscale (luma) and colour (chroma) planes at the working size: here;
+4. model the background from the border and map each pixel's contrast against it, in brightness or colour,
+   which becomes its brightness: core/background.py;
+5. on a studio shot of a garment worn by a person, set the skin aside: core/skin.py;
+6. box the garment, the largest connected parts of what stands out: core/garment_box.py (the parts found by
+   core/components.py);
+7. for the photo network, crop that box (before the tilt step) in colour at 64×64: core/photo_crop.py;
+8. undo a small tilt, and box the garment again: core/tilt.py;
+9. fit the box's longest edge to 28 pixels, centre it on black, and stretch the garment's bright end to 255:
+   here.
+
+An image that is already 28×28 skips stages 4–9: it is only inverted when its background is light, so every
+Fashion-MNIST image passes through unchanged. image_to_model_array gives the 28×28 array alone. The entry points
+come first below, then the stages' helpers in the order above.
 """
 
 from __future__ import annotations
@@ -23,11 +35,13 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps
 
+from core import garment_box
 from core.admission import DecodeBudget, decoding_bytes
-from core.deskew import estimate_tilt, rotate
-from core.foreground import Box, contrast_map, find_garment, has_light_border, studio_background
+from core.background import contrast_map, has_light_border, studio_background
+from core.garment_box import Box, find_garment
 from core.photo_crop import garment_crop
 from core.skin import skin_colour
+from core.tilt import estimate_tilt, rotate
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +72,52 @@ BRIGHT_END_PERCENTILE = 99.0
 # Modes Image.reduce() cannot average (1-bit, palette indices, 16-bit) and the mode each is averaged in instead.
 REDUCIBLE_MODE = {"1": "L", "P": "RGBA", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
 
+# The IMAGE_MEMORY_BYTES budget of this process (core/admission.py): off until set_image_memory() is called.
+DECODE_BUDGET = DecodeBudget()
+
+
+# --- The entry points ---
+
+
+class InvalidImageError(ValueError):
+    """The upload is not an image we can read: the API answers 400 with this message."""
+
+
+class ModelInputs(NamedTuple):
+    """What the networks are shown for one upload: the 28×28 array, and for a photo its colour garment crop
+    (core/photo_crop.py; None for a Fashion-MNIST-sized image, which only the 28×28 network sees)."""
+
+    array: np.ndarray
+    photo: np.ndarray | None
+
+
+def image_to_model_inputs(data: bytes, photo_crop: bool = True) -> ModelInputs:
+    """Encoded image file → the 28×28 array and, for a photo, the colour crop of its garment (not made when
+    `photo_crop` is False: the photo network is off).
+
+    The whole pre-processing, in the stages the module docstring numbers, each in the module that owns it. The
+    full-size pixels exist only inside the budget's block (core/admission.py): what follows works on the small
+    planes.
+    """
+    image = open_image(data, draft_side=WORK_SIDE)  # 1. header (JPEGs drafted to reduced scale)
+    with DECODE_BUDGET.reserve(decoding_bytes(image)):
+        luma, chroma = to_planes(load_pixels(image))  # 1.–3. decoded, oriented, on white, planes at working size
+        del image  # the full-size pixels go before the budget is given back
+    if luma.shape == (MODEL_SIDE, MODEL_SIDE):
+        return ModelInputs(pass_through_fashion_mnist(luma), None)  # Fashion-MNIST pass-through
+    array, box = normalise_photo_with_box(luma, chroma)  # 4.–6., 8., 9.; the box from before the tilt
+    return ModelInputs(array, garment_crop(luma, chroma, box) if photo_crop else None)  # 7. the photo network's
+
+
+def image_to_model_array(data: bytes) -> np.ndarray:
+    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the 28×28 network
+    sees (image_to_model_inputs without the photo crop)."""
+    return image_to_model_inputs(data).array
+
 
 def set_pixel_limit(pixels: int) -> None:
     """The MAX_IMAGE_PIXELS setting: Pillow's own limit is process-wide, and so is ours."""
     Image.MAX_IMAGE_PIXELS = pixels
-
-
-# The IMAGE_MEMORY_BYTES budget of this process (core/admission.py): off until set_image_memory() is called.
-DECODE_BUDGET = DecodeBudget()
 
 
 def set_image_memory(capacity: int, wait_s: float) -> None:
@@ -73,19 +125,7 @@ def set_image_memory(capacity: int, wait_s: float) -> None:
     DECODE_BUDGET.configure(capacity, wait_s)
 
 
-class InvalidImageError(ValueError):
-    """The upload is not an image we can read: the API answers 400 with this message."""
-
-
-def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
-    """Decode every format Pillow reads (first frame of an animation), refusing decompression bombs.
-
-    Pillow raises many unrelated exception types for malformed files (OSError, SyntaxError,
-    struct.error, EOFError, ...), so any failure while decoding becomes one InvalidImageError.
-    With draft_side, a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that keeps both sides at
-    least that long: a 12-megapixel phone photo then decodes in a fraction of the time.
-    """
-    return load_pixels(open_image(data, draft_side))
+# --- Stages 1–3: decode and orient, flatten onto white, luma and chroma planes ---
 
 
 def open_image(data: bytes, draft_side: int | None = None) -> Image.Image:
@@ -112,6 +152,17 @@ def load_pixels(image: Image.Image) -> Image.Image:
     except Exception as error:
         raise unreadable(error) from error
     return image
+
+
+def decode_image(data: bytes, draft_side: int | None = None) -> Image.Image:
+    """Decode every format Pillow reads (first frame of an animation), refusing decompression bombs.
+
+    Pillow raises many unrelated exception types for malformed files (OSError, SyntaxError,
+    struct.error, EOFError, ...), so any failure while decoding becomes one InvalidImageError.
+    With draft_side, a JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale that keeps both sides at
+    least that long: a 12-megapixel phone photo then decodes in a fraction of the time.
+    """
+    return load_pixels(open_image(data, draft_side))
 
 
 def unreadable(error: Exception) -> InvalidImageError:
@@ -198,6 +249,40 @@ def shrink_in_place(image: Image.Image, side: int) -> Image.Image:
     return image
 
 
+# --- A 28×28 upload, already in Fashion-MNIST's format ---
+
+
+def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
+    """A 28×28 image is already in the model's format: only inverted when its background is light."""
+    return WHITE - gray if has_light_border(gray) else gray
+
+
+# --- Stages 4–9 of a photo: the stage modules in turn, then crop, fit and stretch here ---
+
+
+def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
+    """normalise_photo, and the garment's box in the working image before the tilt step (the colour crop's)."""
+    contrast = contrast_map(luma, chroma)  # 4. each pixel's contrast against the background
+    # 5. a person wearing the garment (a studio shot), left out of its box
+    skin = skin_colour(luma, chroma) if studio_background(luma, chroma) else None
+    box = upright_box = find_garment(contrast, skin)  # 6. the garment's box (7. the photo crop's)
+    # 8. the tilt, measured on the pixels the box counts as garment (core.garment_box.MIN_CONTRAST)
+    tilt = estimate_tilt(crop(contrast, box), garment_box.MIN_CONTRAST)
+    if tilt:
+        contrast = rotate(contrast, tilt)
+        skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
+        box = find_garment(contrast, skin)
+    logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
+    garment = crop(contrast, box)  # 9. crop,
+    fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black,
+    return stretch_to_full_range(fitted), upright_box  # and stretch
+
+
+def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
+    """A photo's planes → 28×28: background and contrast, skin, garment box, tilt, crop, fit, stretch."""
+    return normalise_photo_with_box(luma, chroma)[0]
+
+
 def crop(values: np.ndarray, box: Box) -> np.ndarray:
     """Only the garment's box: Fashion-MNIST trimmed the background away before resizing."""
     return values[box.top : box.bottom, box.left : box.right]
@@ -235,62 +320,7 @@ def stretch_to_full_range(values: np.ndarray) -> np.ndarray:
     return np.round(np.clip(values * (255.0 / peak), 0.0, 255.0)).astype(np.uint8)
 
 
-def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
-    """A 28×28 image is already in the model's format: only inverted when its background is light."""
-    return WHITE - gray if has_light_border(gray) else gray
-
-
-class ModelInputs(NamedTuple):
-    """What the networks are shown for one upload: the 28×28 array, and for a photo its colour garment crop
-    (core/photo_crop.py; None for a Fashion-MNIST-sized image, which only the 28×28 network sees)."""
-
-    array: np.ndarray
-    photo: np.ndarray | None
-
-
-def image_to_model_array(data: bytes) -> np.ndarray:
-    """Encoded image file → (28, 28) uint8 array, light garment on a dark background: what the 28×28 network
-    sees (image_to_model_inputs without the photo crop)."""
-    return image_to_model_inputs(data).array
-
-
-def image_to_model_inputs(data: bytes, photo_crop: bool = True) -> ModelInputs:
-    """Encoded image file → the 28×28 array and, for a photo, the colour crop of its garment (not made when
-    `photo_crop` is False: the photo network is off).
-
-    The whole pre-processing, stage by stage, each in the module that owns it. The full-size pixels exist only
-    inside the budget's block (core/admission.py): what follows works on the small planes.
-    """
-    image = open_image(data, draft_side=WORK_SIDE)  # header (JPEGs drafted to reduced scale)
-    with DECODE_BUDGET.reserve(decoding_bytes(image)):
-        luma, chroma = to_planes(load_pixels(image))  # decode; grayscale (and colour), oriented, working size
-        del image  # the full-size pixels go before the budget is given back
-    if luma.shape == (MODEL_SIDE, MODEL_SIDE):
-        return ModelInputs(pass_through_fashion_mnist(luma), None)  # Fashion-MNIST pass-through
-    array, box = normalise_photo_with_box(luma, chroma)
-    return ModelInputs(array, garment_crop(luma, chroma, box) if photo_crop else None)  # the photo network's
-
-
-def normalise_photo(luma: np.ndarray, chroma: np.ndarray | None = None) -> np.ndarray:
-    """A photo's planes → 28×28: foreground, tilt, crop, fit, contrast."""
-    return normalise_photo_with_box(luma, chroma)[0]
-
-
-def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
-    """normalise_photo, and the garment's box in the working image before the tilt step (the colour crop's)."""
-    contrast = contrast_map(luma, chroma)  # foreground: each pixel's contrast against the background
-    # a person wearing the garment (a studio shot), left out of its box
-    skin = skin_colour(luma, chroma) if studio_background(luma, chroma) else None
-    box = upright_box = find_garment(contrast, skin)
-    tilt = estimate_tilt(crop(contrast, box))  # tilt
-    if tilt:
-        contrast = rotate(contrast, tilt)
-        skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
-        box = find_garment(contrast, skin)
-    logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
-    garment = crop(contrast, box)  # crop
-    fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black
-    return stretch_to_full_range(fitted), upright_box  # contrast
+# --- What a network was shown, for a client to see (debug=true) ---
 
 
 def model_input_png(array: np.ndarray) -> bytes:

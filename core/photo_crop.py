@@ -2,7 +2,7 @@
 
 The 28×28 grayscale array blurs away what tells a shirt from a coat (collars, buttons, zips, the hem), so a
 photo is also shown, at higher resolution and in colour, to a second network (training/photo_network.py). Its
-crop is the box core.foreground.find_garment found for the 28×28 array (before the tilt step), grown to a
+crop is the box core.garment_box.find_garment found for the 28×28 array (before the tilt step), grown to a
 square with the photo's own pixels around it, and edge-padded only where the square leaves the photo.
 """
 
@@ -11,10 +11,18 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from core.foreground import Box
+from core.garment_box import Box
 
 PHOTO_SIDE = 64
 PHOTO_CHANNELS = 3
+
+
+def garment_crop(luma: np.ndarray, chroma: np.ndarray | None, box: Box, side: int = PHOTO_SIDE) -> np.ndarray:
+    """(side, side, 3) uint8: the garment's box of the working image, squared, in colour (Lanczos resize)."""
+    square = cut_square(to_rgb(luma, chroma), square_box(box))
+    return np.asarray(
+        Image.fromarray(square, mode="RGB").resize((side, side), Image.Resampling.LANCZOS), dtype=np.uint8
+    )
 
 
 def to_rgb(luma: np.ndarray, chroma: np.ndarray | None) -> np.ndarray:
@@ -45,11 +53,3 @@ def cut_square(rgb: np.ndarray, square: Box) -> np.ndarray:
         (0, 0),
     )
     return np.pad(inside, pads, mode="edge")
-
-
-def garment_crop(luma: np.ndarray, chroma: np.ndarray | None, box: Box, side: int = PHOTO_SIDE) -> np.ndarray:
-    """(side, side, 3) uint8: the garment's box of the working image, squared, in colour (Lanczos resize)."""
-    square = cut_square(to_rgb(luma, chroma), square_box(box))
-    return np.asarray(
-        Image.fromarray(square, mode="RGB").resize((side, side), Image.Resampling.LANCZOS), dtype=np.uint8
-    )

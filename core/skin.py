@@ -8,7 +8,7 @@ brightness matters little. The rule costs two comparisons per pixel at the worki
 
 Beige, tan or pink garments have skin's colour too, and so do wooden floors, orange sofas and beige tiles
 that show between a garment's sleeves. Skin is therefore only looked for on a studio shot
-(core.foreground.studio_background), where a person
+(core.background.studio_background), where a person
 is photographed (a plain, light, grey-white background), and only set aside when it is a minor share of the
 foreground, as a person's face, arms and legs are beside what they wear; a garment that is mostly
 skin-coloured is kept whole. On phone photos of clothes laid on a floor or bed, colour alone set aside

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import config
-from core.foreground import has_light_border
+from core.background import has_light_border
 from core.images import WORK_SIDE, InvalidImageError, decode_image, image_to_model_array
 from tests.imaging import SAMPLES_DIR, encode, png_of
 from training.dataset import default_data_dir

@@ -84,3 +84,59 @@ def test_modules_stay_small(python_files):
         if top_folder(p) != "training" and (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert not big
+
+
+# The pre-processing stages core.images runs in turn (its docstring numbers them): none calls back up into it.
+PREPROCESSING_STAGES = (
+    "core.background",
+    "core.skin",
+    "core.components",
+    "core.garment_box",
+    "core.photo_crop",
+    "core.tilt",
+)
+
+
+def core_imports(python_files: list[Path]) -> dict[str, set[str]]:
+    """Each core module's imports of other core modules, `from core import x` counted as core.x."""
+    modules = {
+        ".".join(p.relative_to(config.REPO_ROOT).with_suffix("").parts): p
+        for p in python_files
+        if top_folder(p) == "core"
+    }
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        graph[name] = imported & set(modules)
+    return graph
+
+
+def test_the_preprocessing_stages_never_call_back_up_into_core_images(python_files):
+    graph = core_imports(python_files)
+    assert set(PREPROCESSING_STAGES) <= set(graph)
+    assert not {stage: sorted(graph[stage]) for stage in PREPROCESSING_STAGES if "core.images" in graph[stage]}
+
+
+def test_core_imports_have_no_cycle(python_files):
+    """Dependencies point one way inside core/ too: each module can be read knowing only those below it."""
+    graph = core_imports(python_files)
+    done: set[str] = set()
+
+    def cycle_from(module: str, path: tuple[str, ...]) -> tuple[str, ...] | None:
+        if module in path:
+            return (*path[path.index(module) :], module)
+        if module in done:
+            return None
+        for imported in sorted(graph[module]):
+            if found := cycle_from(imported, (*path, module)):
+                return found
+        done.add(module)
+        return None
+
+    assert not [cycle for module in sorted(graph) if (cycle := cycle_from(module, ()))]

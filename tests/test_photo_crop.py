@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from core.foreground import Box
+from core.garment_box import Box
 from core.images import image_to_model_inputs, to_planes
 from core.photo_crop import PHOTO_SIDE, cut_square, garment_crop, square_box, to_rgb
 

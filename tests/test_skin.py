@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.foreground import Box, contrast_map, find_garment
+from core.background import contrast_map
+from core.garment_box import Box, find_garment
 from core.images import normalise_photo, to_planes
 from core.skin import set_aside_worn_skin, skin_colour
 

@@ -64,7 +64,15 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 DEFAULT_PHOTOS_DIR = config.REPO_ROOT.parent / "shared" / "datasets" / "clothing-photos"
 CACHE_DIR = config.REPO_ROOT / "artifacts" / "photo-arrays"
 # The modules whose code decides what a photo becomes: a change to any of them rebuilds the cache.
-PREPROCESSING_SOURCES = ("core/images.py", "core/foreground.py", "core/deskew.py", "core/skin.py", "core/photo_crop.py")
+PREPROCESSING_SOURCES = (
+    "core/images.py",
+    "core/background.py",
+    "core/skin.py",
+    "core/components.py",
+    "core/garment_box.py",
+    "core/photo_crop.py",
+    "core/tilt.py",
+)
 
 
 class PhotosNotFoundError(FileNotFoundError):

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core import deskew
-from core.deskew import estimate_tilt, rotate
+from core import tilt
+from core.garment_box import MIN_CONTRAST
 from core.images import normalise_photo
+from core.tilt import estimate_tilt, rotate
 
 
 def garment_contrast(angle: float = 0.0, shape: str = "rectangle") -> np.ndarray:
@@ -22,34 +23,34 @@ def garment_contrast(angle: float = 0.0, shape: str = "rectangle") -> np.ndarray
 
 @pytest.mark.parametrize("angle", [-10.0, -6.0, 4.0, 9.0])
 def test_a_tilted_garment_is_measured_to_the_degree(angle):
-    assert estimate_tilt(garment_contrast(angle)) == pytest.approx(-angle, abs=1.0)
+    assert estimate_tilt(garment_contrast(angle), MIN_CONTRAST) == pytest.approx(-angle, abs=1.0)
 
 
 def test_an_upright_garment_is_left_alone():
-    assert estimate_tilt(garment_contrast(0.0)) == 0.0
+    assert estimate_tilt(garment_contrast(0.0), MIN_CONTRAST) == 0.0
 
 
 def test_a_round_garment_has_no_tilt_to_undo():
-    assert estimate_tilt(garment_contrast(7.0, shape="disk")) == 0.0
+    assert estimate_tilt(garment_contrast(7.0, shape="disk"), MIN_CONTRAST) == 0.0
 
 
 def test_too_few_pixels_give_no_tilt():
     contrast = np.zeros((100, 100), dtype=np.float32)
     contrast[50, 40:60] = 1.0
-    assert estimate_tilt(contrast) == 0.0
+    assert estimate_tilt(contrast, MIN_CONTRAST) == 0.0
 
 
 @pytest.mark.parametrize("limit", [12.0, 5.0])
 def test_a_tilt_beyond_the_limit_is_turned_by_the_limit_only(monkeypatch, limit):
     """A 30° tilt is more than the search looks at: the garment is turned by the limit, the most it may be."""
-    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", limit)
-    assert estimate_tilt(garment_contrast(30.0)) == -limit
-    assert estimate_tilt(garment_contrast(-30.0)) == limit
+    monkeypatch.setattr(tilt, "MAX_TILT_DEGREES", limit)
+    assert estimate_tilt(garment_contrast(30.0), MIN_CONTRAST) == -limit
+    assert estimate_tilt(garment_contrast(-30.0), MIN_CONTRAST) == limit
 
 
 def test_turning_off_by_config(monkeypatch):
-    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", 0.0)
-    assert estimate_tilt(garment_contrast(8.0)) == 0.0
+    monkeypatch.setattr(tilt, "MAX_TILT_DEGREES", 0.0)
+    assert estimate_tilt(garment_contrast(8.0), MIN_CONTRAST) == 0.0
 
 
 def test_rotate_keeps_every_corner_and_fills_with_background():
@@ -69,6 +70,6 @@ def dark_rectangle_photo(angle: float) -> np.ndarray:
 def test_a_tilted_photo_reaches_the_model_as_upright_as_a_straight_one(monkeypatch):
     upright = normalise_photo(dark_rectangle_photo(0.0)).astype(np.float32)
     straightened = normalise_photo(dark_rectangle_photo(8.0)).astype(np.float32)
-    monkeypatch.setattr(deskew, "MAX_TILT_DEGREES", 0.0)
+    monkeypatch.setattr(tilt, "MAX_TILT_DEGREES", 0.0)
     left_tilted = normalise_photo(dark_rectangle_photo(8.0)).astype(np.float32)
     assert np.abs(straightened - upright).mean() < 0.4 * np.abs(left_tilted - upright).mean()

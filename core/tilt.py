@@ -6,14 +6,16 @@ An upright garment has the smallest axis-aligned bounding box of all its small r
 deskew criterion for scanned pages), so the tilt is the angle, within a few degrees either way, that
 minimises the box of the garment's pixels; it is only undone when that saves a clear share of the area,
 so an upright or round garment is left exactly as it is.
+
+The garment's pixels are those whose contrast clears the threshold the caller passes: core/images.py passes the
+garment box's MIN_CONTRAST (core/garment_box.py), so the tilt is measured on what the box counts as garment, and
+a variant of that constant (training.compare_preprocessing) reaches both stages.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-
-from core import foreground
 
 MIN_POINTS = 50  # fewer garment pixels than this give no reliable angle
 MAX_POINTS = 4000  # an evenly spaced subsample this large measures the box as well as all pixels do
@@ -25,6 +27,31 @@ TILT_STEP_DEGREES = 1.0
 # A tilt is undone only when turning shrinks the garment's bounding box by at least this fraction
 # (2 % measured best on an earlier synthetic photo set; 0 % and 5 % both scored lower).
 MIN_TILT_GAIN = 0.02
+
+
+def estimate_tilt(contrast: np.ndarray, threshold: float) -> float:
+    """Degrees counter-clockwise that make the garment (the pixels whose contrast exceeds `threshold`) upright;
+    0.0 when no turn clearly helps."""
+    points = garment_points(contrast, threshold)
+    limit = MAX_TILT_DEGREES
+    if limit <= 0 or len(points) < MIN_POINTS:
+        return 0.0
+    steps = int(np.floor(limit / TILT_STEP_DEGREES))
+    angles = np.arange(-steps, steps + 1) * TILT_STEP_DEGREES
+    areas = box_areas(points, angles)
+    best = int(np.argmin(areas))
+    upright_area = areas[steps]  # angles[steps] == 0
+    if areas[best] >= upright_area * (1.0 - MIN_TILT_GAIN):
+        return 0.0
+    return float(angles[best])
+
+
+def rotate(contrast: np.ndarray, degrees: float) -> np.ndarray:
+    """The contrast map turned counter-clockwise, grown to keep every corner, new area as background (0)."""
+    turned = Image.fromarray(contrast.astype(np.float32), mode="F").rotate(
+        degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=0.0
+    )
+    return np.clip(np.asarray(turned, dtype=np.float32), 0.0, None)
 
 
 def garment_points(contrast: np.ndarray, threshold: float) -> np.ndarray:
@@ -45,27 +72,3 @@ def box_areas(points: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
     widths = np.subtract(*np.percentile(rotated_cols, [high, low], axis=1))
     heights = np.subtract(*np.percentile(rotated_rows, [high, low], axis=1))
     return widths * heights
-
-
-def estimate_tilt(contrast: np.ndarray) -> float:
-    """Degrees counter-clockwise that make the garment upright; 0.0 when no turn clearly helps."""
-    points = garment_points(contrast, foreground.MIN_CONTRAST)
-    limit = MAX_TILT_DEGREES
-    if limit <= 0 or len(points) < MIN_POINTS:
-        return 0.0
-    steps = int(np.floor(limit / TILT_STEP_DEGREES))
-    angles = np.arange(-steps, steps + 1) * TILT_STEP_DEGREES
-    areas = box_areas(points, angles)
-    best = int(np.argmin(areas))
-    upright_area = areas[steps]  # angles[steps] == 0
-    if areas[best] >= upright_area * (1.0 - MIN_TILT_GAIN):
-        return 0.0
-    return float(angles[best])
-
-
-def rotate(contrast: np.ndarray, degrees: float) -> np.ndarray:
-    """The contrast map turned counter-clockwise, grown to keep every corner, new area as background (0)."""
-    turned = Image.fromarray(contrast.astype(np.float32), mode="F").rotate(
-        degrees, Image.Resampling.BICUBIC, expand=True, fillcolor=0.0
-    )
-    return np.clip(np.asarray(turned, dtype=np.float32), 0.0, None)

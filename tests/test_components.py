@@ -1,8 +1,8 @@
-"""The garment finder's parts: background model, contrast, connected parts, boxes."""
+"""core/components.py: the 8-connected parts of a grid, checked against a plain flood fill."""
 
 import numpy as np
 
-from core.foreground import Box, contrast_map, find_garment, fit_background, label_components, with_margin
+from core.components import label_components
 
 
 def test_components_are_eight_connected_and_counted():
@@ -12,31 +12,6 @@ def test_components_are_eight_connected_and_counted():
     labels, sizes = label_components(grid)
     assert sorted(sizes[1:].tolist()) == [2, 3]
     assert labels[0, 0] == labels[2, 2] != labels[5, 5] and labels[3, 3] == 0
-
-
-def test_background_plane_follows_a_lighting_gradient_despite_a_garment_on_the_edge():
-    cols = np.arange(200)[None, :].repeat(100, axis=0)
-    gray = (160 + 0.3 * cols).astype(np.uint8)  # 160 on the left to 220 on the right
-    gray[0:60, 0:50] = 20  # a dark garment touching the top-left border
-    background = fit_background(gray)
-    assert abs(background[50, 10] - 163) < 3 and abs(background[50, 190] - 217) < 3
-
-
-def test_contrast_is_relative_to_the_background_on_light_and_dark():
-    light = np.full((50, 50), 200, dtype=np.uint8)
-    light[20:30, 20:30] = 0
-    dark = 255 - light
-    for gray in (light, dark):
-        contrast = contrast_map(gray)
-        assert contrast[25, 25] > 0.99 and contrast[2, 2] < 0.01
-
-
-def test_find_garment_on_a_blank_image_is_the_whole_image():
-    assert find_garment(np.zeros((40, 30), dtype=np.float32)) == Box(0, 0, 40, 30)
-
-
-def test_margin_stays_inside_the_image():
-    assert with_margin(Box(2, 2, 38, 18), (40, 20), 0.1) == Box(0, 0, 40, 20)
 
 
 def flood_fill_parts(grid: np.ndarray) -> list[set]:
