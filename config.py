@@ -83,6 +83,10 @@ LIMITS: dict[str, Limit] = {
     "max_batch_size": AT_LEAST_ONE,
     "max_batch_delay_ms": NOT_NEGATIVE,
     "v2_max_batch": AT_LEAST_ONE,
+    "grpc_port": Limit(0, 65535),  # 0: no gRPC server
+    "grpc_threads": AT_LEAST_ONE,
+    "grpc_max_concurrent_rpcs": AT_LEAST_ONE,
+    "grpc_max_connection_idle": POSITIVE,
 }
 
 
@@ -302,6 +306,25 @@ class Settings:
     v2_model_name: str = setting("fashion-mnist", "The model's name under /v2/models/.", "v2")
     v2_max_batch: int = setting(
         256, "Images one V2 request may hold (4 000 images would keep a worker busy for seconds).", "v2"
+    )
+    # --- Open Inference Protocol over gRPC (api/grpc/) ---
+    grpc_port: int = setting(
+        8081,
+        "Port of the Open Inference Protocol's gRPC service (inference.GRPCInferenceService, with the standard "
+        "health service and reflection), on HOST; every worker serves it on the same port. 0 turns gRPC off.",
+        "grpc",
+    )
+    grpc_threads: int = setting(
+        8, "Threads per worker that answer gRPC calls (the model's micro-batcher is shared with HTTP).", "grpc"
+    )
+    grpc_max_concurrent_rpcs: int = setting(
+        64,
+        "gRPC calls one worker holds at once, answering or queued for a thread; more are refused with "
+        "RESOURCE_EXHAUSTED. Connections that send nothing hold no call.",
+        "grpc",
+    )
+    grpc_max_connection_idle: float = setting(
+        300.0, "Seconds a gRPC connection may stay without a call before the server closes it (GOAWAY).", "grpc"
     )
 
     def __post_init__(self) -> None:

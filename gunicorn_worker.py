@@ -141,15 +141,28 @@ class EventWorker(GeventWorker):
         SharingServer.busy_at = SETTINGS.threads
         SharingServer.yield_s = SETTINGS.accept_yield_ms / 1000
         ggevent.StreamServer = SharingServer  # gevent's run() makes its servers from this name (this process only)
-        super().run()
+        try:
+            super().run()
+        finally:
+            if self.grpc is not None:  # after HTTP's drain: the gRPC calls still in flight are answered too
+                self.grpc.stop()
+
+    def handle_exit(self, sig, frame) -> None:
+        """SIGTERM: HTTP stops accepting (gunicorn), gRPC at once too, and says NOT_SERVING to health checks."""
+        super().handle_exit(sig, frame)
+        if self.grpc is not None:
+            self.grpc.begin_stop()
 
     def init_process(self) -> None:
         self.connection = gevent.local.local()  # per greenlet, i.e. per connection: requests answered on it
         raise_file_limit(self.cfg.worker_connections + SPARE_FILE_DESCRIPTORS, self.log)
         super().init_process()
 
+    grpc = None  # this worker's api.grpc.server.GrpcServer, when GRPC_PORT is set
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self.grpc = start_grpc(self.wsgi)
         threads = ThreadPool(SETTINGS.threads)
         threads.size = SETTINGS.threads  # all started now: a worker's thread count does not drift with its load
         self.wsgi = BodyFirst(
@@ -326,6 +339,19 @@ class SharingServer(StreamServer):
         self.accept_until = time.monotonic() + self.yield_s
         if self.started:  # not closed meanwhile (the worker stopping)
             self.start_accepting()
+
+
+def start_grpc(app):
+    """The worker's gRPC server on the app's loaded model, or None with GRPC_PORT=0. Made here, after the fork:
+    grpcio must not be set up in a process that forks afterwards (gunicorn's master), so it is imported here too."""
+    if not SETTINGS.grpc_port:
+        return None
+    from api import MODEL_EXTENSION
+    from api.grpc.server import GrpcServer
+
+    server = GrpcServer(app.extensions[MODEL_EXTENSION], SETTINGS)
+    server.start()
+    return server
 
 
 def client_address(addr) -> str:

@@ -23,6 +23,7 @@ SECTIONS = {
     "model": "Model and runtime",
     "prediction": "Prediction and micro-batching",
     "v2": "Open Inference Protocol (/v2)",
+    "grpc": "Open Inference Protocol over gRPC",
 }
 INTRO = """\
 # Configuration

@@ -1,15 +1,20 @@
-"""From V2 input tensors to the model's batch, and from its answers to the V2 output tensors."""
+"""The Open Inference Protocol's model, whatever the transport (HTTP in routes.py, gRPC in api/grpc/): which
+model is served and its metadata, from V2 input tensors to the model's batch, and from its answers to the V2
+output tensors."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 
 import numpy as np
 
+import config
 from api.v2.codec import BYTES, InferenceRequest, InputTensor, OutputRequest, OutputTensor, ProtocolError
+from config import Settings
 from core.images import MODEL_SIDE, InvalidImageError, ModelInputs
-from core.labels import CLASS_NAMES
-from core.model import Answers
+from core.labels import CLASS_NAMES, NUM_CLASSES
+from core.model import Answers, ModelWrapper
 
 IMAGE_INPUT = "image"  # FP32 or UINT8 [N, 28, 28] or [N, 28, 28, 1], already Fashion-MNIST-like
 IMAGE_BYTES_INPUT = "image_bytes"  # BYTES [N]: encoded image files, pre-processed like /model/predict
@@ -22,6 +27,49 @@ MAX_UNIT_VALUE = 1.0  # FP32 images whose values all lie in 0-1 are taken as 0-1
 
 
 Preprocess = Callable[[bytes], ModelInputs]
+EXTENSIONS = ("binary_tensor_data", "classification")
+
+
+def server_metadata() -> dict:
+    """The server's name, version and the protocol extensions it supports."""
+    return {"name": config.MODEL_ID, "version": config.API_VERSION, "extensions": list(EXTENSIONS)}
+
+
+def check_model(name: str, version: str | None, served_name: str) -> None:
+    """Refuses (404, NOT_FOUND over gRPC) a model or version this server does not serve; an empty or absent
+    version is the server's choice."""
+    if name != served_name:
+        raise ProtocolError(f"Unknown model '{name}'; this server serves '{served_name}'.", HTTPStatus.NOT_FOUND)
+    if version and version != config.V2_MODEL_VERSION:
+        raise ProtocolError(
+            f"Unknown version '{version}' of model '{name}'; it has version '{config.V2_MODEL_VERSION}'.",
+            HTTPStatus.NOT_FOUND,
+        )
+
+
+def model_metadata(served_name: str, runtime: str) -> dict:
+    """The model's name, versions, platform (by the runtime serving it), inputs (send one of them) and outputs."""
+    return {
+        "name": served_name,
+        "versions": [config.V2_MODEL_VERSION],
+        "platform": config.V2_PLATFORMS[runtime],
+        "inputs": [
+            {"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, MODEL_SIDE, MODEL_SIDE, 1]},
+            {"name": IMAGE_BYTES_INPUT, "datatype": BYTES, "shape": [-1]},
+        ],
+        "outputs": [
+            {"name": name, "datatype": datatype, "shape": [-1, NUM_CLASSES] if name == PROBABILITIES else [-1]}
+            for name, datatype in OUTPUT_TYPES.items()
+        ],
+    }
+
+
+def infer(model: ModelWrapper, request: InferenceRequest, settings: Settings) -> list[tuple[OutputTensor, bool]]:
+    """A checked request's answer: its input through the model (files through the model's own pre-processing),
+    then the outputs it asks for, each with whether it goes out as binary."""
+    batch = model_batch(request, settings.v2_max_batch, model.preprocess)
+    answers = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
+    return output_tensors(answers, request, settings.none_of_the_ten_threshold)
 
 
 def model_batch(request: InferenceRequest, max_batch: int, preprocess: Preprocess) -> np.ndarray | list[ModelInputs]:

@@ -7,18 +7,15 @@ data, unknown fields and parameters tolerated. Errors answer {"error": "..."}.
 
 from __future__ import annotations
 
-from http import HTTPStatus
-
-import numpy as np
 from flask import Response, request
 from flask_restx import Namespace, Resource, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 
 import config
 from api import served_model, served_settings
-from api.v2.codec import HEADER_LENGTH, ProtocolError, encode_response, parse_request
-from api.v2.inference import IMAGE_BYTES_INPUT, IMAGE_INPUT, OUTPUT_TYPES, model_batch, output_tensors
-from core.labels import NUM_CLASSES
+from api.v2 import inference
+from api.v2.codec import HEADER_LENGTH, encode_response, parse_request
+from api.v2.inference import IMAGE_INPUT, OUTPUT_TYPES
 
 v2 = Namespace("v2", path="/v2", description="Open Inference Protocol (KServe V2 / Triton) REST API")
 
@@ -89,14 +86,7 @@ infer_response = v2.model(
 
 
 def check_model(name: str, version: str | None = None) -> None:
-    served_name = served_settings().v2_model_name
-    if name != served_name:
-        raise ProtocolError(f"Unknown model '{name}'; this server serves '{served_name}'.", HTTPStatus.NOT_FOUND)
-    if version is not None and version != config.V2_MODEL_VERSION:
-        raise ProtocolError(
-            f"Unknown version '{version}' of model '{name}'; it has version '{config.V2_MODEL_VERSION}'.",
-            HTTPStatus.NOT_FOUND,
-        )
+    inference.check_model(name, version, served_settings().v2_model_name)
 
 
 def read_body() -> bytes:
@@ -113,33 +103,11 @@ def read_body() -> bytes:
     return body
 
 
-def metadata_body() -> dict:
-    return {
-        "name": served_settings().v2_model_name,
-        "versions": [config.V2_MODEL_VERSION],
-        "platform": config.V2_PLATFORMS[served_model().runtime],
-        "inputs": [
-            {"name": IMAGE_INPUT, "datatype": "FP32", "shape": [-1, 28, 28, 1]},
-            {"name": IMAGE_BYTES_INPUT, "datatype": "BYTES", "shape": [-1]},
-        ],
-        "outputs": [
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, NUM_CLASSES]},
-            {"name": "label_id", "datatype": "INT64", "shape": [-1]},
-            {"name": "label", "datatype": "BYTES", "shape": [-1]},
-            {"name": "none_of_the_ten", "datatype": "FP32", "shape": [-1]},
-        ],
-    }
-
-
 @v2.route("")
 class ServerMetadata(Resource):
     def get(self):
         """Server name, version and the protocol extensions it supports"""
-        return {
-            "name": config.MODEL_ID,
-            "version": config.API_VERSION,
-            "extensions": ["binary_tensor_data", "classification"],
-        }
+        return inference.server_metadata()
 
 
 @v2.route("/health/live")
@@ -167,7 +135,7 @@ class ModelMetadata(Resource):
     def get(self, name: str, version: str | None = None):
         """Model metadata: inputs (send one of them) and outputs"""
         check_model(name, version)
-        return metadata_body()
+        return inference.model_metadata(served_settings().v2_model_name, served_model().runtime)
 
 
 @v2.route("/models/<string:name>/versions/<string:version>")
@@ -219,16 +187,13 @@ class Infer(Resource):
         in JSON. Binary tensor data (Inference-Header-Content-Length) works for requests and responses.
         """
         check_model(name, version)
-        inference = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
+        v2_request = parse_request(read_body(), request.headers.get(HEADER_LENGTH))
         settings = served_settings()
-        model = served_model()
-        batch = model_batch(inference, settings.v2_max_batch, model.preprocess)
-        answers = model.infer(batch) if isinstance(batch, np.ndarray) else model.infer_inputs(batch)
         body, header_length = encode_response(
             settings.v2_model_name,
             config.V2_MODEL_VERSION,
-            inference.id,
-            output_tensors(answers, inference, settings.none_of_the_ten_threshold),
+            v2_request.id,
+            inference.infer(served_model(), v2_request, settings),
         )
         if header_length is None:
             return Response(body, mimetype="application/json")
