@@ -7,7 +7,7 @@ TENSORFLOW_STAMP := $(VENV)/.tensorflow-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration test-service service-url-set mutate train evaluate samples bench stress abuse clean
+.PHONY: help install install-tensorflow install-dev run test lint bandit audit security unit integration test-service service-url-set mutate train evaluate grpc-code samples bench stress abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -95,6 +95,9 @@ train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, t
 
 evaluate: $(DEV_STAMP)  ## measure the shipped model on the test set; rewrite assets/MODEL_CARD.md
 	$(BIN)/python -m training.evaluate
+
+grpc-code: $(DEV_STAMP)  ## regenerate api/grpc/grpc_predict_v2.binpb (the gRPC messages) from its .proto with protoc
+	$(BIN)/python -m tooling.grpc_code
 
 samples: $(DEV_STAMP)  ## rewrite samples/ from the official test set
 	$(BIN)/python -m training.export_samples

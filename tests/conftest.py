@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tooling.live_server import SERVICE_URL_ENV, check_service, running_server, service_url
+from tooling.live_server import (
+    SERVICE_URL_ENV,
+    Endpoints,
+    check_service,
+    service_grpc_address,
+    service_url,
+    serving,
+)
 
 OWNS_SERVER_SKIP = f"needs a server of its own (signals/logs/settings): not run against {SERVICE_URL_ENV}"
 
@@ -80,14 +87,27 @@ def service() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def live_server(service, tmp_path_factory) -> Iterator[str]:
-    """The base URL of a real gunicorn server process on localhost, started for this session (one worker, the
-    default settings); of the service SERVICE_URL names instead, where it is set."""
+def live_endpoints(service, tmp_path_factory) -> Iterator[Endpoints]:
+    """A real gunicorn server process on localhost, started for this session (one worker, the default settings),
+    HTTP and gRPC; the service SERVICE_URL names instead, where it is set (gRPC: SERVICE_GRPC_ADDRESS, or its
+    host on port 8081)."""
     if service is not None:
-        yield service
+        yield Endpoints(service, service_grpc_address(service))
         return
-    with running_server(tmp_path_factory.mktemp("server") / "gunicorn.log") as base_url:
-        yield base_url
+    with serving(tmp_path_factory.mktemp("server") / "gunicorn.log") as server:
+        yield Endpoints(server.url, server.grpc_address)
+
+
+@pytest.fixture(scope="session")
+def live_server(live_endpoints) -> str:
+    """The base URL of the session's real server (live_endpoints)."""
+    return live_endpoints.url
+
+
+@pytest.fixture(scope="session")
+def live_grpc(live_endpoints) -> str:
+    """The gRPC address (host:port) of the session's real server (live_endpoints)."""
+    return live_endpoints.grpc_address
 
 
 @pytest.fixture()

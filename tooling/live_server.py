@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -27,6 +28,9 @@ SHARED_METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # to it instead of starting a server, and those that need a server of their own are skipped.
 SERVICE_URL_ENV = "SERVICE_URL"
 READY_PATH = "/v2/health/ready"
+# The running service's gRPC address (host:port); where it is unset, SERVICE_URL's host on the default GRPC_PORT.
+SERVICE_GRPC_ENV = "SERVICE_GRPC_ADDRESS"
+DEFAULT_GRPC_PORT = 8081
 SERVICE_CHECK_TIMEOUT_S = 10
 
 T = TypeVar("T")
@@ -35,6 +39,14 @@ T = TypeVar("T")
 def service_url() -> str | None:
     """SERVICE_URL without a trailing slash; None where it is unset or empty."""
     return os.environ.get(SERVICE_URL_ENV, "").strip().rstrip("/") or None
+
+
+def service_grpc_address(url: str) -> str:
+    """The gRPC address of the service at `url`: SERVICE_GRPC_ADDRESS, or url's host on port 8081."""
+    explicit = os.environ.get(SERVICE_GRPC_ENV, "").strip()
+    if explicit:
+        return explicit
+    return f"{urlsplit(url).hostname}:{DEFAULT_GRPC_PORT}"
 
 
 def check_service(url: str) -> str:
@@ -79,12 +91,24 @@ def spawn(
 
 
 def start_server(
-    port: int, log_path: Path, extra_env: dict[str, str] | None = None, *, cwd: Path = REPO_ROOT
+    port: int,
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    cwd: Path = REPO_ROOT,
+    grpc_port: int | None = None,
 ) -> subprocess.Popen:
-    """The same gunicorn command as `make run`, from the tree cwd, on a port of its own, one worker unless
-    extra_env says otherwise, logging to a file."""
+    """The same gunicorn command as `make run`, from the tree cwd, on a port of its own (and a gRPC port of its
+    own: a free one unless given), one worker unless extra_env says otherwise, logging to a file."""
     inherited = {name: value for name, value in os.environ.items() if name != SHARED_METRICS_ENV}
-    env = {**inherited, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", **(extra_env or {})}
+    env = {
+        **inherited,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GRPC_PORT": str(free_port() if grpc_port is None else grpc_port),
+        "WORKERS": "1",
+        **(extra_env or {}),
+    }
     return spawn([gunicorn_binary(), "--config", "gunicorn.conf.py", "app:create_app()"], log_path, env, cwd)
 
 
@@ -138,22 +162,28 @@ def stop_server(process: subprocess.Popen) -> None:
 
 @dataclass(frozen=True)
 class LiveServer:
-    """A started gunicorn server: its process (the master), port and log."""
+    """A started gunicorn server: its process (the master), ports and log."""
 
     process: subprocess.Popen
     port: int
     log_path: Path
+    grpc_port: int = 0
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
 
 @contextmanager
 def serving(log_path: Path, extra_env: dict[str, str] | None = None, *, cwd: Path = REPO_ROOT) -> Iterator[LiveServer]:
-    """start_server on a free port, answering, for the duration of the block; stopped after it."""
-    port = free_port()
-    server = LiveServer(start_server(port, log_path, extra_env, cwd=cwd), port, log_path)
+    """start_server on free ports, answering, for the duration of the block; stopped after it."""
+    port, grpc_port = free_port(), free_port()
+    process = start_server(port, log_path, extra_env, cwd=cwd, grpc_port=grpc_port)
+    server = LiveServer(process, port, log_path, grpc_port)
     try:
         wait_until_serving(server.process, server.url, log_path)
         yield server
@@ -166,3 +196,11 @@ def running_server(log_path: Path) -> Iterator[str]:
     """A gunicorn server on a free port for the duration of the block; yields its base URL."""
     with serving(log_path) as server:
         yield server.url
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a service answers: HTTP (base URL) and gRPC (host:port)."""
+
+    url: str
+    grpc_address: str
