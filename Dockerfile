@@ -1,7 +1,7 @@
 # Production image of the max-fashion-mnist service (MAX-style Flask + flask-restx, served by gunicorn).
 #
 # Build:  docker build -t max-fashion-mnist .
-# Run:    docker run --rm -p 5000:5000 max-fashion-mnist
+# Run:    docker run --rm -p 5000:5000 max-fashion-mnist       (add -p 8081:8081 for gRPC)
 # Proven end to end (built with podman, served over HTTP with a read-only root): make docker-verify
 #
 # Two variants, one build argument apart:
@@ -135,7 +135,8 @@ COPY api/ ./api/
 COPY core/ ./core/
 COPY cli/ ./cli/
 
-EXPOSE 5000
+# HTTP (PORT) and the Open Inference Protocol over gRPC (GRPC_PORT).
+EXPOSE 5000 8081
 
 # /model/metadata answers only once a worker has loaded the model. Python's urllib: slim images have no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

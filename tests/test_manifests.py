@@ -26,6 +26,9 @@ from tooling.kube import manifest_env, quantity
 
 KUBERNETES_DIR = config.REPO_ROOT / "deploy" / "kubernetes"
 INFERENCE_SERVICE = config.REPO_ROOT / "deploy" / "kserve" / "inferenceservice.yaml"
+# The same predictor serving the Open Inference Protocol over gRPC (Knative routes one port: an h2c one).
+GRPC_INFERENCE_SERVICE = config.REPO_ROOT / "deploy" / "kserve" / "inferenceservice-grpc.yaml"
+INFERENCE_SERVICES = {"http": INFERENCE_SERVICE, "grpc": GRPC_INFERENCE_SERVICE}
 DOCKERFILE = config.REPO_ROOT / "Dockerfile"
 README = config.REPO_ROOT / "README.md"
 # The newest Kubernetes whose schemas kubernetes-validate (pinned in requirements-dev.txt) ships.
@@ -114,8 +117,8 @@ def kubernetes_resource(kind: str) -> dict:
     return found[0]
 
 
-def inference_service() -> dict:
-    (document,) = load_documents(INFERENCE_SERVICE)
+def inference_service(path: Path = INFERENCE_SERVICE) -> dict:
+    (document,) = load_documents(path)
     return document
 
 
@@ -123,9 +126,9 @@ def deployment_pod_spec() -> dict:
     return kubernetes_resource("Deployment")["spec"]["template"]["spec"]
 
 
-def predictor_pod_spec() -> dict:
+def predictor_pod_spec(path: Path = INFERENCE_SERVICE) -> dict:
     """The part of the KServe predictor that is a Kubernetes PodSpec (KServe inlines one)."""
-    predictor = inference_service()["spec"]["predictor"]
+    predictor = inference_service(path)["spec"]["predictor"]
     return {
         key: value
         for key, value in predictor.items()
@@ -142,8 +145,10 @@ POD_SPECS = {"deployment": deployment_pod_spec, "inferenceservice": predictor_po
 
 
 def serving_port(container: dict) -> dict:
-    (port,) = container["ports"]
-    return port
+    """The HTTP port: the one named http where there are several (the Deployment's http and grpc)."""
+    if len(container["ports"]) == 1:
+        return container["ports"][0]
+    return next(port for port in container["ports"] if port.get("name") == "http")
 
 
 def probe_port(container: dict, probe: dict) -> int:
@@ -201,11 +206,12 @@ def test_kustomization_lists_every_manifest():
     assert kinds == ["Deployment", "HorizontalPodAutoscaler", "Service"]
 
 
-def test_inference_service_matches_kserve_custom_predictor_schema():
+@pytest.mark.parametrize("path", INFERENCE_SERVICES.values(), ids=INFERENCE_SERVICES.keys())
+def test_inference_service_matches_kserve_custom_predictor_schema(path):
     """The InferenceService has the shape KServe accepts for a custom predictor: KServe's own fields with their
     types, no model-format implementation beside the container, and a predictor whose remaining fields form a valid
     Kubernetes PodSpec (strict, so a field KServe would prune, such as a misplaced protocolVersion, fails)."""
-    service = inference_service()
+    service = inference_service(path)
     jsonschema.validate(service, INFERENCE_SERVICE_SCHEMA)
     predictor = service["spec"]["predictor"]
     assert not PREDICTOR_IMPLEMENTATION_FIELDS & predictor.keys(), "a custom predictor is a container, nothing else"
@@ -213,15 +219,16 @@ def test_inference_service_matches_kserve_custom_predictor_schema():
     jsonschema.validate(extensions, PREDICTOR_EXTENSION_SCHEMA)
     if "maxReplicas" in extensions:
         assert extensions.get("minReplicas", 1) <= extensions["maxReplicas"]
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": service["metadata"], "spec": predictor_pod_spec()}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": service["metadata"], "spec": predictor_pod_spec(path)}
     kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
 
 
-def test_inference_service_is_a_v2_custom_predictor_knative_accepts():
+@pytest.mark.parametrize("path", INFERENCE_SERVICES.values(), ids=INFERENCE_SERVICES.keys())
+def test_inference_service_is_a_v2_custom_predictor_knative_accepts(path):
     """KServe runs a custom predictor from the container named kserve-container and learns its protocol from the
     PROTOCOL variable; in Serverless mode Knative also refuses lifecycle hooks, terminationGracePeriodSeconds, a
     second port, a port name other than http1/h2c and its own queue-proxy ports."""
-    pod_spec = predictor_pod_spec()
+    pod_spec = predictor_pod_spec(path)
     container = only_container(pod_spec)
     assert container["name"] == "kserve-container"
     assert manifest_env(container).get("PROTOCOL") == "v2"
@@ -241,7 +248,7 @@ def test_container_port_is_the_one_the_service_listens_on(manifest):
     container = only_container(POD_SPECS[manifest]())
     port = serving_port(container)["containerPort"]
     assert port == config.SETTINGS.port
-    assert dockerfile_instruction("EXPOSE") == [str(config.SETTINGS.port)]
+    assert dockerfile_instruction("EXPOSE") == [f"{config.SETTINGS.port} {config.SETTINGS.grpc_port}"]
     assert int(manifest_env(container).get("PORT", port)) == port
     for probe in PROBES:
         assert probe_port(container, container[probe]) == port, probe
@@ -355,6 +362,23 @@ def test_environment_names_are_settings_something_reads(manifest):
         if name not in SETTING_NAMES and name not in EXTERNAL_ENV
     ]
     assert not unknown
+
+
+def test_grpc_is_served_on_the_port_the_workers_bind():
+    """gRPC: the Deployment's port named grpc, the Service's h2c port in front of it, and the gRPC InferenceService's
+    one h2c port are GRPC_PORT (what the workers bind); that InferenceService runs the HTTP one's container."""
+    grpc_port = config.SETTINGS.grpc_port
+    ports = {port["name"]: port["containerPort"] for port in only_container(deployment_pod_spec())["ports"]}
+    assert ports == {"http": config.SETTINGS.port, "grpc": grpc_port}
+    service_ports = {port["name"]: port for port in kubernetes_resource("Service")["spec"]["ports"]}
+    assert service_ports["grpc"]["targetPort"] == "grpc"
+    assert service_ports["grpc"]["appProtocol"] == "kubernetes.io/h2c"
+    grpc_container = only_container(predictor_pod_spec(GRPC_INFERENCE_SERVICE))
+    assert grpc_container["ports"] == [{"name": "h2c", "containerPort": grpc_port, "protocol": "TCP"}]
+    assert int(manifest_env(grpc_container).get("GRPC_PORT", grpc_port)) == grpc_port
+    http_container = only_container(predictor_pod_spec())
+    for field in ("image", "imagePullPolicy", "securityContext", "resources", "env", "volumeMounts"):
+        assert grpc_container[field] == http_container[field], field
 
 
 def test_knative_concurrency_is_the_servers_concurrency():

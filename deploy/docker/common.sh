@@ -204,8 +204,9 @@ run_container() {
   local name="$1" image="$2"
   shift 2
   PORT=$("$PYTHON" "$HELPER" free-port)
+  GRPC_PORT=$("$PYTHON" "$HELPER" free-port)
   CONTAINERS+=("$name")
-  podman run --detach --name "$name" --publish "127.0.0.1:$PORT:5000" \
+  podman run --detach --name "$name" --publish "127.0.0.1:$PORT:5000" --publish "127.0.0.1:$GRPC_PORT:8081" \
     --read-only --read-only-tmpfs=false --tmpfs /tmp:rw,mode=1777,size=512m \
     --cap-drop=all --security-opt=no-new-privileges "$@" \
     "$image" >/dev/null 2>"$CACHE_DIR/run.err" || fail "podman run of $image failed: $(tail -3 "$CACHE_DIR/run.err")"

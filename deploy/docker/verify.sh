@@ -13,7 +13,8 @@
 #  5. checks:      GET /model/metadata, POST /model/predict with samples/ (right labels), a non-image (400), the
 #                  image's own HEALTHCHECK (`podman healthcheck run` and its recorded status), gunicorn as PID 1
 #                  running as uid 10001, nothing written to the root filesystem (`podman diff`), no error logged;
-#                  then the HTTP integration suite against it: SERVICE_URL=... pytest -m integration.
+#                  the same samples over gRPC with tritonclient.grpc, and the standard health check (grpc_check.py);
+#                  then the integration suite against it, HTTP and gRPC: SERVICE_URL=... pytest -m integration.
 #  6. tensorflow:  $IMAGE_TF with INFERENCE_RUNTIME=tensorflow serves the same answers; $IMAGE with
 #                  INFERENCE_RUNTIME=tensorflow stops with gunicorn's boot-error code (3) and one clear line.
 #  7. cold start:  `podman run` to the first 200 on /v2/health/ready, 3 times per image (and for $IMAGE_TF with
@@ -71,8 +72,10 @@ info "container $CONTAINER, $base_url"
 wait_serving "$CONTAINER" "$base_url/model/metadata"
 info "serving $(($(date +%s) - start)) s after start"
 
-step "5/9 checks over HTTP and of the running container; the integration suite against it"
+step "5/9 checks over HTTP and gRPC and of the running container; the integration suite against it"
 "$PYTHON" "$HELPER" check "$base_url" "$REPO_DIR" onnxruntime || fail "HTTP checks failed"
+grpc_address="127.0.0.1:$GRPC_PORT"
+(cd "$REPO_DIR" && "$VENV_PYTHON" -m deploy.docker.grpc_check "$grpc_address") || fail "gRPC checks failed"
 if podman healthcheck run "$CONTAINER" >/dev/null; then
   health=$(podman inspect --format '{{.State.Health.Status}}' "$CONTAINER" 2>/dev/null \
            || podman inspect --format '{{.State.Healthcheck.Status}}' "$CONTAINER")
@@ -88,9 +91,10 @@ uid=$(podman exec "$CONTAINER" id -u)
 [[ "$uid" == 10001 ]] || fail "the service runs as uid $uid, not 10001"
 info "PASS  runs as uid $uid ($(podman exec "$CONTAINER" id -un))"
 if [[ "$INTEGRATION" == 1 ]]; then
-  info "SERVICE_URL=$base_url $VENV_PYTHON -m pytest -m integration -q (log: $CACHE_DIR/integration.log)"
+  info "SERVICE_URL=$base_url SERVICE_GRPC_ADDRESS=$grpc_address $VENV_PYTHON -m pytest -m integration -q (log: $CACHE_DIR/integration.log)"
   start=$(date +%s)
-  (cd "$REPO_DIR" && SERVICE_URL="$base_url" "$VENV_PYTHON" -m pytest -m integration -q -p no:cacheprovider) \
+  (cd "$REPO_DIR" && SERVICE_URL="$base_url" SERVICE_GRPC_ADDRESS="$grpc_address" \
+     "$VENV_PYTHON" -m pytest -m integration -q -p no:cacheprovider) \
     >"$CACHE_DIR/integration.log" 2>&1 || { tail -30 "$CACHE_DIR/integration.log" | sed 's/^/    | /'
                                               fail "the integration suite failed against $base_url"; }
   info "PASS  integration suite: $(tail -1 "$CACHE_DIR/integration.log") ($(($(date +%s) - start)) s)"
