@@ -15,14 +15,17 @@ targets (benchmarks/figures.py):
 (b) ours at c=16 serves at least 40× seed's req/s at c=16;
 (c) ours' p50 at c=1 is at most 2.5× bare's p50 at c=1;
 (d) no request fails in any run;
-(e) with --soak N: ours' worker RSS grows by at most SOAK_MAX_GROWTH_MB over N more requests at c=16.
+(e) with --soak N: ours' worker RSS grows by at most SOAK_MAX_GROWTH_MB over N more requests at c=16;
+(f)–(h) the batch part (benchmarks/batch.py): batches of 64 through gRPC, HTTP V2 binary and the model in-process,
+    and single images at c=1 over gRPC and HTTP V2.
 
 Results go to benchmarks/results/latest.json (with the machine and the command) and a latency chart next to it
 (benchmarks/report.py). The exit status is non-zero only when something broke (hey is missing, a server did not
 start, hey failed), never for a missed target: the figures are the deliverable.
 
 Usage: python -m benchmarks.bench [--concurrency 1,16] [--requests 3000] [--seed-requests 300] [--warmup 200]
-                                  [--duration 10s] [--soak 20000] [--output benchmarks/results/latest.json]
+                                  [--duration 10s] [--soak 20000] [--batch-seconds 10]
+                                  [--output benchmarks/results/latest.json]
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks.batch import measure_batches
 from benchmarks.figures import (
     HIGH_CONCURRENCY,
     OURS,
@@ -45,7 +49,9 @@ from benchmarks.figures import (
     HeyRow,
     RunStats,
     SoakResult,
+    batch_targets,
     evaluate_targets,
+    format_batch,
     format_table,
     ok_latencies_ms,
     run_duration_s,
@@ -63,6 +69,7 @@ DEFAULT_REQUESTS = 3000  # ours and bare: several seconds each even at bare's sp
 DEFAULT_SEED_REQUESTS = 300  # the seed server does ~20 req/s: 300 is ~15 s a run
 DEFAULT_WARMUP = 200
 DEFAULT_SEED_WARMUP = 32
+DEFAULT_BATCH_SECONDS = 10.0  # each path of the batch part (benchmarks/batch.py)
 SOAK_SEGMENTS = 4  # RSS is read after each quarter of the soak, to show a trend and not only two points
 
 
@@ -77,6 +84,7 @@ class Plan:
     seed_warmup: int
     duration: str | None
     soak: int
+    batch_seconds: float = DEFAULT_BATCH_SECONDS
 
     def count(self, server: str) -> int:
         return self.seed_requests if server == SEED else self.requests
@@ -152,7 +160,7 @@ def benchmark(plan: Plan, output: Path) -> None:
     body = multipart_body(FIELD_NAME, SAMPLE.name, SAMPLE.read_bytes())
     runs: list[RunStats] = []
     latencies: dict[str, list[float]] = {}
-    soak = None
+    soak = batch = None
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         body_path = Path(scratch) / "body.multipart"
         body_path.write_bytes(body)
@@ -163,11 +171,14 @@ def benchmark(plan: Plan, output: Path) -> None:
                     runs.append(measure(hey, servers[name], body_path, level, plan, latencies))
             if plan.soak:
                 soak = soak_test(hey, servers[OURS], body_path, plan.soak)
-    targets = evaluate_targets(runs, soak)
-    sys.stdout.write("\n" + format_table(runs, targets, soak))
+            if plan.batch_seconds:
+                ours = servers[OURS]
+                batch = measure_batches(ours.base_url, ours.grpc_address, settings.workers, plan.batch_seconds)
+    targets = evaluate_targets(runs, soak) + (batch_targets(batch) if batch else [])
+    sys.stdout.write("\n" + format_table(runs, targets, soak) + (format_batch(batch) if batch else ""))
     chart = output.with_suffix(".png")
     write_chart(latencies, plan.concurrency, chart)
-    write_results(output, results(asdict(plan), settings, runs, soak, targets, machine, started))
+    write_results(output, results(asdict(plan), settings, runs, soak, targets, machine, started, batch))
     logger.info("wrote %s and %s", output, chart)
     missed = [target.name for target in targets if target.passed is False]
     if missed:
@@ -194,13 +205,28 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Plan, Path]:
         default=0,
         help="then send this many requests at c=16 to ours and report its workers' RSS before/after (e.g. 20000)",
     )
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=DEFAULT_BATCH_SECONDS,
+        help="then each batch-64 path (gRPC, HTTP V2 binary, in-process) this long; 0 leaves the batch part out",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="results JSON (the chart: .png)")
     args = parser.parse_args(argv)
     try:
         concurrency = parse_concurrency(args.concurrency)
     except ValueError as error:
         parser.error(str(error))
-    plan = Plan(concurrency, args.requests, args.seed_requests, args.warmup, args.seed_warmup, args.duration, args.soak)
+    plan = Plan(
+        concurrency,
+        args.requests,
+        args.seed_requests,
+        args.warmup,
+        args.seed_warmup,
+        args.duration,
+        args.soak,
+        args.batch_seconds,
+    )
     return plan, args.output
 
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from benchmarks.batch import BatchFigures
 
 OURS, BARE, SEED = "ours", "bare", "seed"
 SERVER_ORDER = (OURS, BARE, SEED)
@@ -155,6 +159,44 @@ def ratio_target(
     passed = ratio >= limit if at_least else ratio <= limit
     detail = f"{numerator:.1f} / {denominator:.1f} {unit} = {ratio:.2f}×"
     return Target(name, description, ratio, limit, passed, detail)
+
+
+MIN_GRPC_SHARE_OF_IN_PROCESS = 0.9
+
+
+def batch_targets(batch: BatchFigures) -> list[Target]:
+    """The targets (f)–(h) of benchmarks/batch.py's docstring, from its BatchFigures."""
+    return [
+        ratio_target(
+            "f",
+            f"gRPC batch-{batch.batch} images/s ≥ {MIN_GRPC_SHARE_OF_IN_PROCESS}× in-process ONNX Runtime's",
+            batch.grpc_images_s,
+            batch.in_process_images_s,
+            MIN_GRPC_SHARE_OF_IN_PROCESS,
+            True,
+            "images/s",
+        ),
+        ratio_target(
+            "g",
+            f"gRPC batch-{batch.batch} images/s ≥ HTTP V2 binary's",
+            batch.grpc_images_s,
+            batch.http_v2_images_s,
+            1.0,
+            True,
+            "images/s",
+        ),
+        ratio_target(
+            "h", "gRPC single-image p50 at c=1 ≤ HTTP V2's", batch.grpc_p50_ms, batch.http_v2_p50_ms, 1.0, False, "ms"
+        ),
+    ]
+
+
+def format_batch(batch: BatchFigures) -> str:
+    return (
+        f"batch of {batch.batch} (images/s): in-process ONNX Runtime {batch.in_process_images_s:.0f}, "
+        f"HTTP V2 binary {batch.http_v2_images_s:.0f}, gRPC {batch.grpc_images_s:.0f}; "
+        f"single image at c=1, p50: HTTP V2 {batch.http_v2_p50_ms:.2f} ms, gRPC {batch.grpc_p50_ms:.2f} ms\n"
+    )
 
 
 def evaluate_targets(stats: Iterable[RunStats], soak: SoakResult | None = None) -> list[Target]:

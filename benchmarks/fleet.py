@@ -70,6 +70,7 @@ class Server:
     base_url: str
     log_path: Path
     workers_only: bool  # gunicorn: count the workers, not the master that only supervises them
+    grpc_address: str | None = None  # ours: its gRPC side (host:port)
 
     @property
     def predict_url(self) -> str:
@@ -90,10 +91,10 @@ def local_url(port: int) -> str:
 def start_ours(log_dir: Path, settings: ServedSettings) -> Server:
     """The service as `make run` serves it: tooling/live_server.py's command, with config's WORKERS (its own
     default env pins 1 worker; pass config's through explicitly)."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     log_path = log_dir / f"{OURS}.log"
-    process = start_server(port, log_path, extra_env={"WORKERS": str(settings.workers)})
-    return Server(OURS, process, local_url(port), log_path, True)
+    process = start_server(port, log_path, extra_env={"WORKERS": str(settings.workers)}, grpc_port=grpc_port)
+    return Server(OURS, process, local_url(port), log_path, True, f"127.0.0.1:{grpc_port}")
 
 
 def start_seed(log_dir: Path, settings: ServedSettings) -> Server:

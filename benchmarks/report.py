@@ -16,6 +16,7 @@ from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.batch import BatchFigures
 from benchmarks.figures import HIGH_CONCURRENCY, SERVER_ORDER, RunStats, SoakResult, Target, json_ready, percentile
 from benchmarks.fleet import SAMPLE, ServedSettings
 from benchmarks.hey import HEY_REQUEST_TIMEOUT_S
@@ -139,6 +140,7 @@ def results(
     targets: list[Target],
     machine: dict,
     started: datetime,
+    batch: BatchFigures | None = None,
 ) -> dict:
     """The results file's content (benchmarks/results/latest.json), before rounding."""
     return {
@@ -157,6 +159,7 @@ def results(
         "runs": [asdict(run) for run in runs],
         "p99_ms_at_c16": {run.server: run.p99_ms for run in runs if run.concurrency == HIGH_CONCURRENCY},
         "soak": ({**asdict(soak), "rss_after_mb": soak.rss_after_mb, "growth_mb": soak.growth_mb} if soak else None),
+        "batch": asdict(batch) if batch is not None else None,
         "targets": [asdict(target) for target in targets],
     }
 
