@@ -1,4 +1,4 @@
-"""The epoch loop both training runs share (training/train.py, training/train_photo.py): a checkpoint after every
+"""The epoch loop the training runs share (train.py, train_photo.py, train_none.py): a checkpoint after every
 epoch, resuming from it, keeping the best epoch's weights by a validation score.
 
 After every epoch --checkpoint-dir holds the trainer (network, optimizer state), the history and the best
@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "trainer.keras"
 STATE_FILE = "state.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
+LOG_EVERY_STEPS = 100
 
 
 def resume_state(args: argparse.Namespace, build: Callable[[], keras.Model]) -> tuple[keras.Model, dict]:
@@ -68,3 +69,40 @@ def train_epochs(
         logger.info("epoch %d/%d: %s", epoch + 1, args.epochs, json.dumps(entry))
     network.load_weights(args.checkpoint_dir / BEST_WEIGHTS_FILE)
     return state
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """A log line every LOG_EVERY_STEPS steps, so a long epoch on a CPU shows it is alive."""
+
+    def __init__(self, epoch: int, steps: int) -> None:
+        super().__init__()
+        self.epoch, self.steps, self.started = epoch, steps, time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if (batch + 1) % LOG_EVERY_STEPS == 0:
+            logs = logs or {}
+            logger.info(
+                "epoch %d step %d/%d loss %.4f accuracy %.4f (%.0f s)",
+                self.epoch + 1,
+                batch + 1,
+                self.steps,
+                logs.get("loss", float("nan")),
+                logs.get("accuracy", float("nan")),
+                time.perf_counter() - self.started,
+            )
+
+
+def fit_one_epoch(model: keras.Model, inputs, targets, batch_size: int, epoch: int) -> dict:
+    """One pass over this epoch's data, in the order given (the caller shuffled it, seeded), logging progress;
+    the epoch's last metrics."""
+    steps = -(-len(inputs) // batch_size)
+    history = model.fit(
+        inputs,
+        targets,
+        batch_size=batch_size,
+        epochs=1,
+        shuffle=False,
+        callbacks=[ProgressLog(epoch, steps)],
+        verbose=0,
+    )
+    return {key: float(values[-1]) for key, values in history.history.items()}

@@ -28,7 +28,7 @@ from keras import layers
 import config
 from core.checksum import write_checksum
 from training.architecture import ARCHITECTURES, INPUT_SHAPE, build_model
-from training.checkpoints import resume_state, train_epochs
+from training.checkpoints import fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, epoch_data
 from training.photos import (
@@ -47,7 +47,6 @@ from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDA
 
 logger = logging.getLogger("training.train")
 
-LOG_EVERY_STEPS = 100
 PREDICT_BATCH = 1000
 
 
@@ -167,38 +166,23 @@ def learning_rate_schedule(args: argparse.Namespace, steps_per_epoch: int):
     )
 
 
-def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
-    network = build_model(args.arch, args.widths, args.dense_units, args.dropout, args.blocks_per_stage)
-    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), build_augmenter(args), network], name="trainer")
-    trainer.compile(
+def compile_for_training(model: keras.Model, args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
+    """The optimisation every training run shares: AdamW on the warm-up/cosine schedule, the set loss (a photo
+    folder may allow several classes) and its accuracy."""
+    model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=learning_rate_schedule(args, steps_per_epoch), weight_decay=args.weight_decay
         ),
         loss=AllowedClassesLoss(args.label_smoothing),
         metrics=[AllowedClassesAccuracy()],
     )
-    return trainer
+    return model
 
 
-class ProgressLog(keras.callbacks.Callback):
-    """A log line every LOG_EVERY_STEPS steps, so a long epoch on a CPU shows it is alive."""
-
-    def __init__(self, epoch: int, steps: int) -> None:
-        super().__init__()
-        self.epoch, self.steps, self.started = epoch, steps, time.perf_counter()
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if (batch + 1) % LOG_EVERY_STEPS == 0:
-            logs = logs or {}
-            logger.info(
-                "epoch %d step %d/%d loss %.4f accuracy %.4f (%.0f s)",
-                self.epoch + 1,
-                batch + 1,
-                self.steps,
-                logs.get("loss", float("nan")),
-                logs.get("accuracy", float("nan")),
-                time.perf_counter() - self.started,
-            )
+def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
+    network = build_model(args.arch, args.widths, args.dense_units, args.dropout, args.blocks_per_stage)
+    trainer = keras.Sequential([keras.Input(INPUT_SHAPE), build_augmenter(args), network], name="trainer")
+    return compile_for_training(trainer, args, steps_per_epoch)
 
 
 def validation_scores(
@@ -271,17 +255,7 @@ def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, fashio
         args.photo_gamma,
         args.photo_gain,
     )
-    steps = -(-len(images) // args.batch_size)
-    history = trainer.fit(
-        to_model_input(images),
-        targets,
-        batch_size=args.batch_size,
-        epochs=1,
-        shuffle=False,
-        callbacks=[ProgressLog(epoch, steps)],
-        verbose=0,
-    )
-    return {key: float(values[-1]) for key, values in history.history.items()}
+    return fit_one_epoch(trainer, to_model_input(images), targets, args.batch_size, epoch)
 
 
 def steps_per_epoch(args: argparse.Namespace, fashion_train, photo_train) -> int:

@@ -28,18 +28,17 @@ from sklearn.metrics import roc_auc_score
 import config
 from core.labels import NUM_CLASSES
 from training import train_photo
-from training.checkpoints import resume_state, train_epochs
+from training.checkpoints import fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, load_split
-from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, jitter_brightness, one_hot_masks
+from training.mixing import jitter_brightness, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
 from training.photos import NONE_FOLDERS, PhotoSet, add_photos_dir_argument, all_senders, load_photos
 from training.record import finish_training, read_training_record
 from training.senders import split_by_sender
 from training.train import (
-    ProgressLog,
     add_optimisation_arguments,
     build_augmenter,
-    learning_rate_schedule,
+    compile_for_training,
     save_for_serving,
     split_train_validation,
     to_model_input,
@@ -236,29 +235,12 @@ def build_trainer(args: argparse.Namespace, data: Data) -> tuple[keras.Model, ke
     if args.network == "fashion_mnist":
         augmentation = build_augmenter(argparse.Namespace(**{**vars(data.augmentation), "seed": args.seed}))
         trainer = keras.Sequential([keras.Input(network.input_shape[1:]), augmentation, network], name="trainer")
-    trainer.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=learning_rate_schedule(args, steps_per_epoch(args, data)), weight_decay=args.weight_decay
-        ),
-        loss=AllowedClassesLoss(args.label_smoothing),
-        metrics=[AllowedClassesAccuracy()],
-    )
-    return trainer, network
+    return compile_for_training(trainer, args, steps_per_epoch(args, data)), network
 
 
 def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, data: Data) -> dict:
     inputs, targets = epoch_data(args, data, epoch)
-    steps = -(-len(inputs) // args.batch_size)
-    history = trainer.fit(
-        inputs,
-        targets,
-        batch_size=args.batch_size,
-        epochs=1,
-        shuffle=False,
-        callbacks=[ProgressLog(epoch, steps)],
-        verbose=0,
-    )
-    return {key: float(values[-1]) for key, values in history.history.items()}
+    return fit_one_epoch(trainer, inputs, targets, args.batch_size, epoch)
 
 
 def steps_per_epoch(args: argparse.Namespace, data: Data) -> int:

@@ -19,9 +19,8 @@ import keras
 import numpy as np
 
 import config
-from training.checkpoints import resume_state, train_epochs
+from training.checkpoints import fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
-from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss
 from training.photo_network import build_photo_network, photo_epoch_data, to_photo_input
 from training.photos import (
     ALL_FOLDER_CLASSES,
@@ -35,9 +34,8 @@ from training.photos import (
 from training.record import finish_training
 from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
 from training.train import (
-    ProgressLog,
     add_optimisation_arguments,
-    learning_rate_schedule,
+    compile_for_training,
     save_for_serving,
     split_train_validation,
     training_record,
@@ -91,15 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build_trainer(args: argparse.Namespace, steps_per_epoch: int) -> keras.Model:
-    network = build_photo_network(args.widths, args.dropout)
-    network.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate=learning_rate_schedule(args, steps_per_epoch), weight_decay=args.weight_decay
-        ),
-        loss=AllowedClassesLoss(args.label_smoothing),
-        metrics=[AllowedClassesAccuracy()],
-    )
-    return network
+    return compile_for_training(build_photo_network(args.widths, args.dropout), args, steps_per_epoch)
 
 
 def load_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], PhotoSet, PhotoSet]:
@@ -130,17 +120,7 @@ def run_epoch(args: argparse.Namespace, network: keras.Model, epoch: int, fashio
         args.colour_jitter,
         args.grey_share,
     )
-    steps = -(-len(images) // args.batch_size)
-    history = network.fit(
-        to_photo_input(images),
-        targets,
-        batch_size=args.batch_size,
-        epochs=1,
-        shuffle=False,
-        callbacks=[ProgressLog(epoch, steps)],
-        verbose=0,
-    )
-    return {key: float(values[-1]) for key, values in history.history.items()}
+    return fit_one_epoch(network, to_photo_input(images), targets, args.batch_size, epoch)
 
 
 def validation_scores(network: keras.Model, photo_val: PhotoSet) -> dict:
