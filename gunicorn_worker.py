@@ -84,6 +84,11 @@ PRIVATE_HOOKS = (
     ),
     PrivateHook("gunicorn", "gunicorn.util:close_graceful", "closes a refused connection without resetting it"),
     PrivateHook(
+        "gunicorn",
+        "gunicorn.workers.base:Worker.handle_exit",
+        "overridden so that SIGTERM also starts the gRPC server's graceful stop (api/grpc/server.py)",
+    ),
+    PrivateHook(
         "gevent",
         "gevent.server:StreamServer.do_read",
         "overridden to pause accepting while the worker is busy (SharingServer)",
