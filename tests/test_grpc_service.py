@@ -263,3 +263,16 @@ def test_calls_are_counted_by_method_and_code(channel, triton_client):
     assert (count("ModelInfer", "INVALID_ARGUMENT"), count("ServerLive", "OK")) == (before[0] + 1, before[1] + 1)
     labels = {"method": f"{SERVICE_NAME}/ServerLive", "code": "OK"}
     assert REGISTRY.get_sample_value("fashion_mnist_grpc_request_duration_seconds_count", labels) >= 1
+
+
+def test_an_internal_error_is_internal_without_details(channel, model, monkeypatch):
+    """A bug deep in the model must not leak its message or a traceback to a gRPC client either."""
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("secret-detail in /srv/model.py")
+
+    monkeypatch.setattr(model, "infer", boom)
+    with pytest.raises(grpc.RpcError) as failed:
+        raw_infer(channel, grpc_request(*REFUSED["unknown output"][:1], []))
+    assert failed.value.code() == grpc.StatusCode.INTERNAL
+    assert failed.value.details() == "Internal server error."

@@ -65,7 +65,7 @@ def test_an_internal_error_answers_500_without_details(app, client, monkeypatch,
     """A bug deep in the model must not leak its message, a file path or a traceback to the client."""
     with app.app_context():
         model = served_model()
-    monkeypatch.setattr(model, "classify", boom)
+    monkeypatch.setattr(model, "predict", boom)
     monkeypatch.setattr(model, "infer", boom)
     response = send(client)
     assert response.status_code == 500
