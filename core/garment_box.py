@@ -24,6 +24,11 @@ MASK_GRID = 64
 BLUR_RADIUS = 2.0
 # A pixel is garment when it differs from the fitted background by more than this fraction of full scale...
 MIN_CONTRAST = 0.08
+# On a studio shot (a clean white background, core.background.studio_background) the background has no texture
+# to hide, and a white, cream or pale yellow garment on it differs by only a few levels (contrast 0.04–0.06): it
+# counts from this contrast there, so it is boxed whole, not as its darkest folds (catalogue stand-ins,
+# docs/preprocessing.md).
+STUDIO_MIN_CONTRAST = 0.03
 # ...and by more than this many robust standard deviations of the border (the background's own texture).
 NOISE_SIGMAS = 4.0
 # Parts of the mask at least this fraction of the largest one's size count as garment too (sandal straps).
@@ -51,17 +56,20 @@ class Box:
         return self.right - self.left
 
 
-def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None) -> Box:
+def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None, min_contrast: float | None = None) -> Box:
     """The garment's tight box (plus the configured margin); the whole image when nothing stands out.
-    `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box."""
-    found = garment_box(set_aside_worn_skin(foreground_mask(contrast), skin, BLUR_RADIUS))
+    `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box. `min_contrast` is
+    the least contrast that counts as garment (MIN_CONTRAST unless given: STUDIO_MIN_CONTRAST on a studio shot)."""
+    min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
+    found = garment_box(set_aside_worn_skin(foreground_mask(contrast, min_contrast), skin, BLUR_RADIUS))
     if found is None:
         return Box(0, 0, *contrast.shape)
-    return with_margin(tighten(found, contrast), contrast.shape, CROP_MARGIN)
+    return with_margin(tighten(found, contrast, min_contrast), contrast.shape, CROP_MARGIN)
 
 
-def foreground_mask(contrast: np.ndarray) -> np.ndarray:
+def foreground_mask(contrast: np.ndarray, min_contrast: float | None = None) -> np.ndarray:
     """Pixels that stand out from the background by their level or by an edge, after blurring the texture."""
+    min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
     blurred = (
         np.asarray(
             Image.fromarray(np.round(contrast * 255).astype(np.uint8), mode="L").filter(
@@ -72,8 +80,8 @@ def foreground_mask(contrast: np.ndarray) -> np.ndarray:
         / 255
     )
     edges = edge_strength(blurred)
-    border = quiet_border(contrast, MIN_CONTRAST)
-    return (blurred > _threshold(blurred[border], MIN_CONTRAST)) | (edges > _threshold(edges[border], MIN_CONTRAST / 4))
+    border = quiet_border(contrast, min_contrast)
+    return (blurred > _threshold(blurred[border], min_contrast)) | (edges > _threshold(edges[border], min_contrast / 4))
 
 
 def edge_strength(values: np.ndarray) -> np.ndarray:
@@ -107,13 +115,14 @@ def garment_box(mask: np.ndarray) -> Box | None:
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
 
-def tighten(box: Box, contrast: np.ndarray) -> Box:
+def tighten(box: Box, contrast: np.ndarray, min_contrast: float | None = None) -> Box:
     """The box shrunk to the rows and columns where the unblurred garment itself shows.
 
     The blur that makes the mask robust also spreads it by about twice its radius on every side; the
     garment's own edge is where enough pixels of a row or column clear the minimum contrast.
     """
-    inside = contrast[box.top : box.bottom, box.left : box.right] > MIN_CONTRAST / 2
+    min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
+    inside = contrast[box.top : box.bottom, box.left : box.right] > min_contrast / 2
     rows = np.flatnonzero(inside.sum(axis=1) >= _min_count(box.width))
     cols = np.flatnonzero(inside.sum(axis=0) >= _min_count(box.height))
     if not len(rows) or not len(cols):

@@ -263,15 +263,17 @@ def pass_through_fashion_mnist(gray: np.ndarray) -> np.ndarray:
 def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None) -> tuple[np.ndarray, Box]:
     """normalise_photo, and the garment's box in the working image before the tilt step (the colour crop's)."""
     contrast = contrast_map(luma, chroma)  # 4. each pixel's contrast against the background
-    # 5. a person wearing the garment (a studio shot), left out of its box
-    skin = skin_colour(luma, chroma) if studio_background(luma, chroma) else None
-    box = upright_box = find_garment(contrast, skin)  # 6. the garment's box (7. the photo crop's)
-    # 8. the tilt, measured on the pixels the box counts as garment (core.garment_box.MIN_CONTRAST)
-    tilt = estimate_tilt(crop(contrast, box), garment_box.MIN_CONTRAST)
+    studio = studio_background(luma, chroma)
+    skin = skin_colour(luma, chroma) if studio else None  # 5. a person wearing the garment, left out of its box
+    # 6. the garment's box (7. the photo crop's); on a clean studio white, a light garment's faint contrast counts
+    least = garment_box.STUDIO_MIN_CONTRAST if studio else garment_box.MIN_CONTRAST
+    box = upright_box = find_garment(contrast, skin, least)
+    # 8. the tilt, measured on the pixels the box counts as garment
+    tilt = estimate_tilt(crop(contrast, box), least)
     if tilt:
         contrast = rotate(contrast, tilt)
         skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
-        box = find_garment(contrast, skin)
+        box = find_garment(contrast, skin, least)
     logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
     garment = crop(contrast, box)  # 9. crop,
     fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black,

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
+from core.components import label_components
+
 # Chai & Ngan's skin range in Pillow's YCbCr (8-bit, chroma centred on 128).
 SKIN_CB = (77.0, 127.0)
 SKIN_CR = (133.0, 173.0)
@@ -30,6 +32,15 @@ MIN_SKIN_LUMA = 40.0
 # coat) or a few stray pixels. A MAX_SHARE of 0 turns it off. Measured in training/README.md.
 MIN_SHARE = 0.03
 MAX_SHARE = 0.5
+# Skin-coloured lines narrower than this many working pixels are no person's face or arm but the soft edge where
+# a red, orange or brown garment meets the white (a red duffel bag's outline): they are not set aside.
+MIN_SKIN_WIDTH = 3
+# The head: the topmost part of the skin, when it is a face over a neck (its width drops below this fraction of
+# the face's widest row), at most this fraction of the foreground's width, with a garment below it at least
+# this many times the face's height. Everything above the chin, the hair too, is then left out.
+NECK_NARROWING = 0.6
+MAX_FACE_WIDTH = 0.5
+MIN_BODY_BELOW = 1.5
 
 
 def skin_colour(luma: np.ndarray, chroma: np.ndarray | None) -> np.ndarray | None:
@@ -46,11 +57,47 @@ def set_aside_worn_skin(foreground: np.ndarray, skin: np.ndarray | None, blur_ra
     as it is otherwise."""
     if skin is None:
         return foreground
-    worn = foreground & skin
+    worn = without_thin_lines(foreground & skin)
     share = worn.sum() / max(1, int(foreground.sum()))
     if share < MIN_SHARE or share > MAX_SHARE:
         return foreground
-    return foreground & ~grow(worn, blur_radius)
+    kept = foreground & ~grow(worn, blur_radius)
+    chin = chin_row(worn, foreground)
+    if chin is not None:
+        kept[:chin] = False  # the head and the hair around it
+    return kept
+
+
+def without_thin_lines(mask: np.ndarray) -> np.ndarray:
+    """The mask opened: lines narrower than MIN_SKIN_WIDTH (a coloured garment's soft edge) removed."""
+    image = Image.fromarray(mask.astype(np.uint8) * 255, mode="L")
+    opened = image.filter(ImageFilter.MinFilter(MIN_SKIN_WIDTH)).filter(ImageFilter.MaxFilter(MIN_SKIN_WIDTH))
+    return mask & (np.asarray(opened) > 0)
+
+
+def chin_row(worn: np.ndarray, foreground: np.ndarray) -> int | None:
+    """The row under a face at the top of the person (where the neck narrows), or None when the topmost skin is
+    no face over a garment (hands, a strap, a skin-coloured print)."""
+    labels, sizes = label_components(worn)
+    if len(sizes) <= 1:
+        return None
+    tops = [int(np.flatnonzero((labels == label).any(axis=1))[0]) for label in range(1, len(sizes))]
+    head = labels == 1 + int(np.argmin(tops))
+    rows = np.flatnonzero(head.any(axis=1))
+    widths = head[rows[0] : rows[-1] + 1].sum(axis=1)
+    widest = int(np.argmax(widths))
+    narrow = np.flatnonzero(widths[widest:] < NECK_NARROWING * widths[widest])
+    if not len(narrow):
+        return None
+    chin = rows[0] + widest + int(narrow[0])
+    face_height = chin - rows[0]
+    person_cols = np.flatnonzero(foreground.any(axis=0))
+    body_rows = np.flatnonzero(foreground[chin:].any(axis=1))
+    if widths[widest] > MAX_FACE_WIDTH * (person_cols[-1] - person_cols[0] + 1):
+        return None
+    if len(body_rows) < MIN_BODY_BELOW * face_height:
+        return None
+    return chin
 
 
 def grow(mask: np.ndarray, blur_radius: float) -> np.ndarray:
