@@ -347,14 +347,19 @@ class SharingServer(StreamServer):
 
 
 def start_grpc(app):
-    """The worker's gRPC server on the app's loaded model, or None with GRPC_PORT=0. Made here, after the fork:
-    grpcio must not be set up in a process that forks afterwards (gunicorn's master), so it is imported here too."""
+    """The worker's gRPC server on the app's loaded model; None with GRPC_PORT=0, or for an app that serves no
+    model (make bench's bare reference endpoint runs on this worker too). Made here, after the fork: grpcio must
+    not be set up in a process that forks afterwards (gunicorn's master), so it is imported here too."""
     if not SETTINGS.grpc_port:
         return None
     from api import MODEL_EXTENSION
+
+    model = getattr(app, "extensions", {}).get(MODEL_EXTENSION)
+    if model is None:
+        return None
     from api.grpc.server import GrpcServer
 
-    server = GrpcServer(app.extensions[MODEL_EXTENSION], SETTINGS)
+    server = GrpcServer(model, SETTINGS)
     server.start()
     return server
 

@@ -32,6 +32,9 @@ CLIENT_THREADS = 4  # tritonclient from four threads drives two cores (../shared
 SINGLE_CALLS = 500
 WARMUP_CALLS = 20
 MODEL = config.SETTINGS.v2_model_name
+# gRPC channels to one address share one connection in a process unless told otherwise; the kernel spreads
+# connections, not calls, over the workers (SO_REUSEPORT), so each client thread opens its own, as HTTP's do.
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def grpc_call(address: str, images: np.ndarray) -> Callable[[], None]:
 
     def call() -> None:
         if not hasattr(local, "client"):
-            local.client = triton.InferenceServerClient(address)
+            local.client = triton.InferenceServerClient(address, channel_args=OWN_CONNECTION)
         local.client.infer(MODEL, [tensor], outputs=[triton.InferRequestedOutput("probabilities")])
 
     return call

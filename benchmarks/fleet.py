@@ -132,7 +132,8 @@ def start_bare(log_dir: Path, settings: ServedSettings) -> Server:
         "--no-control-socket",
         BARE_APP,
     ]
-    return Server(BARE, spawn(command, log_path), local_url(port), log_path, True)
+    env = {**os.environ, "GRPC_PORT": "0"}  # the worker's own setting: no gRPC for an app without a model
+    return Server(BARE, spawn(command, log_path, env), local_url(port), log_path, True)
 
 
 def wait_for_predict(server: Server, body: bytes) -> dict:
