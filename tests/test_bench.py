@@ -142,3 +142,17 @@ def test_a_gunicorn_server_counts_its_workers_and_another_server_itself_too(pare
     assert gunicorn.measured_pids() == children and len(children) == 1
     assert seed.measured_pids() == [process.pid, *children]
     assert 0 < gunicorn.rss_mb() < seed.rss_mb()
+
+
+@pytest.mark.parametrize(
+    ("grpc_images_s", "grpc_p50_ms", "verdicts"),
+    [(9700.0, 0.9, [True, True, True]), (5300.0, 1.3, [False, False, False])],
+)
+def test_the_batch_targets_judge_grpc_against_in_process_and_http(grpc_images_s, grpc_p50_ms, verdicts):
+    from benchmarks.batch import BatchFigures
+    from benchmarks.figures import batch_targets
+
+    figures = BatchFigures(64, 10.0, 10_000.0, 9_000.0, grpc_images_s, 1.2, grpc_p50_ms)
+    targets = batch_targets(figures)
+    assert [target.name for target in targets] == ["f", "g", "h"]
+    assert [target.passed for target in targets] == verdicts
