@@ -87,6 +87,7 @@ LIMITS: dict[str, Limit] = {
     "grpc_threads": AT_LEAST_ONE,
     "grpc_max_concurrent_rpcs": AT_LEAST_ONE,
     "grpc_max_connection_idle": POSITIVE,
+    "grpc_max_connection_age": POSITIVE,
 }
 
 
@@ -325,6 +326,13 @@ class Settings:
     )
     grpc_max_connection_idle: float = setting(
         300.0, "Seconds a gRPC connection may stay without a call before the server closes it (GOAWAY).", "grpc"
+    )
+    grpc_max_connection_age: float = setting(
+        60.0,
+        "Seconds after which the server asks a gRPC client to reconnect (GOAWAY; calls in flight finish within "
+        "GRACEFUL_TIMEOUT): the kernel, and a Service in front of the pods, spread connections, not calls, so a "
+        "long-lived client is dealt out again.",
+        "grpc",
     )
 
     def __post_init__(self) -> None:

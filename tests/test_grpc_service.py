@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -276,3 +277,22 @@ def test_an_internal_error_is_internal_without_details(channel, model, monkeypat
         raw_infer(channel, grpc_request(*REFUSED["unknown output"][:1], []))
     assert failed.value.code() == grpc.StatusCode.INTERNAL
     assert failed.value.details() == "Internal server error."
+
+
+def test_a_long_lived_client_is_asked_to_reconnect_and_loses_no_call(model, caplog):
+    """GRPC_MAX_CONNECTION_AGE: the server sends GOAWAY after that long; the client's next calls go out on a new
+    connection (which the kernel may deal to another worker) and none fails."""
+    settings = model.settings.replace(host="127.0.0.1", grpc_port=free_port(), grpc_max_connection_age=0.3)
+    server = GrpcServer(model, settings)
+    server.start()
+    client = triton.InferenceServerClient(server.address)
+    caplog.set_level("INFO", logger="max_fashion_mnist.requests")
+    try:
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            assert client.is_server_live()
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    peers = {record.remote_addr for record in caplog.records if getattr(record, "path", "").endswith("/ServerLive")}
+    assert len(peers) >= 2, peers

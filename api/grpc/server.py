@@ -4,11 +4,13 @@ Every worker binds GRPC_PORT with SO_REUSEPORT, so the kernel shares new gRPC co
 does HTTP's, and a worker gunicorn replaces brings its gRPC side back with it. Calls are answered in GRPC_THREADS
 threads that call the worker's own ModelWrapper, whose micro-batcher HTTP's request threads use too: no second
 copy of the model. grpc's C core reads every connection and message outside Python, and a call reaches a thread
-only once its whole message has arrived, so idle and slow connections hold no thread; at most
-GRPC_MAX_CONCURRENT_RPCS calls are held at once (more: RESOURCE_EXHAUSTED), a message over MAX_CONTENT_LENGTH is
-refused by grpc's own receive limit (RESOURCE_EXHAUSTED), and an idle connection is closed after
-GRPC_MAX_CONNECTION_IDLE seconds. Also served: grpc.health.v1.Health (SERVING while the model takes requests,
-NOT_SERVING once the worker shuts down) and server reflection.
+only once its whole message has arrived, so idle and slow connections hold no thread.
+
+Limits: at most GRPC_MAX_CONCURRENT_RPCS calls are held at once (more: RESOURCE_EXHAUSTED); a message over
+MAX_CONTENT_LENGTH is refused by grpc's own receive limit (RESOURCE_EXHAUSTED); an idle connection is closed after
+GRPC_MAX_CONNECTION_IDLE seconds; every connection is asked to reconnect after GRPC_MAX_CONNECTION_AGE seconds, so
+that a long-lived client's next connection may land on another worker (or pod). Also served: grpc.health.v1.Health
+(SERVING while the model takes requests, NOT_SERVING once the worker shuts down) and server reflection.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.so_reuseport", 1),
         ("grpc.max_receive_message_length", settings.max_content_length),
         ("grpc.max_connection_idle_ms", int(settings.grpc_max_connection_idle * 1000)),
+        ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.graceful_timeout * 1000)),
     ]
 
 
