@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 from api.grpc.messages import DESCRIPTOR_SET
@@ -22,13 +24,20 @@ PROTO = DESCRIPTOR_SET.with_suffix(".proto")
 
 
 def generate(output: Path = DESCRIPTOR_SET) -> Path:
-    """Run protoc on the .proto; RuntimeError with protoc's exit code when it fails."""
-    from grpc_tools import protoc
-
-    arguments = ["protoc", f"--proto_path={PROTO.parent}", f"--descriptor_set_out={output}", PROTO.name]
-    status = protoc.main(arguments)
-    if status != 0:
-        raise RuntimeError(f"protoc failed ({status}) on {PROTO}")
+    """Run protoc on the .proto, in a process of its own: grpcio-tools' protoc carries its own C++ protobuf, which
+    crashes a process that has loaded another one (TensorFlow's, in the test suite). RuntimeError with protoc's
+    message when it fails."""
+    command = [
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"--proto_path={PROTO.parent}",
+        f"--descriptor_set_out={output}",
+        PROTO.name,
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603  # our own argv
+    if done.returncode != 0:
+        raise RuntimeError(f"protoc failed ({done.returncode}) on {PROTO}: {done.stderr.strip()}")
     return output
 
 
