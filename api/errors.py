@@ -31,6 +31,13 @@ error_response = MAX_API.model(
 )
 
 
+# Swagger's description of a 503, on every route that decodes images (MAX's /model/predict and V2's infer).
+BUSY_DESCRIPTION = (
+    "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT seconds "
+    "(Retry-After: 1), or shutting down"
+)
+
+
 def http_error_message(error: HTTPException) -> str:
     """flask-restx's request parser puts per-argument messages in error.data; name each argument."""
     details = (getattr(error, "data", None) or {}).get("errors")

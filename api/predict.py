@@ -9,7 +9,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest
 
 from api import served_model
-from api.errors import error_response
+from api.errors import BUSY_DESCRIPTION, error_response
 from config import SETTINGS
 from core.labels import NUM_CLASSES
 
@@ -164,12 +164,7 @@ class ModelPredictAPI(PredictAPI):
         "decode than IMAGE_MEMORY_BYTES",
         error_response,
     )
-    @MAX_API.response(
-        503,
-        "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT "
-        "seconds (Retry-After: 1), or shutting down",
-        error_response,
-    )
+    @MAX_API.response(503, BUSY_DESCRIPTION, error_response)
     def post(self):
         """Classify an image of a clothing item
 

@@ -204,34 +204,18 @@ def evaluate_targets(stats: Iterable[RunStats], soak: SoakResult | None = None) 
         return getattr(run, attribute) if run else None
 
     high, low = HIGH_CONCURRENCY, LOW_CONCURRENCY
+    # (name, what, server measured against ours, concurrency, figure, limit, at least (else at most), unit)
+    table = (
+        ("a", f"ours req/s at c={high} ≥ {MIN_SHARE_OF_BARE_RPS * 100:.0f} % of bare's", BARE, high, "rps",
+         MIN_SHARE_OF_BARE_RPS, True, "req/s"),
+        ("b", f"ours req/s at c={high} ≥ {MIN_SPEEDUP_OVER_SEED:.0f}× seed's", SEED, high, "rps",
+         MIN_SPEEDUP_OVER_SEED, True, "req/s"),
+        ("c", f"ours p50 at c={low} ≤ {MAX_P50_OVER_BARE}× bare's", BARE, low, "p50_ms",
+         MAX_P50_OVER_BARE, False, "ms"),
+    )  # fmt: skip
     targets = [
-        ratio_target(
-            "a",
-            f"ours req/s at c={high} ≥ {MIN_SHARE_OF_BARE_RPS * 100:.0f} % of bare's",
-            value(OURS, high, "rps"),
-            value(BARE, high, "rps"),
-            MIN_SHARE_OF_BARE_RPS,
-            True,
-            "req/s",
-        ),
-        ratio_target(
-            "b",
-            f"ours req/s at c={high} ≥ {MIN_SPEEDUP_OVER_SEED:.0f}× seed's",
-            value(OURS, high, "rps"),
-            value(SEED, high, "rps"),
-            MIN_SPEEDUP_OVER_SEED,
-            True,
-            "req/s",
-        ),
-        ratio_target(
-            "c",
-            f"ours p50 at c={low} ≤ {MAX_P50_OVER_BARE}× bare's",
-            value(OURS, low, "p50_ms"),
-            value(BARE, low, "p50_ms"),
-            MAX_P50_OVER_BARE,
-            False,
-            "ms",
-        ),
+        ratio_target(name, what, value(OURS, level, figure), value(other, level, figure), limit, at_least, unit)
+        for name, what, other, level, figure, limit, at_least, unit in table
     ]
     all_runs = runs + ([soak.stats] if soak else [])
     errors = sum(run.errors for run in all_runs)

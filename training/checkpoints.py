@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 
@@ -22,6 +23,17 @@ CHECKPOINT_FILE = "trainer.keras"
 STATE_FILE = "state.json"
 BEST_WEIGHTS_FILE = "best.weights.h5"
 LOG_EVERY_STEPS = 100
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, default_dir: Path | None, default_doc: str) -> None:
+    """--checkpoint-dir (default_dir; None: the run decides, as default_doc says) and --resume."""
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        default=default_dir,
+        help=f"checkpoint after every epoch (default: {default_doc})",
+    )
+    parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
 
 
 def resume_state(args: argparse.Namespace, build: Callable[[], keras.Model]) -> tuple[keras.Model, dict]:

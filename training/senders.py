@@ -23,6 +23,17 @@ SPLIT_SEED = 2026
 PARTS = ("train", "validation", "final_check")
 
 
+def split_record() -> dict:
+    """How the split is made, as a training record keeps it (the model's .training.json)."""
+    return {
+        "by": "sender",
+        "validation_share": VALIDATION_SHARE,
+        "final_check_share": FINAL_CHECK_SHARE,
+        "large_sender": LARGE_SENDER,
+        "seed": SPLIT_SEED,
+    }
+
+
 def sender_keys(photos: PhotoSet) -> np.ndarray:
     """Each photo's sender; a photo whose sender is unknown is its own."""
     if photos.senders is None:

@@ -28,7 +28,7 @@ from keras import layers
 import config
 from core.checksum import write_checksum
 from training.architecture import ARCHITECTURES, INPUT_SHAPE, build_model
-from training.checkpoints import fit_one_epoch, resume_state, train_epochs
+from training.checkpoints import add_checkpoint_arguments, fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.mixing import AllowedClassesAccuracy, AllowedClassesLoss, epoch_data
 from training.photos import (
@@ -43,7 +43,10 @@ from training.photos import (
 )
 from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.record import finish_training
-from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
+from training.senders import (
+    split_by_sender,
+    split_record,
+)
 
 logger = logging.getLogger("training.train")
 
@@ -59,13 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_data_dir_argument(parser)
     add_photos_dir_argument(parser)
     parser.add_argument("--output", type=Path, default=config.SETTINGS.model_path, help="where to write the .h5 model")
-    parser.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        default=config.REPO_ROOT / "artifacts" / "training",
-        help="checkpoint after every epoch (default: %(default)s)",
-    )
-    parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
+    add_checkpoint_arguments(parser, config.REPO_ROOT / "artifacts" / "training", "%(default)s")
     network = parser.add_argument_group("network")
     network.add_argument("--arch", choices=ARCHITECTURES, default="vgg")
     network.add_argument("--widths", type=_numbers(int), default=(32, 64, 128), help="filters per block, e.g. 32,64")
@@ -231,13 +228,7 @@ def data_record(args: argparse.Namespace, fashion_train, fashion_val, photo_trai
             "validation_photos": len(photo_val),
             "train_senders": len(set(photo_train.senders.tolist())),
             "validation_senders": len(set(photo_val.senders.tolist())),
-            "split": {
-                "by": "sender",
-                "validation_share": VALIDATION_SHARE,
-                "final_check_share": FINAL_CHECK_SHARE,
-                "large_sender": LARGE_SENDER,
-                "seed": SPLIT_SEED,
-            },
+            "split": split_record(),
             "preprocessing_sha256": preprocessing_fingerprint(),
         }
     return record

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score
 import config
 from core.labels import NUM_CLASSES
 from training import train_photo
-from training.checkpoints import fit_one_epoch, resume_state, train_epochs
+from training.checkpoints import add_checkpoint_arguments, fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, load_split
 from training.mixing import jitter_brightness, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
@@ -69,13 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the ten-class network (default: artifacts/ten-class/<the served file's name>)",
     )
     parser.add_argument("--output", type=Path, default=None, help="where to write it (default: the served file)")
-    parser.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        default=None,
-        help="checkpoint after every epoch (default: artifacts/training-none-<network>)",
-    )
-    parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
+    add_checkpoint_arguments(parser, None, "artifacts/training-none-<network>")
     add_optimisation_arguments(parser, epochs=10, batch_size=128, warmup_epochs=0.5, weight_decay=1e-4)
     parser.set_defaults(learning_rate=3e-4)
     parser.add_argument(

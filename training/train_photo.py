@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 import config
-from training.checkpoints import fit_one_epoch, resume_state, train_epochs
+from training.checkpoints import add_checkpoint_arguments, fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, find_data_dir, load_split
 from training.photo_network import build_photo_network, photo_epoch_data, to_photo_input
 from training.photos import (
@@ -32,7 +32,10 @@ from training.photos import (
     preprocessing_fingerprint,
 )
 from training.record import finish_training
-from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
+from training.senders import (
+    split_by_sender,
+    split_record,
+)
 from training.train import (
     add_optimisation_arguments,
     compile_for_training,
@@ -60,13 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=config.SETTINGS.photo_model_path,
         help="where to write the .h5 model (default: %(default)s)",
     )
-    parser.add_argument(
-        "--checkpoint-dir",
-        type=Path,
-        default=config.REPO_ROOT / "artifacts" / "training-photo",
-        help="checkpoint after every epoch (default: %(default)s)",
-    )
-    parser.add_argument("--resume", action="store_true", help="carry on from the checkpoint in --checkpoint-dir")
+    add_checkpoint_arguments(parser, config.REPO_ROOT / "artifacts" / "training-photo", "%(default)s")
     parser.add_argument("--widths", type=_widths, default=(24, 48, 96, 192), help="filters per block")
     parser.add_argument("--dropout", type=float, default=0.3, help="before the softmax")
     add_optimisation_arguments(parser, epochs=40, batch_size=64, warmup_epochs=1.0, weight_decay=5e-4)
@@ -144,13 +141,7 @@ def data_record(args: argparse.Namespace, fashion_train, photo_train: PhotoSet, 
             "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
             "train_photos": len(photo_train),
             "validation_photos": len(photo_val),
-            "split": {
-                "by": "sender",
-                "validation_share": VALIDATION_SHARE,
-                "final_check_share": FINAL_CHECK_SHARE,
-                "large_sender": LARGE_SENDER,
-                "seed": SPLIT_SEED,
-            },
+            "split": split_record(),
             "preprocessing_sha256": preprocessing_fingerprint(),
         },
     }

@@ -13,6 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import config
 from api import served_model, served_settings
+from api.errors import BUSY_DESCRIPTION
 from api.v2 import inference
 from api.v2.codec import HEADER_LENGTH, encode_response, parse_request
 from api.v2.inference import IMAGE_INPUT, OUTPUT_TYPES
@@ -172,12 +173,7 @@ class Infer(Resource):
         "to decode than IMAGE_MEMORY_BYTES",
         error_model,
     )
-    @v2.response(
-        503,
-        "Busy: other large images held the worker's IMAGE_MEMORY_BYTES for IMAGE_MEMORY_WAIT seconds "
-        "(Retry-After: 1), or shutting down",
-        error_model,
-    )
+    @v2.response(503, BUSY_DESCRIPTION, error_model)
     def post(self, name: str, version: str | None = None):
         """Classify a batch: FP32/UINT8 [N,28,28(,1)] as 'image', or encoded files (BYTES [N]) as 'image_bytes'
 
