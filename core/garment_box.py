@@ -56,12 +56,19 @@ class Box:
         return self.right - self.left
 
 
-def find_garment(contrast: np.ndarray, skin: np.ndarray | None = None, min_contrast: float | None = None) -> Box:
+def find_garment(
+    contrast: np.ndarray,
+    skin: np.ndarray | None = None,
+    min_contrast: float | None = None,
+    left_out: np.ndarray | None = None,
+) -> Box:
     """The garment's tight box (plus the configured margin); the whole image when nothing stands out.
     `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box. `min_contrast` is
-    the least contrast that counts as garment (MIN_CONTRAST unless given: STUDIO_MIN_CONTRAST on a studio shot)."""
+    the least contrast that counts as garment (MIN_CONTRAST unless given: STUDIO_MIN_CONTRAST on a studio shot).
+    `left_out` marks pixels that are no part of it (the trousers below a worn top, core/worn_top.py)."""
     min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
-    found = garment_box(set_aside_worn_skin(foreground_mask(contrast, min_contrast), skin, BLUR_RADIUS))
+    mask = set_aside_worn_skin(foreground_mask(contrast, min_contrast), skin, BLUR_RADIUS)
+    found = garment_box(mask if left_out is None else mask & ~left_out)
     if found is None:
         return Box(0, 0, *contrast.shape)
     return with_margin(tighten(found, contrast, min_contrast), contrast.shape, CROP_MARGIN)

@@ -14,7 +14,8 @@ that does it:
    which becomes its brightness: core/background.py;
 5. on a studio shot of a garment worn by a person, set the skin aside: core/skin.py;
 6. box the garment, the largest connected parts of what stands out: core/garment_box.py (the parts found by
-   core/components.py);
+   core/components.py); on a studio shot of a person, cut a worn top's box where its colour gives way to the
+   trousers' below it (or keep the trousers under a top the frame cuts): core/worn_top.py;
 7. for the photo network, crop that box (before the tilt step) in colour at 64×64: core/photo_crop.py;
 8. undo a small tilt, and box the garment again: core/tilt.py;
 9. fit the box's longest edge to 28 pixels, centre it on black, and stretch the garment's bright end to 255:
@@ -42,6 +43,7 @@ from core.garment_box import Box, find_garment
 from core.photo_crop import garment_crop
 from core.skin import skin_colour
 from core.tilt import estimate_tilt, rotate
+from core.worn_top import set_aside_worn_with
 
 logger = logging.getLogger(__name__)
 
@@ -267,13 +269,16 @@ def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None)
     skin = skin_colour(luma, chroma) if studio else None  # 5. a person wearing the garment, left out of its box
     # 6. the garment's box (7. the photo crop's); on a clean studio white, a light garment's faint contrast counts
     least = garment_box.STUDIO_MIN_CONTRAST if studio else garment_box.MIN_CONTRAST
-    box = upright_box = find_garment(contrast, skin, least)
+    box = find_garment(contrast, skin, least)
+    other = set_aside_worn_with(box, contrast, skin, least, luma, chroma)  # 6. the top without the trousers, or
+    box = upright_box = box if other is None else find_garment(contrast, skin, least, other)  # the reverse
     # 8. the tilt, measured on the pixels the box counts as garment
     tilt = estimate_tilt(crop(contrast, box), least)
     if tilt:
         contrast = rotate(contrast, tilt)
         skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
-        box = find_garment(contrast, skin, least)
+        other = None if other is None else rotate(other.astype(np.float32), tilt) > 0.5
+        box = find_garment(contrast, skin, least, other)
     logger.debug("garment box %s in a %s working image, turned %.0f degrees", box, contrast.shape, tilt)
     garment = crop(contrast, box)  # 9. crop,
     fitted = fit_longest_edge(garment)  # fit: longest edge 28, centred on black,

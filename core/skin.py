@@ -55,17 +55,24 @@ def set_aside_worn_skin(foreground: np.ndarray, skin: np.ndarray | None, blur_ra
     """The foreground without the person wearing the garment: skin pixels (and the halo the foreground's blur
     of `blur_radius` spreads around them) removed when skin is a minor share of the foreground; the foreground
     as it is otherwise."""
-    if skin is None:
-        return foreground
-    worn = without_thin_lines(foreground & skin)
-    share = worn.sum() / max(1, int(foreground.sum()))
-    if share < MIN_SHARE or share > MAX_SHARE:
+    worn = person_skin(foreground, skin)
+    if worn is None:
         return foreground
     kept = foreground & ~grow(worn, blur_radius)
     chin = chin_row(worn, foreground)
     if chin is not None:
         kept[:chin] = False  # the head and the hair around it
     return kept
+
+
+def person_skin(foreground: np.ndarray, skin: np.ndarray | None) -> np.ndarray | None:
+    """The skin of a person beside the garment (a minor share of the foreground, no thin lines), to be set aside;
+    None when there is none (a grey image, stray pixels, or a garment of skin's colour)."""
+    if skin is None:
+        return None
+    worn = without_thin_lines(foreground & skin)
+    share = worn.sum() / max(1, int(foreground.sum()))
+    return worn if MIN_SHARE <= share <= MAX_SHARE else None
 
 
 def without_thin_lines(mask: np.ndarray) -> np.ndarray:

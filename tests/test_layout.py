@@ -94,6 +94,7 @@ PREPROCESSING_STAGES = (
     "core.garment_box",
     "core.photo_crop",
     "core.tilt",
+    "core.worn_top",
 )
 
 

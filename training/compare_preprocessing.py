@@ -3,12 +3,12 @@
 Usage: python -m training.compare_preprocessing [--photos-dir P] --variant NAME MODULE.CONSTANT=VALUE ... ...
 e.g.   python -m training.compare_preprocessing --variant one-shoe core.garment_box.MIN_PART_FRACTION=1.0
 
-Each variant sets pre-processing constants (core/images.py and its stage modules: core/background.py,
-core/skin.py, core/garment_box.py, core/tilt.py), so each variant's photos are pre-processed in a fresh interpreter
-with them set; the shipped values are always measured too. Only the photo validation part (whole senders held
-out, training/senders.py) is used, and every variant's 28×28 arrays are classified by the served 28×28 network
-(core.model.ModelWrapper.predict_batch; the photo network's crop does not depend on these constants' later
-steps). Prints accuracy per folder and overall.
+Each variant sets pre-processing constants (core/images.py and its stage modules: core/background.py, core/skin.py,
+core/garment_box.py, core/worn_top.py, core/tilt.py), so each variant's photos are pre-processed in a fresh
+interpreter with them set; the shipped values are always measured too. Only the photo validation part (whole senders
+held out, training/senders.py) is used, and every variant's 28×28 arrays are classified by the served 28×28 network
+(core.model.ModelWrapper.predict_batch; the photo network's crop does not depend on these constants' later steps).
+Prints accuracy per folder and overall.
 """
 
 from __future__ import annotations

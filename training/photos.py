@@ -72,6 +72,7 @@ PREPROCESSING_SOURCES = (
     "core/garment_box.py",
     "core/photo_crop.py",
     "core/tilt.py",
+    "core/worn_top.py",
 )
 
 
