@@ -61,22 +61,25 @@ def find_garment(
     skin: np.ndarray | None = None,
     min_contrast: float | None = None,
     left_out: np.ndarray | None = None,
+    foreground: np.ndarray | None = None,
 ) -> Box:
     """The garment's tight box (plus the configured margin); the whole image when nothing stands out.
     `skin` marks skin-coloured pixels: a person wearing the garment is left out of the box. `min_contrast` is
     the least contrast that counts as garment (MIN_CONTRAST unless given: STUDIO_MIN_CONTRAST on a studio shot).
-    `left_out` marks pixels that are no part of it (the trousers below a worn top, core/worn_top.py)."""
+    `left_out` marks pixels that are no part of it (the trousers below a worn top, core/worn_top.py).
+    `foreground`: foreground_mask(contrast, min_contrast), when the caller has already made it."""
     min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
-    mask = set_aside_worn_skin(foreground_mask(contrast, min_contrast), skin, BLUR_RADIUS)
+    if foreground is None:
+        foreground = foreground_mask(contrast, min_contrast)
+    mask = set_aside_worn_skin(foreground, skin, BLUR_RADIUS)
     found = garment_box(mask if left_out is None else mask & ~left_out)
     if found is None:
         return Box(0, 0, *contrast.shape)
     return with_margin(tighten(found, contrast, min_contrast), contrast.shape, CROP_MARGIN)
 
 
-def foreground_mask(contrast: np.ndarray, min_contrast: float | None = None) -> np.ndarray:
+def foreground_mask(contrast: np.ndarray, min_contrast: float) -> np.ndarray:
     """Pixels that stand out from the background by their level or by an edge, after blurring the texture."""
-    min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
     blurred = (
         np.asarray(
             Image.fromarray(np.round(contrast * 255).astype(np.uint8), mode="L").filter(
@@ -122,13 +125,12 @@ def garment_box(mask: np.ndarray) -> Box | None:
     return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
 
 
-def tighten(box: Box, contrast: np.ndarray, min_contrast: float | None = None) -> Box:
+def tighten(box: Box, contrast: np.ndarray, min_contrast: float) -> Box:
     """The box shrunk to the rows and columns where the unblurred garment itself shows.
 
     The blur that makes the mask robust also spreads it by about twice its radius on every side; the
     garment's own edge is where enough pixels of a row or column clear the minimum contrast.
     """
-    min_contrast = MIN_CONTRAST if min_contrast is None else min_contrast
     inside = contrast[box.top : box.bottom, box.left : box.right] > min_contrast / 2
     rows = np.flatnonzero(inside.sum(axis=1) >= _min_count(box.width))
     cols = np.flatnonzero(inside.sum(axis=0) >= _min_count(box.height))

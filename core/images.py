@@ -39,7 +39,7 @@ from PIL import Image, ImageOps
 from core import garment_box
 from core.admission import DecodeBudget, decoding_bytes
 from core.background import contrast_map, has_light_border, studio_background
-from core.garment_box import Box, find_garment
+from core.garment_box import Box, find_garment, foreground_mask
 from core.photo_crop import garment_crop
 from core.skin import skin_colour
 from core.tilt import estimate_tilt, rotate
@@ -269,9 +269,12 @@ def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None)
     skin = skin_colour(luma, chroma) if studio else None  # 5. a person wearing the garment, left out of its box
     # 6. the garment's box (7. the photo crop's); on a clean studio white, a light garment's faint contrast counts
     least = garment_box.STUDIO_MIN_CONTRAST if studio else garment_box.MIN_CONTRAST
-    box = find_garment(contrast, skin, least)
-    other = set_aside_worn_with(box, contrast, skin, least, luma, chroma)  # 6. the top without the trousers, or
-    box = upright_box = box if other is None else find_garment(contrast, skin, least, other)  # the reverse
+    foreground = foreground_mask(contrast, least)  # made once for the box, the worn-top cut and the box again
+    box = find_garment(contrast, skin, least, foreground=foreground)
+    other = set_aside_worn_with(box, contrast, foreground, skin, least, luma, chroma)  # 6. the top without the
+    if other is not None:  # trousers, or the reverse
+        box = find_garment(contrast, skin, least, other, foreground)
+    upright_box = box
     # 8. the tilt, measured on the pixels the box counts as garment
     tilt = estimate_tilt(crop(contrast, box), least)
     if tilt:

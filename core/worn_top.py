@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.garment_box import Box, foreground_mask
+from core.garment_box import Box
 from core.skin import person_skin
 
 # A row's colour is the median of its garment pixels: rows with fewer of them carry none.
@@ -42,6 +42,7 @@ MIN_SIDE_AGREEMENT = 0.85
 def set_aside_worn_with(
     box: Box,
     contrast: np.ndarray,
+    foreground: np.ndarray,
     skin: np.ndarray | None,
     min_contrast: float,
     luma: np.ndarray,
@@ -49,11 +50,10 @@ def set_aside_worn_with(
 ) -> np.ndarray | None:
     """What to leave out of the garment's `box` (True pixels): the rows below a worn top's colour change, or
     above it when the frame cuts the top (the trousers are the product); None when no person wears the garment
-    (no skin set aside) or no clear change is seen. `contrast`, `skin` and `min_contrast` are the box's own
-    (core.garment_box.find_garment's)."""
+    (no skin set aside) or no clear change is seen. `contrast`, `foreground`, `skin` and `min_contrast` are the
+    box's own (core.garment_box.find_garment's)."""
     if chroma is None or skin is None:
         return None
-    foreground = foreground_mask(contrast, min_contrast)
     if person_skin(foreground, skin) is None:
         return None
     garment = foreground & ~skin & (contrast > min_contrast)  # the garments' own pixels, without the blur's halo
