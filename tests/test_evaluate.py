@@ -17,9 +17,10 @@ from core.model_figures import served_figures
 from tests import evaluation_fixtures as fx
 from training import photos as photo_module
 from training.contact_sheet import CAPTION_HEIGHT, GAP
-from training.evaluate import metrics_to_json, write_outputs, write_photo_failures
+from training.evaluate import any_footwear_report, metrics_to_json, write_outputs, write_photo_failures
 from training.latency import measure_latency
 from training.photo_validation import TILE_SIDE, failure_order, load_held_out_photos, save_photo_failures
+from training.photos import PhotoSet, is_right
 from training.plots import plot_confusion_matrix
 from training.record import read_training_record, training_record_path, write_training_record
 
@@ -77,6 +78,16 @@ def test_photo_sections_give_standard_errors_kids_and_the_small_datasets_folders
     assert photo["kids"]["adults"]["photos"] == 5 and photo["kids"]["adults"]["accuracy"] == 1.0
     assert photo["clothing_dataset_small"]["photos"] == 5  # the hoodie is extra/'s
     assert photo["clothing_dataset_small"]["accuracy"] == 0.8
+
+
+def test_the_any_footwear_figure_judges_shoes_by_folder_whatever_their_kind() -> None:
+    folders = np.array(["shoes", "shoes", "pants"])
+    kinds = np.eye(10, dtype=bool)[[5, 7, 1]]  # a sandal, a sneaker, trousers
+    photos = PhotoSet(np.zeros((3, 28, 28), np.uint8), kinds, folders, np.array(["a", "b", "c"]))
+    answers = np.eye(10)[[7, 7, 3]]  # Sneaker, Sneaker, Dress
+    assert is_right(answers, kinds).tolist() == [False, True, False]
+    report = any_footwear_report(answers, photos)
+    assert (report["photos"], report["accuracy"]) == (3, pytest.approx(2 / 3))
 
 
 def test_without_photos_there_are_no_photo_sections() -> None:

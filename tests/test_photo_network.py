@@ -111,3 +111,23 @@ def test_a_photo_network_run_resumes_and_records_what_it_used(tiny_photos, tmp_p
     assert record["command"].startswith("python -m training.train_photo --widths 4,8,8,8")
     assert record["data"]["photos"]["split"]["by"] == "sender"
     assert 0.0 <= record["selection"]["photo_validation_accuracy"] <= 1.0
+
+
+def test_a_refit_learns_from_the_validation_photos_and_keeps_the_last_epoch(tiny_photos, tmp_path):
+    """With --refit the validation senders' photos are trained on, so they cannot choose the epoch: the last
+    one is kept whatever its validation score."""
+    from training.photos import all_senders, load_photos
+    from training.senders import split_by_sender
+    from training.train_photo import main
+
+    output = tmp_path / "photo.h5"
+    arguments = ["--widths", "4,8,8,8", "--fashion-per-epoch", "32", "--epochs", "3", "--refit"]
+    paths = ["--photos-dir", str(tiny_photos), "--checkpoint-dir", str(tmp_path / "ckpt"), "--output", str(output)]
+    main([*arguments, *paths])
+    record = json.loads((tmp_path / "photo.training.json").read_text())
+    photos = record["data"]["photos"]
+    assert photos["refit"] is True
+    parts = split_by_sender(load_photos(tiny_photos), all_senders(tiny_photos))
+    assert len(parts["validation"]) > 0
+    assert photos["train_photos"] == len(parts["train"]) + len(parts["validation"])
+    assert record["selection"]["best_epoch"] == 3

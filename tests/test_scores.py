@@ -127,3 +127,15 @@ def test_photo_confusion_rows_follow_the_folder_order_and_count_answers() -> Non
     shoes = confusion["rows"][2]["counts"]
     assert shoes == [0, 0, 0, 0, 0, 1, 0, 1, 1, 0]
     assert scores.photo_accuracy(probabilities[:0], allowed[:0]) is None
+
+
+def test_a_folder_whose_photos_are_judged_by_kind_lists_every_kind_and_says_so() -> None:
+    """Shoes labelled by kind: the first photo a sandal, the second a sneaker; the folder's row names both kinds
+    (not the first photo's alone) and marks the rule as per photo."""
+    probabilities, allowed = photo_case()
+    allowed[0], allowed[1] = np.eye(10, dtype=bool)[5], np.eye(10, dtype=bool)[7]
+    rows = {
+        row["folder"]: row for row in scores.photo_report(probabilities, allowed, PHOTO_FOLDERS, CLASS_NAMES)["folders"]
+    }
+    assert rows["shoes"]["allowed"] == ["Sandal", "Sneaker", "Ankle boot"]
+    assert rows["shoes"]["per_photo"] is True and rows["pants"]["per_photo"] is False

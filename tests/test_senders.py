@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from training.photos import PhotoSet
-from training.senders import LARGE_SENDER, assign_senders, split_by_sender
+from training.senders import LARGE_SENDER, assign_senders, fitted_photos, split_by_sender
 
 
 def photos_of(senders: list[str]) -> PhotoSet:
@@ -69,3 +69,13 @@ def test_photos_of_unknown_senders_count_as_their_own_sender():
     parts = split_by_sender(photos)
     assert sum(len(part) for part in parts.values()) == 40
     assert len(parts["validation"]) > 0 and len(parts["final_check"]) > 0
+
+
+def test_a_refit_learns_from_the_validation_senders_too_and_never_from_the_final_check():
+    parts = split_by_sender(photos_of(many_senders(np.random.default_rng(6))))
+    assert list(fitted_photos(parts, refit=False).files) == list(parts["train"].files)
+    refit = fitted_photos(parts, refit=True)
+    assert list(refit.files) == list(parts["train"].files) + list(parts["validation"].files)
+    assert list(refit.senders) == list(parts["train"].senders) + list(parts["validation"].senders)
+    assert len(refit.images) == len(refit.allowed) == len(refit)
+    assert not set(refit.senders.tolist()) & set(parts["final_check"].senders.tolist())

@@ -64,15 +64,17 @@ def train_epochs(
     state: dict,
     fit_epoch: Callable[[int], dict],
     score: Callable[[], dict],
+    keep_last: bool = False,
 ) -> dict:
     """Epochs from the last one done to args.epochs: fit, score (a dict with "selection_score"), checkpoint;
-    then the network gets the best epoch's weights back. Returns the state (history, best epoch)."""
+    then the network gets the best epoch's weights back, or with `keep_last` the last epoch's (a refit, whose
+    validation photos are trained on and so cannot choose). Returns the state (history, kept epoch)."""
     for epoch in range(state["epochs_done"], args.epochs):
         epoch_started = time.perf_counter()
         fitted = fit_epoch(epoch)
         scores = score()
         entry = {"epoch": epoch + 1, **fitted, **scores, "seconds": round(time.perf_counter() - epoch_started, 1)}
-        improved = state["best"] is None or scores["selection_score"] > state["best"]["selection_score"]
+        improved = keep_last or state["best"] is None or scores["selection_score"] > state["best"]["selection_score"]
         if improved:
             state["best"] = {"best_epoch": epoch + 1, **scores}
         state["history"].append(entry)

@@ -47,7 +47,14 @@ from training.network_summary import describe_network
 from training.none_of_the_ten import held_out_photos as held_out_none_photos
 from training.none_of_the_ten import none_of_the_ten_report
 from training.photo_validation import ValidationPhotos, load_held_out_photos, save_photo_failures
-from training.photos import FOLDER_CLASSES, PhotoSet, PhotosNotFoundError, add_photos_dir_argument, is_right
+from training.photos import (
+    FOLDER_CLASSES,
+    PhotoSet,
+    PhotosNotFoundError,
+    add_photos_dir_argument,
+    allowed_mask,
+    is_right,
+)
 from training.plots import plot_confusion_matrix
 from training.record import read_training_record, training_record_path
 
@@ -332,6 +339,7 @@ def photo_section(measured: Measured, part: str) -> dict | None:
         },
         "kids": kids_report(served.plain.photos[part], held.photos),
         "clothing_dataset_small": small_folders_report(served.plain.photos[part], held.photos),
+        "any_footwear": any_footwear_report(served.plain.photos[part], held.photos),
     }
     if part == "validation":
         section.update(failures_image=FAILURES_PNG, failures_shown=measured.failures_shown)
@@ -348,6 +356,13 @@ def small_folders_report(probabilities: np.ndarray, photos: PhotoSet) -> dict:
         "accuracy": scores.photo_accuracy(probabilities[members], photos.allowed[members]),
         "standard_error": scores.standard_error(right),
     }
+
+
+def any_footwear_report(probabilities: np.ndarray, photos: PhotoSet) -> dict:
+    """Every photo judged by its folder alone, any footwear class right for every shoe photo: the rule of this
+    card's figures before the shoe kinds were labelled, to compare with them."""
+    right = is_right(probabilities, np.stack([allowed_mask(folder) for folder in photos.folders]))
+    return {"photos": len(right), "accuracy": float(right.mean()), "standard_error": scores.standard_error(right)}
 
 
 def kids_report(probabilities: np.ndarray, photos: PhotoSet) -> dict | None:

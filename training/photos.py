@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +109,14 @@ class PhotoSet:
             pick(self.senders),
             pick(self.kids),
         )
+
+    def joined(self, other: PhotoSet) -> PhotoSet:
+        """This set's photos, then the other's."""
+
+        def join(mine: np.ndarray | None, theirs: np.ndarray | None) -> np.ndarray | None:
+            return None if mine is None or theirs is None else np.concatenate([mine, theirs])
+
+        return PhotoSet(*(join(getattr(self, f.name), getattr(other, f.name)) for f in fields(PhotoSet)))
 
 
 def add_photos_dir_argument(parser: argparse.ArgumentParser) -> None:

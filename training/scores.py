@@ -166,13 +166,15 @@ def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.nda
     """Accuracy overall and per folder (with standard errors), and the folder × predicted-class counts, folders
     in ALL_FOLDER_CLASSES order.
 
-    A folder's allowed classes are read from the photos' own masks, the rule they were judged by.
+    A folder's allowed classes are read from the photos' own masks, the rule they were judged by: all the classes
+    any of its photos allows, and `per_photo` when its photos allow different ones (shoes labelled by kind).
     """
     right, predicted, folders = is_right(probabilities, allowed), top1(probabilities), np.asarray(folders)
     rows, confusion_rows = [], []
     for folder in (f for f in ALL_FOLDER_CLASSES if f in set(folders.tolist())):
         members = folders == folder
-        accepted = np.flatnonzero(allowed[np.argmax(members)])
+        masks = allowed[members]
+        accepted = np.flatnonzero(masks.any(axis=0))
         rows.append(
             {
                 "folder": folder,
@@ -182,6 +184,7 @@ def photo_report(probabilities: np.ndarray, allowed: np.ndarray, folders: np.nda
                 "standard_error": standard_error(right[members]),
                 "allowed": [names[i] for i in accepted],
                 "allowed_ids": accepted.tolist(),
+                "per_photo": bool((masks != masks[0]).any()),
             }
         )
         confusion_rows.append(

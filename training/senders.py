@@ -34,6 +34,13 @@ def split_record() -> dict:
     }
 
 
+def fitted_photos(parts: dict[str, PhotoSet], refit: bool) -> PhotoSet:
+    """The photos a network learns from: the training senders', and with `refit` the validation senders' too.
+    A refit comes after validation has chosen the recipe and its number of epochs on a run without it; the final
+    check stays unread either way."""
+    return parts["train"].joined(parts["validation"]) if refit else parts["train"]
+
+
 def sender_keys(photos: PhotoSet) -> np.ndarray:
     """Each photo's sender; a photo whose sender is unknown is its own."""
     if photos.senders is None:

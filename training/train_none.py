@@ -34,7 +34,7 @@ from training.mixing import jitter_brightness, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
 from training.photos import NONE_FOLDERS, PhotoSet, add_photos_dir_argument, all_senders, load_photos
 from training.record import finish_training, read_training_record
-from training.senders import split_by_sender
+from training.senders import fitted_photos, split_by_sender
 from training.train import (
     add_optimisation_arguments,
     build_augmenter,
@@ -93,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5000,
         help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="learn from the validation senders' garment photos too and keep the last epoch, as the base's "
+        "--refit did (their none-of-the-ten photos stay held out: they choose the threshold)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     served = config.SETTINGS.photo_model_path if args.network == "photo" else config.SETTINGS.model_path
@@ -137,12 +143,13 @@ class Data:
 
     def __init__(self, args: argparse.Namespace, augmentation: argparse.Namespace) -> None:
         self.augmentation = augmentation
+        self.refit = args.refit
         images, labels = load_split("train", args.data_dir)
         self.fashion_train, self.fashion_val = split_train_validation(images, labels, args.val_size, args.seed)
         population = all_senders(args.photos_dir)
         garments = split_by_sender(load_photos(args.photos_dir), population)
         outliers = split_by_sender(load_photos(args.photos_dir, none_of_the_ten=True), population)
-        self.photo_train, self.photo_val = garments["train"], garments["validation"]
+        self.photo_train, self.photo_val = fitted_photos(garments, args.refit), garments["validation"]
         self.none_train, self.none_val = outliers["train"], outliers["validation"]  # the final checks stay unread
 
     def record(self) -> dict:
@@ -152,6 +159,7 @@ class Data:
                 "train_photos": len(self.none_train),
                 "validation_photos": len(self.none_val),
             },
+            "garment_photos": {"train_photos": len(self.photo_train), "refit": self.refit},
             "fashion_mnist_per_epoch_from": len(self.fashion_train[0]),
         }
 
@@ -284,6 +292,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         state,
         lambda epoch: run_epoch(args, trainer, epoch, data),
         lambda: validation_scores(args, network, data),
+        keep_last=args.refit,
     )
     digest = save_for_serving(network, args.output)
     stage = training_record(

@@ -32,10 +32,7 @@ from training.photos import (
     preprocessing_fingerprint,
 )
 from training.record import finish_training
-from training.senders import (
-    split_by_sender,
-    split_record,
-)
+from training.senders import fitted_photos, split_by_sender, split_record
 from training.train import (
     add_optimisation_arguments,
     compile_for_training,
@@ -80,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5000,
         help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="learn from the validation senders' photos too and keep the last epoch: once a run without it has "
+        "chosen the recipe and the number of epochs (the final check stays unread)",
+    )
     parser.add_argument("--limit-photos", type=int, default=0, help="train on this many photos (0: all): smoke tests")
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
@@ -93,7 +96,7 @@ def load_data(args: argparse.Namespace) -> tuple[tuple[np.ndarray, np.ndarray], 
     images, labels = load_split("train", args.data_dir)
     fashion_train, _ = split_train_validation(images, labels, args.val_size, args.seed)
     parts = split_by_sender(load_photos(args.photos_dir), all_senders(args.photos_dir))
-    photo_train = parts["train"]
+    photo_train = fitted_photos(parts, args.refit)
     if args.limit_photos:
         photo_train = photo_train.subset(np.arange(min(args.limit_photos, len(photo_train))))
     return fashion_train, photo_train, parts["validation"]
@@ -141,6 +144,7 @@ def data_record(args: argparse.Namespace, fashion_train, photo_train: PhotoSet, 
             "folder_classes": {folder: list(classes) for folder, classes in ALL_FOLDER_CLASSES.items()},
             "train_photos": len(photo_train),
             "validation_photos": len(photo_val),
+            "refit": args.refit,
             "split": split_record(),
             "preprocessing_sha256": preprocessing_fingerprint(),
         },
@@ -169,6 +173,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         state,
         lambda epoch: run_epoch(args, network, epoch, fashion_train, photo_train),
         lambda: validation_scores(network, photo_val),
+        keep_last=args.refit,
     )
     digest = save_for_serving(network, args.output)
     record = training_record(
