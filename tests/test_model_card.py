@@ -87,6 +87,21 @@ def test_card_gives_both_held_out_parts_per_folder_with_errors_and_confusion() -
     assert "| Photo final check top-1 accuracy (other held-out senders) | ≥ 85.00 % | 66.67 % | FAIL |" in card
 
 
+def test_card_says_when_the_photo_network_was_refitted_on_the_validation_senders() -> None:
+    """A refit photo network has learned from the validation photos: the card must not call them held out."""
+    metrics = fx.metrics()
+    assert "senders whose\nphotos played no part in training (validation:" in render_model_card(metrics, None)
+    photo_network = {"model_file": "fashion_mnist_photo.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6}
+    metrics["photo_network"] = {**photo_network, "refit": True}
+    card = render_model_card(metrics, None)
+    assert "trained again on the validation senders'\n  garment photos too (`--refit`" in card
+    assert "photos only the photo network's refit learned from (validation: it chose the epochs and compared " in card
+    assert "recipes, so it flatters;" in card
+    assert "photos played no part in training (the final check" in card
+    metrics["photo_network"] = {**photo_network, "refit": False}
+    assert "--refit" not in render_model_card(metrics, None)
+
+
 def test_card_without_photos_says_they_were_not_measured() -> None:
     card = render_model_card(fx.metrics(with_photos=False), None)
     assert "Not measured: no clothing photo folder was found" in card

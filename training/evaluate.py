@@ -495,6 +495,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def photo_refit(model_path: Path, sha256: str) -> bool:
+    """Whether the photo network learned from the validation senders' photos too (train_photo --refit), as its
+    training record says: its validation figures then flatter it."""
+    record = read_training_record(model_path, sha256) or {}
+    return bool(record.get("data", {}).get("photos", {}).get("refit", False))
+
+
 def evaluation_threads() -> int:
     """The model's latency on the whole machine, as one worker serves it, unless INTRA_OP_THREADS says otherwise
     (the server's default shares the cores out between its workers)."""
@@ -562,6 +569,7 @@ def main(argv: list[str] | None = None) -> dict:
             "sha256": photo_sha256,
             "weight": config.SETTINGS.photo_network_weight,
             **describe_network(config.SETTINGS.photo_model_path),
+            "refit": photo_refit(config.SETTINGS.photo_model_path, photo_sha256),
         }
     metrics = build_metrics(measured, describe_network(args.model), provenance)
     write_outputs(metrics, record, args.output_dir)
