@@ -188,7 +188,7 @@ NONE_OF_THE_TEN = {
 }
 
 
-def metrics(with_photos: bool = True, training_record: str | None = None) -> dict:
+def metrics(with_photos: bool = True, training_record: str | None = None, photo_network: dict | None = None) -> dict:
     provenance = {
         "sha256": KERAS_SHA256,
         "model_file": "fashion_mnist.h5",
@@ -196,5 +196,6 @@ def metrics(with_photos: bool = True, training_record: str | None = None) -> dic
         "training_record": training_record,
         "evaluated_at": "2001-02-03T04:05:06Z",
         "command": "python -m training.evaluate",
+        **({"photo_network": photo_network} if photo_network else {}),
     }
     return build_metrics(measured(with_photos), NETWORK, provenance)

@@ -12,6 +12,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from tests import evaluation_fixtures as fx
+from training.evaluate import REFIT_NOT_JUDGED, compute_targets
 from training.model_card import TEMPLATE, TEMPLATE_DIR, render_model_card
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +101,17 @@ def test_card_says_when_the_photo_network_was_refitted_on_the_validation_senders
     assert "photos played no part in training (the final check" in card
     metrics["photo_network"] = {**photo_network, "refit": False}
     assert "--refit" not in render_model_card(metrics, None)
+
+
+def test_a_refit_photo_network_is_not_judged_on_the_validation_photos_it_learned_from() -> None:
+    photo_network = {"model_file": "p.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6, "refit": True}
+    metrics = fx.metrics(photo_network=photo_network)  # built as training.evaluate builds them
+    assert metrics["targets"] == compute_targets(metrics)
+    target = metrics["targets"]["photo_validation_accuracy"]
+    assert (target["measured"], target["pass"], target["note"]) == (0.8333, None, REFIT_NOT_JUDGED)
+    assert metrics["targets"]["photo_final_check_accuracy"]["pass"] is False
+    card = render_model_card(metrics, None)
+    assert f"| ≥ 85.00 % | 83.33 % | {REFIT_NOT_JUDGED} |" in card
 
 
 def test_card_without_photos_says_they_were_not_measured() -> None:

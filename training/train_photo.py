@@ -1,11 +1,12 @@
 """Train the photo network (training/photo_network.py) on the photos' colour garment crops and on Fashion-MNIST
 drawn as catalogue photos, reproducibly, on a CPU.
 
-Usage: python -m training.train_photo [--data-dir D] [--photos-dir P] [--resume] [flags...]   (make train)
+Usage: python -m training.train_photo [--data-dir D] [--photos-dir P] [--refit] [--resume] [flags...]   (make train)
 The photos are split by sender as for the 28×28 network (training/senders.py): the training part trains, the
-validation part picks the epoch, the final check is not read here. The defaults made
-assets/fashion_mnist_photo.h5; the arguments actually used are written next to it (its .training.json, keyed
-by its sha256). A checkpoint after every epoch in --checkpoint-dir; --resume carries on from it.
+validation part picks the epoch (and compares recipes), the final check is not read here. With --refit, once a
+run without it has chosen the recipe, the validation part is trained on too and the last epoch is kept. The
+defaults with --refit made assets/fashion_mnist_photo.h5; the arguments actually used are written next to it (its
+.training.json, keyed by its sha256). A checkpoint after every epoch in --checkpoint-dir; --resume carries on.
 """
 
 from __future__ import annotations
