@@ -25,7 +25,7 @@ from training.photos import (
     is_right,
     load_photos,
 )
-from training.senders import FINAL_CHECK_SHARE, LARGE_SENDER, SPLIT_SEED, VALIDATION_SHARE, split_by_sender
+from training.senders import split_by_sender, split_record
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,10 @@ class ValidationPhotos(NamedTuple):
 
 
 def split_settings() -> dict:
-    """How the held-out parts are drawn: whole senders, their shares, the seed."""
-    return {
-        "split": "by sender",
-        "validation_share": VALIDATION_SHARE,
-        "final_check_share": FINAL_CHECK_SHARE,
-        "large_sender": LARGE_SENDER,
-        "split_seed": SPLIT_SEED,
-    }
+    """How the held-out parts are drawn (whole senders, their shares, the seed): the training record's
+    senders.split_record(), in the metrics' keys ("split": "by sender", "split_seed")."""
+    record = split_record()
+    return {"split": f"by {record.pop('by')}", "split_seed": record.pop("seed"), **record}
 
 
 def directory_name(root: Path) -> str:
