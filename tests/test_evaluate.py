@@ -19,6 +19,7 @@ from training import photos as photo_module
 from training.contact_sheet import CAPTION_HEIGHT, GAP
 from training.evaluate import any_footwear_report, metrics_to_json, write_outputs, write_photo_failures
 from training.latency import measure_latency
+from training.model_card import render_model_card
 from training.photo_validation import TILE_SIDE, failure_order, load_held_out_photos, save_photo_failures
 from training.photos import PhotoSet, is_right
 from training.plots import plot_confusion_matrix
@@ -119,6 +120,23 @@ def test_outputs_are_written_from_the_metrics(tmp_path) -> None:
     assert "**Top-1 accuracy**: 0.9000 (90.00 %)" in (tmp_path / "MODEL_CARD.md").read_text()
     with Image.open(tmp_path / "confusion_matrix.png") as image:
         assert image.format == "PNG"
+
+
+def test_after_a_refit_the_failures_sheet_shows_the_final_check(tmp_path) -> None:
+    """A refitted photo network learned from the validation photos, so their failures say little: the sheet
+    shows the final check's (two of six wrong there, one in validation)."""
+    from training.evaluate import failures_part
+
+    assert (failures_part(False), failures_part(True)) == ("validation", "final_check")
+    measured = write_photo_failures(fx.measured(failures_part="final_check")._replace(failures_shown=0), tmp_path)
+    assert measured.failures_shown == 2 and (tmp_path / "photo_failures.png").is_file()
+    metrics = fx.metrics(failures_part="final_check")
+    assert metrics["photo_final_check"]["failures_image"] == "photo_failures.png"
+    assert "failures_image" not in metrics["photo_validation"]
+    card = render_model_card(metrics, None)
+    final_section = card[card.index("## Evaluation on real photos: final check") :]
+    assert "![misclassified final-check photos](photo_failures.png)" in final_section
+    assert "misclassified validation photos" not in card
 
 
 def test_failures_sheet_is_written_with_photos_and_an_old_one_removed_without(tmp_path) -> None:

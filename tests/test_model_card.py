@@ -103,6 +103,18 @@ def test_card_says_when_the_photo_network_was_refitted_on_the_validation_senders
     assert "--refit" not in render_model_card(metrics, None)
 
 
+def test_card_names_the_photo_networks_joined_into_the_served_one() -> None:
+    metrics = fx.metrics()
+    photo_network = {"model_file": "fashion_mnist_photo.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6}
+    members = [{"model_file": f"m{seed}.h5", "sha256": "cd" * 32, "seed": seed} for seed in (42, 7)]
+    metrics["photo_network"] = {**photo_network, "members": members}
+    card = render_model_card(metrics, None)
+    assert "It is 2 photo networks trained alike from different seeds (42, 7)" in card
+    assert "`training/photo_ensemble.py`: its output is the mean of theirs." in card
+    metrics["photo_network"] = {**photo_network, "members": []}
+    assert "photo_ensemble" not in render_model_card(metrics, None)
+
+
 def test_a_refit_photo_network_is_not_judged_on_the_validation_photos_it_learned_from() -> None:
     photo_network = {"model_file": "p.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6, "refit": True}
     metrics = fx.metrics(photo_network=photo_network)  # built as training.evaluate builds them

@@ -12,7 +12,8 @@ latency (latency.py). Writes into --output-dir:
   model_metrics.json    the figures, keyed by the Keras file's sha256 (the server reports them only for that
                         file; core.model_figures.served_figures picks the serving runtime's section)
   confusion_matrix.png  the test-set confusion matrix of the served runtime
-  photo_failures.png    the misclassified validation photos, as the model saw them
+  photo_failures.png    the misclassified held-out photos, as the model saw them: the validation part's, or
+                        the final check's once the photo network was refitted on the validation photos
   MODEL_CARD.md         model_card.py's rendering of the figures and of the model's training record
 Missing a target is reported, not an error: the exit code stays 0.
 """
@@ -129,6 +130,7 @@ class Measured(NamedTuple):
     labels: np.ndarray
     photos: dict[str, ValidationPhotos] | None
     failures_shown: int = 0
+    failures_part: str = "validation"
     networks: dict[str, dict[str, np.ndarray]] | None = None
     none_of_the_ten: dict | None = None
 
@@ -345,7 +347,7 @@ def photo_section(measured: Measured, part: str) -> dict | None:
         "clothing_dataset_small": small_folders_report(served.plain.photos[part], held.photos),
         "any_footwear": any_footwear_report(served.plain.photos[part], held.photos),
     }
-    if part == "validation":
+    if part == measured.failures_part:
         section.update(failures_image=FAILURES_PNG, failures_shown=measured.failures_shown)
     return section
 
@@ -508,21 +510,39 @@ def photo_refit(model_path: Path, sha256: str) -> bool:
     return bool(record.get("data", {}).get("photos", {}).get("refit", False))
 
 
+def photo_members(model_path: Path, sha256: str) -> list[dict]:
+    """The photo networks joined into the served one (training/photo_ensemble.py), each as file, sha256 and
+    seed, as its training record says; [] for a single network."""
+    record = read_training_record(model_path, sha256) or {}
+    return [
+        {key: member.get(key) for key in ("model_file", "sha256", "seed")}
+        for member in record.get("ensemble", {}).get("members", [])
+    ]
+
+
 def evaluation_threads() -> int:
     """The model's latency on the whole machine, as one worker serves it, unless INTRA_OP_THREADS says otherwise
     (the server's default shares the cores out between its workers)."""
     return config.SETTINGS.intra_op_threads if "INTRA_OP_THREADS" in os.environ else (os.cpu_count() or 1)
 
 
+def failures_part(refit: bool) -> str:
+    """The held-out part whose failures the sheet shows: validation, unless the photo network learned from it
+    (a refit), when its few remaining failures say little and the final check's show what strangers' photos
+    meet. Looking at the sheet tunes nothing; the final check stays read once per candidate model."""
+    return "final_check" if refit else "validation"
+
+
 def write_photo_failures(measured: Measured, output_dir: Path) -> Measured:
-    """The served runtime's misclassified photos as a contact sheet; without photos, an older sheet goes (it
-    would show another evaluation than the card describes)."""
+    """The served runtime's misclassified photos of one held-out part as a contact sheet; without photos, an
+    older sheet goes (it would show another evaluation than the card describes)."""
     path = output_dir / FAILURES_PNG
     if measured.photos:
         served = next(iter(measured.runs.values()))
+        part = measured.failures_part
         return measured._replace(
             failures_shown=save_photo_failures(
-                served.plain.photos["validation"], measured.photos["validation"].photos, CLASS_NAMES, path
+                served.plain.photos[part], measured.photos[part].photos, CLASS_NAMES, path
             )
         )
     if path.exists():
@@ -545,6 +565,20 @@ def write_outputs(metrics: ModelMetrics, record: dict | None, output_dir: Path) 
     (output_dir / MODEL_CARD_FILE).write_text(render_model_card(metrics, record))
 
 
+def describe_photo_network() -> dict:
+    """The served photo network as the card names it: file, sha256, weight, layers, refit and members."""
+    path = config.SETTINGS.photo_model_path
+    sha256 = verify_checksum(path, config.SETTINGS.photo_model_sha256_path)
+    return {
+        "model_file": path.name,
+        "sha256": sha256,
+        "weight": config.SETTINGS.photo_network_weight,
+        **describe_network(path),
+        "refit": photo_refit(path, sha256),
+        "members": photo_members(path, sha256),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Evaluate, write the four files, log a summary; returns the metrics document."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -556,7 +590,15 @@ def main(argv: list[str] | None = None) -> dict:
     photos = load_held_out_photos(args.photos_dir)
     images, labels = load_split("test", args.data_dir)
     runs, networks = measure_runtimes(args, images, photos)
-    measured = Measured(runs, labels, photos, networks=networks, none_of_the_ten=measure_none_of_the_ten(args, images))
+    photo_network = describe_photo_network() if args.photo_network else None
+    measured = Measured(
+        runs,
+        labels,
+        photos,
+        failures_part=failures_part(bool(photo_network and photo_network["refit"])),
+        networks=networks,
+        none_of_the_ten=measure_none_of_the_ten(args, images),
+    )
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     measured = write_photo_failures(measured, args.output_dir)
@@ -568,15 +610,8 @@ def main(argv: list[str] | None = None) -> dict:
         "evaluated_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "command": shlex.join(["python", "-m", "training.evaluate", *argv]),
     }
-    if args.photo_network:
-        photo_sha256 = verify_checksum(config.SETTINGS.photo_model_path, config.SETTINGS.photo_model_sha256_path)
-        provenance["photo_network"] = {
-            "model_file": config.SETTINGS.photo_model_path.name,
-            "sha256": photo_sha256,
-            "weight": config.SETTINGS.photo_network_weight,
-            **describe_network(config.SETTINGS.photo_model_path),
-            "refit": photo_refit(config.SETTINGS.photo_model_path, photo_sha256),
-        }
+    if photo_network:
+        provenance["photo_network"] = photo_network
     metrics = build_metrics(measured, describe_network(args.model), provenance)
     write_outputs(metrics, record, args.output_dir)
     logger.info(
