@@ -83,24 +83,14 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 	$(BIN)/python -m tooling.mutation_scores $(or $(PATHS),core/ api/)
 
 # The ten-class networks go to artifacts/ten-class/; train_none gives each its "none of the ten" output and writes
-# the 28×28 network's served file in assets/. The photo network is a refit: its recipe was chosen on the validation
-# senders by a run without --refit, and it then learns from their photos too (training/README.md). It is trained
-# twice, from seeds 42 and 7, and photo_ensemble joins the two into the served file, the mean of their outputs.
+# the served files in assets/. The photo network is a refit: its recipe was chosen on the validation senders by a
+# run without --refit, and it then learns from their photos too (training/README.md).
 TEN_CLASS_DIR := artifacts/ten-class
-MEMBER_DIR := artifacts/photo-members
-RESUME_FLAG = $(if $(RESUME),--resume)
-train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~3 h on 2 cores; RESUME=1 carries on)
-	$(BIN)/python -m training.train --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(RESUME_FLAG) $(ARGS)
-	$(BIN)/python -m training.train_none --network fashion_mnist $(RESUME_FLAG) $(NONE_ARGS)
-	$(BIN)/python -m training.train_photo --refit --seed 42 --output $(TEN_CLASS_DIR)/fashion_mnist_photo_seed42.h5 \
-		--checkpoint-dir artifacts/training-photo-seed42 $(RESUME_FLAG) $(PHOTO_ARGS)
-	$(BIN)/python -m training.train_none --network photo --refit --seed 42 --base $(TEN_CLASS_DIR)/fashion_mnist_photo_seed42.h5 \
-		--output $(MEMBER_DIR)/fashion_mnist_photo_seed42.h5 --checkpoint-dir artifacts/training-none-photo-seed42 $(RESUME_FLAG) $(NONE_ARGS)
-	$(BIN)/python -m training.train_photo --refit --seed 7 --output $(TEN_CLASS_DIR)/fashion_mnist_photo_seed7.h5 \
-		--checkpoint-dir artifacts/training-photo-seed7 $(RESUME_FLAG) $(PHOTO_ARGS)
-	$(BIN)/python -m training.train_none --network photo --refit --seed 7 --base $(TEN_CLASS_DIR)/fashion_mnist_photo_seed7.h5 \
-		--output $(MEMBER_DIR)/fashion_mnist_photo_seed7.h5 --checkpoint-dir artifacts/training-none-photo-seed7 $(RESUME_FLAG) $(NONE_ARGS)
-	$(BIN)/python -m training.photo_ensemble $(MEMBER_DIR)/fashion_mnist_photo_seed42.h5 $(MEMBER_DIR)/fashion_mnist_photo_seed7.h5
+train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~100-115 min on 2 cores; RESUME=1 carries on)
+	$(BIN)/python -m training.train --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
+	$(BIN)/python -m training.train_photo --refit --output $(TEN_CLASS_DIR)/fashion_mnist_photo.h5 $(if $(RESUME),--resume) $(PHOTO_ARGS)
+	$(BIN)/python -m training.train_none --network fashion_mnist $(if $(RESUME),--resume) $(NONE_ARGS)
+	$(BIN)/python -m training.train_none --network photo --refit $(if $(RESUME),--resume) $(NONE_ARGS)
 	$(BIN)/python -m training.export_onnx
 	$(BIN)/python -m training.export_onnx --network photo
 
