@@ -70,7 +70,7 @@ def test_the_joined_file_has_its_checksum_and_a_record_of_every_member(tmp_path)
 
     from training.evaluate import photo_members  # what the model card names
 
-    assert [(m["seed"], m["sha256"]) for m in photo_members(output, sha256_of(output))] == [
+    assert [(m["seed"], m["sha256"]) for m in photo_members(record)] == [
         (1, members[0][1]),
         (2, members[1][1]),
     ]

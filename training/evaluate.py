@@ -503,17 +503,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def photo_refit(model_path: Path, sha256: str) -> bool:
+def photo_refit(record: dict) -> bool:
     """Whether the photo network learned from the validation senders' photos too (train_photo --refit), as its
     training record says: its validation figures then flatter it."""
-    record = read_training_record(model_path, sha256) or {}
     return bool(record.get("data", {}).get("photos", {}).get("refit", False))
 
 
-def photo_members(model_path: Path, sha256: str) -> list[dict]:
+def photo_members(record: dict) -> list[dict]:
     """The photo networks joined into the served one (training/photo_ensemble.py), each as file, sha256 and
     seed, as its training record says; [] for a single network."""
-    record = read_training_record(model_path, sha256) or {}
     return [
         {key: member.get(key) for key in ("model_file", "sha256", "seed")}
         for member in record.get("ensemble", {}).get("members", [])
@@ -569,13 +567,14 @@ def describe_photo_network() -> dict:
     """The served photo network as the card names it: file, sha256, weight, layers, refit and members."""
     path = config.SETTINGS.photo_model_path
     sha256 = verify_checksum(path, config.SETTINGS.photo_model_sha256_path)
+    record = read_training_record(path, sha256) or {}
     return {
         "model_file": path.name,
         "sha256": sha256,
         "weight": config.SETTINGS.photo_network_weight,
         **describe_network(path),
-        "refit": photo_refit(path, sha256),
-        "members": photo_members(path, sha256),
+        "refit": photo_refit(record),
+        "members": photo_members(record),
     }
 
 

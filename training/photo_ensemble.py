@@ -1,11 +1,12 @@
-"""Join photo networks trained alike but from different seeds into the one photo network the server loads: the
-mean of their eleven outputs. Two seeds err on different photos, so their mean errs less (training/README.md).
+"""Join photo networks trained alike but from different seeds into one photo network file the server can load:
+the mean of their eleven outputs, meant to average out what depends on the seed. Tried on 2026-12-07 and not
+shipped: two seeds joined missed one final-check photo more than the single network (training/README.md).
 
-Usage: python -m training.photo_ensemble MEMBER.h5 MEMBER.h5 [...] [--output assets/fashion_mnist_photo.h5]
-(make train). Each member is a finished photo network (train_photo, then train_none --network photo). The joined
-file is one flat Keras graph, each member's layers renamed `m<i>_…`, so that the ONNX export, the runtimes and
-the server see one network with one input and one (N, 11) output, as before. Its record is the first member's,
-with every member's file, sha256 and record under "ensemble".
+Usage: python -m training.photo_ensemble MEMBER.h5 MEMBER.h5 [...] --output JOINED.h5 (the default output is the
+served file, assets/fashion_mnist_photo.h5). Each member is a finished photo network (train_photo, then
+train_none --network photo). The joined file is one flat Keras graph, each member's layers renamed `m<i>_…`, so
+that the ONNX export, the runtimes and the server see one network with one input and one (N, 11) output, as
+before. Its record is the first member's, with every member's file, sha256 and record under "ensemble".
 """
 
 from __future__ import annotations
