@@ -13,7 +13,7 @@ import pytest
 import config
 from core.checksum import sha256_of
 from training.dataset import default_data_dir
-from training.mixing import AllowedClassesLoss, epoch_data, jitter_brightness, one_hot_masks
+from training.mixing import BAG, AllowedClassesLoss, epoch_data, jitter_brightness, narrow_bags, one_hot_masks
 
 needs_dataset = pytest.mark.skipif(
     not (default_data_dir() / "train-images-idx3-ubyte.gz").is_file(),
@@ -56,6 +56,36 @@ def test_brightness_jitter_keeps_the_background_black_and_varies_the_garment():
     assert (jittered[:, :10] == 0).all()
     levels = jittered[:, 15, 15]
     assert levels.min() < 110 and levels.max() > 170
+
+
+def object_extent(image: np.ndarray) -> tuple[int, int]:
+    """Height and width of the non-black part."""
+    rows, cols = np.flatnonzero(image.max(axis=1)), np.flatnonzero(image.max(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def test_a_wide_bag_is_made_upright_with_its_longest_side_refitted_to_28_px():
+    bag = np.zeros((1, 28, 28), np.uint8)
+    bag[0, 8:20, 0:28] = 180  # a handbag: 12 high, 28 wide
+    bag[0, 4:8, 10:18] = 90  # its handle
+    upright = narrow_bags(bag, np.array([BAG]), 1.0, np.random.default_rng(0))[0]
+    height, width = object_extent(upright)
+    assert height == 28 and 28 / 1.5 - 1 <= width <= 28  # height/width within TALL_BAG_ASPECT
+    assert abs((28 - width) / 2 - np.flatnonzero(upright.max(axis=0))[0]) <= 1  # centred
+    assert upright.max() == 180 and (upright == 90).any()  # the same bag, handle included
+
+
+def test_only_the_chosen_share_of_bags_changes_and_nothing_else():
+    images = np.zeros((400, 28, 28), np.uint8)
+    images[:, 8:20, :] = 150
+    labels = np.repeat(np.arange(10), 40)
+    out = narrow_bags(images, labels, 0.5, np.random.default_rng(3))
+    changed = (out != images).any(axis=(1, 2))
+    assert not changed[labels != BAG].any()
+    assert 10 <= changed[labels == BAG].sum() <= 30
+    assert (narrow_bags(images, labels, 0.0, np.random.default_rng(3)) == images).all()
+    blank = np.zeros((1, 28, 28), np.uint8)
+    assert (narrow_bags(blank, np.array([BAG]), 1.0, np.random.default_rng(0)) == 0).all()
 
 
 @needs_dataset

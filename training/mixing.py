@@ -12,8 +12,14 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+from PIL import Image
 
 from core.labels import NUM_CLASSES
+
+BAG = 8  # Fashion-MNIST's class index
+FASHION_SIDE = 28
+# An upright bag's height over its width: a backpack face-on or a tall tote (catalogue backpacks: about 1.2-1.45).
+TALL_BAG_ASPECT = (1.0, 1.5)
 
 
 @keras.saving.register_keras_serializable(package="fashion_mnist")
@@ -57,6 +63,37 @@ def one_hot_masks(labels: np.ndarray) -> np.ndarray:
     masks = np.zeros((len(labels), NUM_CLASSES), dtype=np.float32)
     masks[np.arange(len(labels)), labels] = 1.0
     return masks
+
+
+def narrowed(image: np.ndarray, aspect: float) -> np.ndarray:
+    """A Fashion-MNIST image's object squeezed sideways to height/width `aspect` (never widened), then refitted
+    as Fashion-MNIST fits every product: longest side 28 px, centred. Unchanged when blank or already that tall."""
+    rows, cols = np.flatnonzero(image.max(axis=1)), np.flatnonzero(image.max(axis=0))
+    if not len(rows):
+        return image
+    part = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    height, width = part.shape
+    new_width = min(width, height / aspect)
+    scale = FASHION_SIDE / max(height, new_width)
+    size = (max(1, round(new_width * scale)), max(1, round(height * scale)))  # PIL's (width, height)
+    resized = np.asarray(Image.fromarray(part).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+    out = np.zeros_like(image)
+    top, left = (FASHION_SIDE - size[1]) // 2, (FASHION_SIDE - size[0]) // 2
+    out[top : top + size[1], left : left + size[0]] = resized
+    return out
+
+
+def narrow_bags(images: np.ndarray, labels: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """A share of the bags made upright (height/width in TALL_BAG_ASPECT). Fashion-MNIST's bags are nearly all
+    handbags and totes wider than tall, and the networks learned that a tall, sleeveless shape is a top: a
+    backpack face-on, common in catalogues, was called Pullover or T-shirt (issue 23). The class holds for any
+    bag's proportions, so this teaches Bag from what Fashion-MNIST's own bags look like, not from a drawing."""
+    out = images.copy()
+    bags = np.flatnonzero(labels == BAG)
+    chosen = bags[rng.random(len(bags)) < share]
+    for index, aspect in zip(chosen, rng.uniform(*TALL_BAG_ASPECT, len(chosen)), strict=True):
+        out[index] = narrowed(images[index], float(aspect))
+    return out
 
 
 def jitter_brightness(

@@ -30,7 +30,7 @@ from core.labels import NUM_CLASSES
 from training import train_photo
 from training.checkpoints import add_checkpoint_arguments, fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, load_split
-from training.mixing import jitter_brightness, one_hot_masks
+from training.mixing import jitter_brightness, narrow_bags, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
 from training.photos import NONE_FOLDERS, PhotoSet, add_photos_dir_argument, all_senders, load_photos
 from training.record import finish_training, read_training_record
@@ -55,6 +55,7 @@ PREDICT_BATCH = 256
 # Fashion-MNIST images per epoch: the photo network's own training drew 3 000 per epoch; the 28×28 network, which
 # saw all 55 000 every epoch, gets more, so that its ten classes stay where they were.
 FASHION_PER_EPOCH = {"fashion_mnist": 12000, "photo": 3000}
+TALL_BAGS = 0.0  # share of each epoch's bags made upright (training/mixing.narrow_bags); a candidate tries 0.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Fashion-MNIST training images per epoch, drawn as photos for the photo network "
         f"(default: {FASHION_PER_EPOCH})",
+    )
+    parser.add_argument(
+        "--tall-bags",
+        type=float,
+        default=TALL_BAGS,
+        help="share of each epoch's Fashion-MNIST bags narrowed to an upright shape, as a backpack face-on (0: none)",
     )
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each garment photo is seen per epoch")
     parser.add_argument("--none-repeats", type=int, default=2, help="times each outlier photo is seen per epoch")
@@ -170,7 +177,10 @@ def epoch_data(args: argparse.Namespace, data: Data, epoch: int) -> tuple[np.nda
     chosen = rng.choice(
         len(data.fashion_train[0]), size=min(args.fashion_per_epoch, len(data.fashion_train[0])), replace=False
     )
-    fashion, fashion_masks = data.fashion_train[0][chosen], one_hot_masks(data.fashion_train[1][chosen])
+    labels = data.fashion_train[1][chosen]
+    bag_rng = np.random.default_rng([args.seed, epoch, 1])  # its own: the rest is drawn alike whatever the share
+    fashion = narrow_bags(data.fashion_train[0][chosen], labels, args.tall_bags, bag_rng)
+    fashion_masks = one_hot_masks(labels)
     photos = [(data.photo_train, args.photo_repeats), (data.none_train, args.none_repeats)]
     base = data.augmentation
     if args.network == "photo":
