@@ -86,7 +86,7 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 # the served files in assets/. The photo network is a refit: its recipe was chosen on the validation senders by a
 # run without --refit, and it then learns from their photos too (training/README.md).
 TEN_CLASS_DIR := artifacts/ten-class
-train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~100-115 min on 2 cores; RESUME=1 carries on)
+train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~85 min on 2 cores; RESUME=1 carries on)
 	$(BIN)/python -m training.train --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
 	$(BIN)/python -m training.train_photo --refit --output $(TEN_CLASS_DIR)/fashion_mnist_photo.h5 $(if $(RESUME),--resume) $(PHOTO_ARGS)
 	$(BIN)/python -m training.train_none --network fashion_mnist $(if $(RESUME),--resume) $(NONE_ARGS)
