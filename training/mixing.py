@@ -87,7 +87,8 @@ def narrow_bags(images: np.ndarray, labels: np.ndarray, share: float, rng: np.ra
     """A share of the bags made upright (height/width in TALL_BAG_ASPECT). Fashion-MNIST's bags are nearly all
     handbags and totes wider than tall, and the networks learned that a tall, sleeveless shape is a top: a
     backpack face-on, common in catalogues, was called Pullover or T-shirt (issue 23). The class holds for any
-    bag's proportions, so this teaches Bag from what Fashion-MNIST's own bags look like, not from a drawing."""
+    bag's proportions, so this shows Bag in what Fashion-MNIST's own bags look like, not in a drawing. Tried in
+    the none-of-the-ten stage on 2026-12-07 and not shipped: it changed nothing measurable (training/README.md)."""
     out = images.copy()
     bags = np.flatnonzero(labels == BAG)
     chosen = bags[rng.random(len(bags)) < share]

@@ -55,7 +55,7 @@ PREDICT_BATCH = 256
 # Fashion-MNIST images per epoch: the photo network's own training drew 3 000 per epoch; the 28×28 network, which
 # saw all 55 000 every epoch, gets more, so that its ten classes stay where they were.
 FASHION_PER_EPOCH = {"fashion_mnist": 12000, "photo": 3000}
-TALL_BAGS = 0.0  # share of each epoch's bags made upright (training/mixing.narrow_bags); a candidate tries 0.5
+TALL_BAGS = 0.0  # share of each epoch's bags made upright (mixing.narrow_bags); 0.5 tried, not shipped (README)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
