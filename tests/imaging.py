@@ -71,3 +71,9 @@ def garment_photo(seed: int, colour: tuple[int, int, int], floor: tuple[int, int
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def extent(image: np.ndarray) -> tuple[int, int, int, int]:
+    """First and last row and column with any garment pixel."""
+    rows, cols = np.flatnonzero(image.max(axis=1) > 0), np.flatnonzero(image.max(axis=0) > 0)
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])

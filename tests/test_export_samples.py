@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from core.images import image_to_model_array
 from core.labels import CLASS_NAMES
-from tests.imaging import sample_files
+from tests.imaging import extent, sample_files
 from training.export_samples import export_samples, first_index_per_class, slug
 from training.sample_photos import SAMPLE_SHEET, STORED_SIDEWAYS, make_photo, render
 
@@ -80,12 +80,6 @@ def test_a_photo_depends_only_on_seed_and_index(tmp_path) -> None:
     first = make_photo(SAMPLES[3], 5, 42, tmp_path / "a", SAMPLE_SHEET).read_bytes()
     assert make_photo(SAMPLES[3], 5, 42, tmp_path / "b", SAMPLE_SHEET).read_bytes() == first
     assert make_photo(SAMPLES[3], 6, 42, tmp_path / "c", SAMPLE_SHEET).read_bytes() != first
-
-
-def extent(image: np.ndarray) -> tuple[int, int, int, int]:
-    """First and last row and column with any garment pixel."""
-    rows, cols = np.flatnonzero(image.max(axis=1) > 0), np.flatnonzero(image.max(axis=0) > 0)
-    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
 def test_pre_processing_keeps_the_samples_sharp_on_average(tmp_path) -> None:

@@ -14,10 +14,10 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from core.images import MODEL_SIDE, fit_longest_edge
 from core.labels import NUM_CLASSES
 
 BAG = 8  # Fashion-MNIST's class index
-FASHION_SIDE = 28
 # An upright bag's height over its width: a backpack face-on or a tall tote (catalogue backpacks: about 1.2-1.45).
 TALL_BAG_ASPECT = (1.0, 1.5)
 
@@ -74,13 +74,12 @@ def narrowed(image: np.ndarray, aspect: float) -> np.ndarray:
     part = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     height, width = part.shape
     new_width = min(width, height / aspect)
-    scale = FASHION_SIDE / max(height, new_width)
+    scale = MODEL_SIDE / max(height, new_width)
     size = (max(1, round(new_width * scale)), max(1, round(height * scale)))  # PIL's (width, height)
-    resized = np.asarray(Image.fromarray(part).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
-    out = np.zeros_like(image)
-    top, left = (FASHION_SIDE - size[1]) // 2, (FASHION_SIDE - size[0]) // 2
-    out[top : top + size[1], left : left + size[0]] = resized
-    return out
+    # Bilinear to the final size (no ringing on a flat bag), then placed by the server's own fit, which leaves a
+    # picture already that size as it is.
+    resized = np.asarray(Image.fromarray(part).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.round(fit_longest_edge(resized)).astype(np.uint8)
 
 
 def narrow_bags(images: np.ndarray, labels: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
