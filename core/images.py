@@ -15,7 +15,8 @@ that does it:
 5. on a studio shot of a garment worn by a person, set the skin aside: core/skin.py;
 6. box the garment, the largest connected parts of what stands out: core/garment_box.py (the parts found by
    core/components.py); on a studio shot of a person, cut a worn top's box where its colour gives way to the
-   trousers' below it (or keep the trousers under a top the frame cuts): core/worn_top.py;
+   trousers' below it (or keep the trousers under a top the frame cuts): core/worn_top.py; elsewhere, a box
+   that misses the frame's centre is a fragment of the garment, and gives way to the whole frame;
 7. for the photo network, crop that box (before the tilt step) in colour at 64×64: core/photo_crop.py;
 8. undo a small tilt, and box the garment again: core/tilt.py;
 9. fit the box's longest edge to 28 pixels, centre it on black, and stretch the garment's bright end to 255:
@@ -274,9 +275,12 @@ def normalise_photo_with_box(luma: np.ndarray, chroma: np.ndarray | None = None)
     other = set_aside_worn_with(box, contrast, foreground, skin, least, luma, chroma)  # 6. the top without the
     if other is not None:  # trousers, or the reverse
         box = find_garment(contrast, skin, least, other, foreground)
+    fills_frame = not studio and garment_box.is_fragment(box, contrast.shape)
+    if fills_frame:  # 6. a fragment (a sliver at an edge, a print): the garment fills the frame
+        box = garment_box.whole_frame(contrast.shape)
     upright_box = box
-    # 8. the tilt, measured on the pixels the box counts as garment
-    tilt = estimate_tilt(crop(contrast, box), least)
+    # 8. the tilt, measured on the pixels the box counts as garment (none to measure when it fills the frame)
+    tilt = 0.0 if fills_frame else estimate_tilt(crop(contrast, box), least)
     if tilt:
         contrast = rotate(contrast, tilt)
         skin = None if skin is None else rotate(skin.astype(np.float32), tilt) > 0.5
