@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import config
+from core import garment_box
 from core.background import has_light_border
-from core.images import WORK_SIDE, InvalidImageError, decode_image, image_to_model_array
+from core.images import WORK_SIDE, InvalidImageError, decode_image, image_to_model_array, image_to_model_inputs
 from tests.imaging import SAMPLES_DIR, encode, png_of
 from training.dataset import default_data_dir
 
@@ -280,3 +281,31 @@ def test_truncated_files_give_a_model_array_or_invalid_image(cut, image_format):
     pixels = np.random.default_rng(7).integers(0, 256, (40, 30, 3), dtype=np.uint8)
     data = encode(Image.fromarray(pixels).convert("P" if image_format == "GIF" else "RGB"), image_format)
     model_array_or_invalid(data[: int(len(data) * cut)])
+
+
+KNIT, FLOOR = (60, 90, 160), (230, 230, 220)
+
+
+def garment_filling_the_frame_with_a_light_corner(seed: int = 0) -> bytes:
+    """A blue knit that covers the whole frame, borders included, and a patch of light floor in one corner."""
+    rng = np.random.default_rng(seed)
+    photo = np.empty((300, 400, 3))
+    photo[:] = KNIT
+    photo += rng.normal(0, 4, photo.shape)
+    photo[0:60, 330:400] = FLOOR
+    return encode(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)), "JPEG", quality=90)
+
+
+@pytest.mark.parametrize(("whole_frame", "shown", "not_shown"), [(True, KNIT, FLOOR), (False, FLOOR, KNIT)])
+def test_a_fragment_box_gives_way_to_the_whole_frame(monkeypatch, whole_frame, shown, not_shown):
+    monkeypatch.setattr(garment_box, "WHOLE_FRAME_FOR_FRAGMENTS", whole_frame)
+    crop = image_to_model_inputs(garment_filling_the_frame_with_a_light_corner()).photo
+    mean = crop.reshape(-1, 3).mean(axis=0)
+    assert np.abs(mean - shown).max() < np.abs(mean - not_shown).max() / 3, f"the crop shows {mean}"
+
+
+def test_a_studio_shots_off_centre_garment_keeps_its_box():
+    photo = np.full((300, 400, 3), 246, np.uint8)
+    photo[40:140, 40:140] = (30, 40, 120)  # a dark garment in a corner of a white studio shot, away from the centre
+    crop = image_to_model_inputs(encode(Image.fromarray(photo), "PNG")).photo
+    assert crop[16:48, 16:48].reshape(-1, 3).mean(axis=0)[2] < 160, "the crop is the garment, not the white frame"
