@@ -39,9 +39,10 @@ CROP_MARGIN = 0.0
 # A garment laid out and photographed covers the middle of the frame. Where it also covers the border, the
 # background model learns the garment, and what "stands out" is a sliver of floor at an edge, a print or a hem: a
 # box that misses the frame's centre is such a fragment (all 51 of the 2 693 training and validation photos' boxes
-# that miss it are; docs/preprocessing.md), and the whole frame is the garment's box instead. False: keep the
-# fragment (the rule before 2026-12-07; python -m training.compare_preprocessing measures both).
-WHOLE_FRAME_FOR_FRAGMENTS = True
+# that miss it are). True: the whole frame is the garment's box instead. Tried on 2026-12-07 and left off: both
+# networks retrained on it scored lower on the final check (docs/preprocessing.md), so the shipped networks' inputs
+# stay those they were trained on.
+WHOLE_FRAME_FOR_FRAGMENTS = False
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def find_garment(
 
 
 def is_fragment(box: Box, shape: tuple[int, int]) -> bool:
-    """The box misses the frame's centre: a fragment, not the garment of a photo of one (off when
+    """The box misses the frame's centre: a fragment, not the garment of a photo of one (never, while
     WHOLE_FRAME_FOR_FRAGMENTS is False)."""
     height, width = shape
     misses_centre = not (box.top <= height // 2 < box.bottom and box.left <= width // 2 < box.right)

@@ -16,7 +16,7 @@ that does it:
 6. box the garment, the largest connected parts of what stands out: core/garment_box.py (the parts found by
    core/components.py); on a studio shot of a person, cut a worn top's box where its colour gives way to the
    trousers' below it (or keep the trousers under a top the frame cuts): core/worn_top.py; elsewhere, a box
-   that misses the frame's centre is a fragment of the garment, and gives way to the whole frame;
+   that misses the frame's centre can give way to the whole frame (off: core/garment_box.py says why);
 7. for the photo network, crop that box (before the tilt step) in colour at 64×64: core/photo_crop.py;
 8. undo a small tilt, and box the garment again: core/tilt.py;
 9. fit the box's longest edge to 28 pixels, centre it on black, and stretch the garment's bright end to 255:

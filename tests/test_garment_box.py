@@ -14,13 +14,14 @@ def test_margin_stays_inside_the_image():
     assert with_margin(Box(2, 2, 38, 18), (40, 20), 0.1) == Box(0, 0, 40, 20)
 
 
-def test_a_box_that_misses_the_frames_centre_is_a_fragment():
+def test_a_box_that_misses_the_frames_centre_is_a_fragment(monkeypatch):
+    monkeypatch.setattr(garment_box, "WHOLE_FRAME_FOR_FRAGMENTS", True)
     assert is_fragment(Box(0, 104, 21, 128), (96, 128)), "a corner patch"
     assert is_fragment(Box(80, 0, 96, 128), (96, 128)), "a strip along the bottom edge"
     assert not is_fragment(Box(10, 30, 90, 100), (96, 128)), "a garment over the centre, off-centre or not"
     assert not is_fragment(Box(48, 64, 49, 65), (96, 128)), "the centre pixel itself"
 
 
-def test_fragments_are_kept_when_the_rule_is_off(monkeypatch):
-    monkeypatch.setattr(garment_box, "WHOLE_FRAME_FOR_FRAGMENTS", False)
+def test_fragments_are_kept_while_the_rule_is_off():
+    assert garment_box.WHOLE_FRAME_FOR_FRAGMENTS is False, "the shipped networks were trained on fragments kept"
     assert not is_fragment(Box(0, 104, 21, 128), (96, 128))

@@ -304,7 +304,8 @@ def test_a_fragment_box_gives_way_to_the_whole_frame(monkeypatch, whole_frame, s
     assert np.abs(mean - shown).max() < np.abs(mean - not_shown).max() / 3, f"the crop shows {mean}"
 
 
-def test_a_studio_shots_off_centre_garment_keeps_its_box():
+def test_a_studio_shots_off_centre_garment_keeps_its_box(monkeypatch):
+    monkeypatch.setattr(garment_box, "WHOLE_FRAME_FOR_FRAGMENTS", True)
     photo = np.full((300, 400, 3), 246, np.uint8)
     photo[40:140, 40:140] = (30, 40, 120)  # a dark garment in a corner of a white studio shot, away from the centre
     crop = image_to_model_inputs(encode(Image.fromarray(photo), "PNG")).photo
