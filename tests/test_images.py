@@ -174,7 +174,7 @@ def photo_of(
 
 def test_photo_garment_is_cropped_to_touch_the_frame_and_centred():
     darkness = np.zeros((400, 600))
-    darkness[60:340, 190:330] = 0.9  # a 280×140 garment off-centre (over the frame's centre), with wide margins
+    darkness[100:300, 150:250] = 0.9  # a 200×100 garment far off-centre, with wide margins
     result = image_to_model_array(encode(Image.fromarray(photo_of(darkness)).convert("RGB"), "JPEG", quality=90))
     rows, cols = np.flatnonzero(result.max(axis=1) > 60), np.flatnonzero(result.max(axis=0) > 60)
     assert (rows[0], rows[-1]) == (0, 27), "the long side spans the 28-pixel frame, as in Fashion-MNIST"
