@@ -89,8 +89,9 @@ def is_fragment(box: Box, shape: tuple[int, int]) -> bool:
     """The box misses the frame's centre: a fragment, not the garment of a photo of one (never, while
     WHOLE_FRAME_FOR_FRAGMENTS is False)."""
     height, width = shape
-    misses_centre = not (box.top <= height // 2 < box.bottom and box.left <= width // 2 < box.right)
-    return WHOLE_FRAME_FOR_FRAGMENTS and misses_centre
+    return WHOLE_FRAME_FOR_FRAGMENTS and not (
+        box.top <= height // 2 < box.bottom and box.left <= width // 2 < box.right
+    )
 
 
 def whole_frame(shape: tuple[int, int]) -> Box:
