@@ -30,6 +30,7 @@ from core.labels import NUM_CLASSES
 from training import train_photo
 from training.checkpoints import add_checkpoint_arguments, fit_one_epoch, resume_state, train_epochs
 from training.dataset import add_data_dir_argument, load_split
+from training.drawn_backpacks import drawn_backpacks
 from training.mixing import jitter_brightness, narrow_bags, one_hot_masks
 from training.photo_network import augment, draw_as_photos, to_photo_input
 from training.photos import NONE_FOLDERS, PhotoSet, add_photos_dir_argument, all_senders, load_photos
@@ -56,6 +57,7 @@ PREDICT_BATCH = 256
 # saw all 55 000 every epoch, gets more, so that its ten classes stay where they were.
 FASHION_PER_EPOCH = {"fashion_mnist": 12000, "photo": 3000}
 TALL_BAGS = 0.0  # share of each epoch's bags made upright (mixing.narrow_bags); 0.5 tried, not shipped (README)
+DRAWN_BACKPACKS = 0  # backpacks drawn face-on (training/drawn_backpacks.py), each shown once per epoch as a Bag
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,6 +93,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=TALL_BAGS,
         help="share of each epoch's Fashion-MNIST bags narrowed to an upright shape, as a backpack face-on (0: none)",
+    )
+    parser.add_argument(
+        "--drawn-backpacks",
+        type=int,
+        default=DRAWN_BACKPACKS,
+        help="backpacks drawn face-on and put through the served pre-processing, each a Bag once per epoch (0: none)",
     )
     parser.add_argument("--photo-repeats", type=int, default=2, help="times each garment photo is seen per epoch")
     parser.add_argument("--none-repeats", type=int, default=2, help="times each outlier photo is seen per epoch")
@@ -158,6 +166,12 @@ class Data:
         outliers = split_by_sender(load_photos(args.photos_dir, none_of_the_ten=True), population)
         self.photo_train, self.photo_val = fitted_photos(garments, args.refit), garments["validation"]
         self.none_train, self.none_val = outliers["train"], outliers["validation"]  # the final checks stay unread
+        self.backpacks = drawn_backpacks(args.drawn_backpacks) if args.drawn_backpacks else None
+
+    def parts(self, args: argparse.Namespace) -> list[tuple[PhotoSet, int]]:
+        """The photo-like parts of an epoch, each with the times it is seen: garments, outliers, drawn backpacks."""
+        parts = [(self.photo_train, args.photo_repeats), (self.none_train, args.none_repeats)]
+        return parts + ([(self.backpacks, 1)] if self.backpacks is not None else [])
 
     def record(self) -> dict:
         return {
@@ -167,6 +181,7 @@ class Data:
                 "validation_photos": len(self.none_val),
             },
             "garment_photos": {"train_photos": len(self.photo_train), "refit": self.refit},
+            "drawn_backpacks": 0 if self.backpacks is None else len(self.backpacks),
             "fashion_mnist_per_epoch_from": len(self.fashion_train[0]),
         }
 
@@ -181,7 +196,7 @@ def epoch_data(args: argparse.Namespace, data: Data, epoch: int) -> tuple[np.nda
     bag_rng = np.random.default_rng([args.seed, epoch, 1])  # its own: the rest is drawn alike whatever the share
     fashion = narrow_bags(data.fashion_train[0][chosen], labels, args.tall_bags, bag_rng)
     fashion_masks = one_hot_masks(labels)
-    photos = [(data.photo_train, args.photo_repeats), (data.none_train, args.none_repeats)]
+    photos = data.parts(args)
     base = data.augmentation
     if args.network == "photo":
 
@@ -256,10 +271,8 @@ def run_epoch(args: argparse.Namespace, trainer: keras.Model, epoch: int, data: 
 
 
 def steps_per_epoch(args: argparse.Namespace, data: Data) -> int:
-    count = (
-        min(args.fashion_per_epoch, len(data.fashion_train[0]))
-        + len(data.photo_train) * args.photo_repeats
-        + len(data.none_train) * args.none_repeats
+    count = min(args.fashion_per_epoch, len(data.fashion_train[0])) + sum(
+        len(part) * repeats for part, repeats in data.parts(args)
     )
     return -(-count // args.batch_size)
 
@@ -287,13 +300,15 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
     trainer, state = resume_state(args, build)
     network = built.get("network") or (trainer.layers[-1] if args.network == "fashion_mnist" else trainer)
     logger.info(
-        "fine-tuning %s with an 11th output for %d epochs: %d garment photos x %d, %d outlier photos x %d",
+        "fine-tuning %s with an 11th output for %d epochs: %d garment photos x %d, %d outlier photos x %d, "
+        "%d drawn backpacks",
         args.base,
         args.epochs,
         len(data.photo_train),
         args.photo_repeats,
         len(data.none_train),
         args.none_repeats,
+        0 if data.backpacks is None else len(data.backpacks),
     )
     state = train_epochs(
         args,
