@@ -174,3 +174,23 @@ def test_card_reads_no_file_but_its_template() -> None:
 
 def test_same_inputs_give_the_same_card() -> None:
     assert render_model_card(fx.metrics(), fx.RECORD) == render_model_card(fx.metrics(), fx.RECORD)
+
+
+def test_card_says_how_the_none_stage_was_trained_and_names_drawn_backpacks_only_when_used() -> None:
+    stage = {
+        "command": "python -m training.train_none --network fashion_mnist",
+        "data": {"none_of_the_ten_photos": {"train_photos": 283}, "drawn_backpacks": 0},
+        "selection": {"best_epoch": 7, "photo_validation_accuracy": 0.75, "none_validation_auroc": 0.96},
+        "history": [{"epoch": e} for e in range(1, 11)],
+        "duration_s": 360.0,
+    }
+    record = {**fx.RECORD, "base": {"model_file": "fashion_mnist.h5", "sha256": "ab" * 32}, "none_of_the_ten": stage}
+    metrics = fx.metrics(training_record="fashion_mnist.training.json")
+    card = render_model_card(metrics, record)
+    assert "with the hat, shorts and skirt photos of the training senders\n(283 photos), in 6 minutes" in card
+    assert "Epoch 7 of 10 is kept" in card and "python -m training.train_none --network fashion_mnist" in card
+    assert "backpacks drawn" not in card
+    stage["data"]["drawn_backpacks"] = 240
+    card = render_model_card(metrics, record)
+    assert "(283 photos) and 240 backpacks drawn face-on, each a Bag" in card
+    assert "`training/drawn_backpacks.py`" in card
