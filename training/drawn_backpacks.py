@@ -37,6 +37,7 @@ SEED = 8_108  # not the stand-ins' seed
 COUNT = 240
 FOLDER = "drawn-backpack"
 STYLES = ("daypack", "rucksack")
+Rect = tuple[float, float, float, float]  # left, top, right, bottom in canvas pixels (PIL's order)
 STYLE_SHARES = (0.6, 0.4)
 
 
@@ -65,7 +66,7 @@ def layer(size: tuple[int, int]) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return image, ImageDraw.Draw(image)
 
 
-def body_outline(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], rng: np.random.Generator) -> None:
+def body_outline(draw: ImageDraw.ImageDraw, box: Rect, rng: np.random.Generator) -> None:
     """The bag's body: a slab whose top is rounded, a little or a lot."""
     left, top, right, bottom = box
     width = right - left
@@ -75,8 +76,8 @@ def body_outline(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, floa
     draw.rectangle((left, top + radius, right, bottom - bottom_radius), fill=255)
 
 
-def details(size, box, style: str, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
-    """(mask, brightness factor) of the parts drawn over the body: pockets, flap, zips, buckles, cords."""
+def details(size: tuple[int, int], box: Rect, style: str, rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
+    """(mask, brightness factor) of the parts drawn over the body: flap and buckle straps, pocket, zips, panel."""
     left, top, right, bottom = box
     width, height = right - left, bottom - top
     parts = []
@@ -124,7 +125,7 @@ def details(size, box, style: str, rng: np.random.Generator) -> list[tuple[np.nd
     return parts
 
 
-def straps_and_loop(size, box, rng: np.random.Generator) -> np.ndarray:
+def straps_and_loop(size: tuple[int, int], box: Rect, rng: np.random.Generator) -> np.ndarray:
     """What shows around the body: shoulder straps at its sides, a grab loop on top."""
     left, top, right, bottom = box
     width, height = right - left, bottom - top
