@@ -27,18 +27,17 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.images import image_to_model_inputs
-from core.labels import CLASS_NAMES
+from training.mixing import BAG, one_hot_masks
 from training.photos import PhotoSet
 
 logger = logging.getLogger("training.drawn_backpacks")
 
-BAG = CLASS_NAMES.index("Bag")
 SEED = 8_108  # not the stand-ins' seed
 COUNT = 240
 FOLDER = "drawn-backpack"
 STYLES = ("daypack", "rucksack")
-Rect = tuple[float, float, float, float]  # left, top, right, bottom in canvas pixels (PIL's order)
 STYLE_SHARES = (0.6, 0.4)
+Rect = tuple[float, float, float, float]  # left, top, right, bottom in canvas pixels (PIL's order)
 
 
 def random_colour(rng: np.random.Generator) -> np.ndarray:
@@ -94,7 +93,7 @@ def details(size: tuple[int, int], box: Rect, style: str, rng: np.random.Generat
             strap = width * 0.045
             draw.rectangle((centre - strap, flap_bottom - height * 0.12, centre + strap, top + height * 0.72), fill=255)
         parts.append((np.asarray(image) > 0, rng.uniform(0.5, 0.75)))
-    if style in ("daypack", "rucksack") and rng.random() < 0.8:
+    if rng.random() < 0.8:  # a front pocket
         image, draw = layer(size)
         pocket_top = top + height * rng.uniform(0.5, 0.65)
         inset = width * rng.uniform(0.1, 0.22)
@@ -192,11 +191,9 @@ def drawn_backpacks(count: int = COUNT, seed: int = SEED) -> PhotoSet:
     only; the same on every run."""
     rng = np.random.default_rng(seed)
     inputs = [image_to_model_inputs(draw_backpack(rng)) for _ in range(count)]
-    allowed = np.zeros((count, len(CLASS_NAMES)), dtype=bool)
-    allowed[:, BAG] = True
     return PhotoSet(
         images=np.stack([found.array for found in inputs]),
-        allowed=allowed,
+        allowed=one_hot_masks(np.full(count, BAG)) > 0,
         folders=np.full(count, FOLDER),
         files=np.array([f"{FOLDER}/{index:04d}" for index in range(count)]),
         crops=np.stack([found.photo for found in inputs]),
@@ -205,6 +202,7 @@ def drawn_backpacks(count: int = COUNT, seed: int = SEED) -> PhotoSet:
 
 def main(argv: list[str] | None = None) -> None:
     from training.contact_sheet import save_contact_sheet
+    from training.photo_validation import failure_tile
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,11 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("artifacts/drawn-backpacks.png"))
     args = parser.parse_args(argv)
     bags = drawn_backpacks(args.count)
-    tiles = [
-        np.concatenate([crop, np.repeat(np.asarray(Image.fromarray(array).resize((64, 64)))[..., None], 3, 2)], 1)
-        for crop, array in zip(bags.crops, bags.images, strict=True)
-    ]
-    save_contact_sheet(np.stack(tiles), list(bags.files), args.out, columns=8, scale=2)
+    tiles = np.stack([failure_tile(bags, index) for index in range(len(bags))])  # the crop beside the array
+    save_contact_sheet(tiles, list(bags.files), args.out, columns=8, scale=1)
     logger.info("wrote %s", args.out)
 
 
