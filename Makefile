@@ -83,13 +83,13 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 	$(BIN)/python -m tooling.mutation_scores $(or $(PATHS),core/ api/)
 
 # The ten-class networks go to artifacts/ten-class/; train_none gives each its "none of the ten" output and writes
-# the served files in assets/. The photo network is a refit: its recipe was chosen on the validation senders by a
-# run without --refit, and it then learns from their photos too (training/README.md).
+# the served files in assets/. Both networks are refits: their recipes were chosen on the validation senders by
+# runs without --refit, and they then learn from those senders' photos too (training/README.md).
 TEN_CLASS_DIR := artifacts/ten-class
 train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~85 min on 2 cores; RESUME=1 carries on)
-	$(BIN)/python -m training.train --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
+	$(BIN)/python -m training.train --refit --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
 	$(BIN)/python -m training.train_photo --refit --output $(TEN_CLASS_DIR)/fashion_mnist_photo.h5 $(if $(RESUME),--resume) $(PHOTO_ARGS)
-	$(BIN)/python -m training.train_none --network fashion_mnist $(if $(RESUME),--resume) $(NONE_ARGS)
+	$(BIN)/python -m training.train_none --network fashion_mnist --refit $(if $(RESUME),--resume) $(NONE_ARGS)
 	$(BIN)/python -m training.train_none --network photo --refit $(if $(RESUME),--resume) $(NONE_ARGS)
 	$(BIN)/python -m training.export_onnx
 	$(BIN)/python -m training.export_onnx --network photo

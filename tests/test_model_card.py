@@ -103,6 +103,21 @@ def test_card_says_when_the_photo_network_was_refitted_on_the_validation_senders
     assert "--refit" not in render_model_card(metrics, None)
 
 
+def test_card_says_when_the_28x28_network_was_refitted_too() -> None:
+    """A refit 28×28 network kept its last epoch and learned from the validation photos: the card says both, and
+    that the validation senders' photos trained both networks."""
+    photo_network = {"model_file": "p.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6, "refit": True}
+    metrics = fx.metrics(training_record="fashion_mnist.training.json", photo_network=photo_network)
+    plain = render_model_card(metrics, fx.RECORD)
+    assert "photos only the photo network's refit learned from (validation:" in plain
+    assert "the last epoch's weights are kept" not in plain
+    data = {**fx.RECORD["data"], "photos": {**fx.RECORD["data"]["photos"], "refit": True}}
+    card = render_model_card(metrics, {**fx.RECORD, "data": data})
+    assert "photos both networks' refits learned from (validation:" in card
+    assert "Model selection: the last epoch's weights are kept (epoch" in card
+    assert "so they could not choose. Fashion-MNIST validation accuracy" in card
+
+
 def test_card_names_the_photo_networks_joined_into_the_served_one() -> None:
     metrics = fx.metrics()
     photo_network = {"model_file": "fashion_mnist_photo.h5", "sha256": "ab" * 32, "parameters": 5, "weight": 0.6}

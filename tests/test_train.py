@@ -126,6 +126,27 @@ def test_training_resumes_from_its_checkpoint_and_records_what_it_used(tiny_phot
 
 
 @needs_dataset
+def test_a_refit_learns_from_the_validation_photos_and_keeps_the_last_epoch(tiny_photos, tmp_path):
+    """With --refit the validation senders' photos are trained on, so they cannot choose the epoch: the last
+    one is kept whatever the scores; the final check's photos still never train."""
+    from training.photos import all_senders, load_photos
+    from training.senders import split_by_sender
+    from training.train import main
+
+    output = tmp_path / "net.h5"
+    small = ["--limit-train", "256", "--val-size", "100", "--widths", "8,16", "--dense-units", "16", "--epochs", "3"]
+    paths = ["--photos-dir", str(tiny_photos), "--checkpoint-dir", str(tmp_path / "ckpt"), "--output", str(output)]
+    main([*small, *paths, "--refit"])
+    record = json.loads((tmp_path / "net.training.json").read_text())
+    photos = record["data"]["photos"]
+    parts = split_by_sender(load_photos(tiny_photos), all_senders(tiny_photos))
+    assert photos["refit"] is True and len(parts["validation"]) > 0
+    assert photos["train_photos"] == len(parts["train"]) + len(parts["validation"])
+    assert record["selection"]["best_epoch"] == 3
+    assert record["arguments"]["refit"] is True
+
+
+@needs_dataset
 def test_two_runs_with_the_same_arguments_write_the_same_model_file(tiny_photos, tmp_path):
     """make train is reproducible: seeded data, augmentation and initialisation give the same weights, byte
     for byte on the same machine (another CPU may differ in the last bits of its arithmetic). Each run is

@@ -123,6 +123,12 @@ def card_environment() -> Environment:
     return environment
 
 
+def refitted(record: dict | None) -> bool:
+    """Whether the 28×28 network learned from the validation senders' photos too (train --refit): its
+    validation figures then flatter it, and the last epoch was kept."""
+    return bool(((record or {}).get("data") or {}).get("photos", {}).get("refit", False))
+
+
 def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
     """The card as Markdown. `record` is the model's training record, or None when it was not recorded."""
     return (
@@ -139,5 +145,6 @@ def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
             photo=metrics.get("photo_validation"),
             final_check=metrics.get("photo_final_check"),
             network_titles=NETWORK_TITLES,
+            refit_28=refitted(record),
         )
     )

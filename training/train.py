@@ -1,6 +1,6 @@
 """Train the network the service ships on Fashion-MNIST and real clothing photos, reproducibly, on a CPU.
 
-Usage: python -m training.train [--data-dir D] [--photos-dir P] [--resume] [flags...]   (make train)
+Usage: python -m training.train [--data-dir D] [--photos-dir P] [--refit] [--resume] [flags...]   (make train)
 The defaults of every flag are the ones that produced assets/fashion_mnist.h5; the arguments actually used
 are written next to the model (assets/fashion_mnist.training.json, keyed by its sha256) for the model card.
 Photos go through the server's own pre-processing (training/photos.py); the photos of a share of the senders
@@ -44,6 +44,7 @@ from training.photos import (
 from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.record import finish_training
 from training.senders import (
+    fitted_photos,
     split_by_sender,
     split_record,
 )
@@ -95,6 +96,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="use only this many Fashion-MNIST training images (0: all): for smoke tests",
+    )
+    selection.add_argument(
+        "--refit",
+        action="store_true",
+        help="learn from the validation senders' photos too and keep the last epoch: once a run without it has "
+        "chosen the recipe and the number of epochs (the final check stays unread)",
     )
     selection.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
@@ -203,7 +210,7 @@ def load_data(args: argparse.Namespace):
     photo_train = photo_val = None
     if args.photos:
         parts = split_by_sender(load_photos(args.photos_dir, args.photo_cache_dir), all_senders(args.photos_dir))
-        photo_train, photo_val = parts["train"], parts["validation"]  # the final check stays unread
+        photo_train, photo_val = fitted_photos(parts, args.refit), parts["validation"]  # the final check stays unread
     return fashion_train, fashion_val, photo_train, photo_val
 
 
@@ -228,6 +235,7 @@ def data_record(args: argparse.Namespace, fashion_train, fashion_val, photo_trai
             "validation_photos": len(photo_val),
             "train_senders": len(set(photo_train.senders.tolist())),
             "validation_senders": len(set(photo_val.senders.tolist())),
+            "refit": args.refit,
             "split": split_record(),
             "preprocessing_sha256": preprocessing_fingerprint(),
         }
@@ -276,6 +284,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         state,
         lambda epoch: run_epoch(args, trainer, epoch, fashion_train, photo_train),
         lambda: validation_scores(network, fashion_val, photo_val),
+        keep_last=args.refit,
     )
     digest = save_for_serving(network, args.output)
     record = training_record(

@@ -57,7 +57,7 @@ PREDICT_BATCH = 256
 # saw all 55 000 every epoch, gets more, so that its ten classes stay where they were.
 FASHION_PER_EPOCH = {"fashion_mnist": 12000, "photo": 3000}
 TALL_BAGS = 0.0  # share of each epoch's bags made upright (mixing.narrow_bags); 0.5 tried, not shipped (README)
-DRAWN_BACKPACKS = 0  # backpacks drawn face-on (training/drawn_backpacks.py), each shown once per epoch as a Bag
+DRAWN_BACKPACKS = 240  # backpacks drawn face-on (training/drawn_backpacks.py), each shown once per epoch as a Bag
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
