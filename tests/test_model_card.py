@@ -209,3 +209,4 @@ def test_card_says_how_the_none_stage_was_trained_and_names_drawn_backpacks_only
     card = render_model_card(metrics, record)
     assert "(283 photos) and 240 backpacks drawn face-on, each a Bag" in card
     assert "`training/drawn_backpacks.py`" in card
+    assert "catalogue photos and, like the 28×28 network,\n  from backpacks drawn face-on" in card  # Limitations
