@@ -123,7 +123,7 @@ def card_environment() -> Environment:
     return environment
 
 
-def refitted(record: dict | None) -> bool:
+def ten_class_refit(record: dict | None) -> bool:
     """Whether the 28×28 network learned from the validation senders' photos too (train --refit): its
     validation figures then flatter it, and the last epoch was kept."""
     return bool(((record or {}).get("data") or {}).get("photos", {}).get("refit", False))
@@ -145,6 +145,6 @@ def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
             photo=metrics.get("photo_validation"),
             final_check=metrics.get("photo_final_check"),
             network_titles=NETWORK_TITLES,
-            refit_28=refitted(record),
+            refit_28=ten_class_refit(record),
         )
     )

@@ -12,6 +12,8 @@ folders a run loads. Photos without a known sender form one sender each.
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from training.photos import PhotoSet
@@ -32,6 +34,16 @@ def split_record() -> dict:
         "large_sender": LARGE_SENDER,
         "seed": SPLIT_SEED,
     }
+
+
+def add_refit_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--refit, as both ten-class runs (training/train.py, training/train_photo.py) take it: see fitted_photos."""
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="learn from the validation senders' photos too and keep the last epoch: once a run without it has "
+        "chosen the recipe and the number of epochs (the final check stays unread)",
+    )
 
 
 def fitted_photos(parts: dict[str, PhotoSet], refit: bool) -> PhotoSet:

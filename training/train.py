@@ -44,6 +44,7 @@ from training.photos import (
 from training.photos import CACHE_DIR as PHOTO_CACHE_DIR
 from training.record import finish_training
 from training.senders import (
+    add_refit_argument,
     fitted_photos,
     split_by_sender,
     split_record,
@@ -97,12 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="use only this many Fashion-MNIST training images (0: all): for smoke tests",
     )
-    selection.add_argument(
-        "--refit",
-        action="store_true",
-        help="learn from the validation senders' photos too and keep the last epoch: once a run without it has "
-        "chosen the recipe and the number of epochs (the final check stays unread)",
-    )
+    add_refit_argument(selection)
     selection.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 

@@ -33,7 +33,7 @@ from training.photos import (
     preprocessing_fingerprint,
 )
 from training.record import finish_training
-from training.senders import fitted_photos, split_by_sender, split_record
+from training.senders import add_refit_argument, fitted_photos, split_by_sender, split_record
 from training.train import (
     add_optimisation_arguments,
     compile_for_training,
@@ -78,12 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=5000,
         help="Fashion-MNIST training images held back (the 28×28 network's split): never trained on",
     )
-    parser.add_argument(
-        "--refit",
-        action="store_true",
-        help="learn from the validation senders' photos too and keep the last epoch: once a run without it has "
-        "chosen the recipe and the number of epochs (the final check stays unread)",
-    )
+    add_refit_argument(parser)
     parser.add_argument("--limit-photos", type=int, default=0, help="train on this many photos (0: all): smoke tests")
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
