@@ -86,7 +86,7 @@ mutate: $(DEV_STAMP)  ## mutation testing of core/ and api/ (or PATHS='core/batc
 # the served files in assets/. Both networks are refits: their recipes were chosen on the validation senders by
 # runs without --refit, and they then learn from those senders' photos too (training/README.md).
 TEN_CLASS_DIR := artifacts/ten-class
-train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~85 min on 2 cores; RESUME=1 carries on)
+train: $(DEV_STAMP)  ## retrain both networks on Fashion-MNIST and the photos, then "none of the ten", then export them to ONNX (~75-85 min on 2 cores; RESUME=1 carries on)
 	$(BIN)/python -m training.train --refit --output $(TEN_CLASS_DIR)/fashion_mnist.h5 $(if $(RESUME),--resume) $(ARGS)
 	$(BIN)/python -m training.train_photo --refit --output $(TEN_CLASS_DIR)/fashion_mnist_photo.h5 $(if $(RESUME),--resume) $(PHOTO_ARGS)
 	$(BIN)/python -m training.train_none --network fashion_mnist --refit $(if $(RESUME),--resume) $(NONE_ARGS)
