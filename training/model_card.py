@@ -129,6 +129,23 @@ def ten_class_refit(record: dict | None) -> bool:
     return bool(((record or {}).get("data") or {}).get("photos", {}).get("refit", False))
 
 
+def validation_learned_by(metrics: ModelMetrics, record: dict | None) -> str:
+    """Which networks' refits learned from the validation senders' photos ("" when none did): the card must not
+    call those photos held out."""
+    photo_refit = bool((metrics.get("photo_network") or {}).get("refit", False))
+    refits = {
+        (True, True): "both networks' refits",
+        (True, False): "only the photo network's refit",
+        (False, True): "only the 28×28 network's refit",
+    }
+    return refits.get((photo_refit, ten_class_refit(record)), "")
+
+
+def used_drawn_backpacks(record: dict | None) -> bool:
+    """Whether the none-of-the-ten stage was shown drawn backpacks (make train gives both networks the same)."""
+    return bool((((record or {}).get("none_of_the_ten") or {}).get("data") or {}).get("drawn_backpacks"))
+
+
 def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
     """The card as Markdown. `record` is the model's training record, or None when it was not recorded."""
     return (
@@ -146,5 +163,7 @@ def render_model_card(metrics: ModelMetrics, record: dict | None) -> str:
             final_check=metrics.get("photo_final_check"),
             network_titles=NETWORK_TITLES,
             refit_28=ten_class_refit(record),
+            validation_learned_by=validation_learned_by(metrics, record),
+            drawn_backpacks=used_drawn_backpacks(record),
         )
     )

@@ -168,6 +168,10 @@ class Data:
         self.none_train, self.none_val = outliers["train"], outliers["validation"]  # the final checks stay unread
         self.backpacks = drawn_backpacks(args.drawn_backpacks) if args.drawn_backpacks else None
 
+    @property
+    def backpack_count(self) -> int:
+        return 0 if self.backpacks is None else len(self.backpacks)
+
     def parts(self, args: argparse.Namespace) -> list[tuple[PhotoSet, int]]:
         """The photo-like parts of an epoch, each with the times it is seen: garments, outliers, drawn backpacks."""
         parts = [(self.photo_train, args.photo_repeats), (self.none_train, args.none_repeats)]
@@ -181,7 +185,7 @@ class Data:
                 "validation_photos": len(self.none_val),
             },
             "garment_photos": {"train_photos": len(self.photo_train), "refit": self.refit},
-            "drawn_backpacks": 0 if self.backpacks is None else len(self.backpacks),
+            "drawn_backpacks": self.backpack_count,
             "fashion_mnist_per_epoch_from": len(self.fashion_train[0]),
         }
 
@@ -308,7 +312,7 @@ def train(args: argparse.Namespace, argv: list[str] | None = None) -> dict:
         args.photo_repeats,
         len(data.none_train),
         args.none_repeats,
-        0 if data.backpacks is None else len(data.backpacks),
+        data.backpack_count,
     )
     state = train_epochs(
         args,
